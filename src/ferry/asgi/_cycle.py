@@ -1,0 +1,223 @@
+"""One ASGI HTTP request/response cycle (ASGI HTTP spec 2.4).
+
+The cycle owns the application's ``receive`` and ``send``. It reads and writes nothing
+itself: it asks its ``Channel`` (the server's protocol) to write, to pause or resume
+reading, and to finish the exchange.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from .._errors import ClientDisconnected, LocalProtocolError
+from ..http1 import Headers, ServerConnection, State
+from ._types import Message, Scope
+
+__all__ = ["Channel", "RequestCycle"]
+
+_DISCONNECT: Message = {"type": "http.disconnect"}
+_EMPTY_BODY: Message = {"type": "http.request", "body": b"", "more_body": False}
+
+
+class Channel(Protocol):
+    """What a cycle needs from the connection it runs on."""
+
+    @property
+    def write_paused(self) -> bool: ...
+    def write(self, data: bytes) -> None: ...
+    async def drain(self) -> None: ...
+    def body_consumed(self) -> None: ...
+    def response_complete(self, cycle: RequestCycle) -> None: ...
+
+
+class RequestCycle:
+    """The state of one request: its body queue and the progress of its response."""
+
+    __slots__ = (
+        "_body",
+        "_body_done",
+        "_body_sent_to_app",
+        "_channel",
+        "_conn",
+        "_continue_checked",
+        "_headers",
+        "_trailers_expected",
+        "_waiter",
+        "body_bytes_sent",
+        "complete",
+        "disconnected",
+        "queued",
+        "scope",
+        "start_time",
+        "started",
+        "status",
+    )
+
+    def __init__(
+        self, scope: Scope, channel: Channel, conn: ServerConnection, start_time: float
+    ) -> None:
+        self.scope = scope
+        self._channel = channel
+        self._conn = conn
+        self.start_time = start_time
+        self._body: list[bytes] = []
+        self.queued = 0  # body bytes received and not yet handed to the app
+        self._body_done = False  # the whole request body has arrived
+        self._body_sent_to_app = False  # more_body=False has been handed to the app
+        self._continue_checked = False
+        self._waiter: asyncio.Future[None] | None = None
+        self.disconnected = False
+        self.started = False  # http.response.start received
+        self.complete = False  # the response has been fully sent
+        self.status = 0
+        self._headers: Headers = []
+        self._trailers_expected = False
+        self.body_bytes_sent = 0
+
+    # -- what the server tells the cycle ----------------------------------------------
+
+    def feed_body(self, data: bytes) -> None:
+        self._body.append(data)
+        self.queued += len(data)
+        self._wake()
+
+    def feed_end(self) -> None:
+        self._body_done = True
+        self._wake()
+
+    def disconnect(self) -> None:
+        """The client went away (or the request failed): receive() gives http.disconnect."""
+        self.disconnected = True
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # -- receive ----------------------------------------------------------------------
+
+    async def receive(self) -> Message:
+        """The next ASGI ``http.request`` piece, or ``http.disconnect``."""
+        if self._body_done and not self._body and not self._body_sent_to_app:
+            self._body_sent_to_app = True
+            return _EMPTY_BODY  # the common case: a request without body
+        if not self._continue_checked:
+            self._continue_checked = True
+            # RFC 9110 §10.1.1: 100 Continue only once the application wants the body.
+            data = self._conn.send_continue()
+            if data:
+                self._channel.write(data)
+        while True:
+            if self._body:
+                return self._take_body()
+            if self.disconnected or self.complete:
+                return _DISCONNECT
+            if self._body_done and not self._body_sent_to_app:
+                self._body_sent_to_app = True
+                return _EMPTY_BODY
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            await waiter
+
+    def _take_body(self) -> Message:
+        body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+        self._body.clear()
+        self.queued = 0
+        more = not self._body_done
+        if not more:
+            self._body_sent_to_app = True
+        self._channel.body_consumed()
+        return {"type": "http.request", "body": body, "more_body": more}
+
+    # -- send -------------------------------------------------------------------------
+
+    async def send(self, message: Message) -> None:
+        """Take an ASGI ``http.response.*`` message. Raises ClientDisconnected (OSError)
+        once the client is gone, and LocalProtocolError for an invalid message."""
+        kind = message.get("type") if isinstance(message, dict) else None
+        if self.disconnected:
+            raise ClientDisconnected("the client closed the connection")
+        if kind == "http.response.body":
+            await self._send_body(message)
+        elif kind == "http.response.start":
+            self._start(message)
+        elif kind == "http.response.trailers":
+            await self._send_trailers(message)
+        else:
+            raise LocalProtocolError(f"unexpected ASGI message type {kind!r}")
+
+    def _start(self, message: Message) -> None:
+        if self.started:
+            raise LocalProtocolError("http.response.start sent twice")
+        status = message.get("status")
+        if type(status) is not int:
+            raise LocalProtocolError(f"http.response.start 'status' must be an int: {status!r}")
+        self._headers = _validate_headers(message.get("headers", ()))
+        self.status = status
+        self._trailers_expected = bool(message.get("trailers", False))
+        self.started = True
+
+    async def _send_body(self, message: Message) -> None:
+        if not self.started:
+            raise LocalProtocolError("http.response.body before http.response.start")
+        if self.complete:
+            raise LocalProtocolError("http.response.body after the response completed")
+        body = message.get("body", b"")
+        if not isinstance(body, bytes | bytearray | memoryview):
+            raise LocalProtocolError("http.response.body 'body' must be bytes")
+        body = bytes(body)
+        more = bool(message.get("more_body", False))
+        conn = self._conn
+        self.body_bytes_sent += len(body)
+        if conn.our_state is State.IDLE:
+            end = not more and not self._trailers_expected
+            data = conn.send_response(self.status, self._headers, body=body, end=end)
+        else:
+            data = conn.send_data(body)
+            if not more and not self._trailers_expected:
+                data += conn.send_end()
+        if not more and not self._trailers_expected:
+            self._finish(data)
+            return
+        channel = self._channel
+        channel.write(data)
+        if channel.write_paused:
+            await channel.drain()
+            if self.disconnected:
+                raise ClientDisconnected("the client closed the connection")
+
+    async def _send_trailers(self, message: Message) -> None:
+        if not self._trailers_expected or self.complete:
+            raise LocalProtocolError("http.response.trailers not announced by the response")
+        if self._conn.our_state is State.IDLE:
+            raise LocalProtocolError("http.response.trailers before the body")
+        trailers = _validate_headers(message.get("headers", ()))
+        if message.get("more_trailers", False):
+            raise LocalProtocolError("more_trailers is not supported over HTTP/1.1")
+        self._finish(self._conn.send_end(trailers))
+
+    def _finish(self, data: bytes) -> None:
+        self.complete = True
+        self._channel.write(data)
+        self._wake()
+        self._channel.response_complete(self)
+
+
+def _validate_headers(headers: Any) -> Headers:
+    """ASGI headers: an iterable of [name, value] byte-string pairs."""
+    if not isinstance(headers, Iterable):
+        raise LocalProtocolError("ASGI 'headers' must be an iterable of [name, value] pairs")
+    result: Headers = []
+    for pair in headers:
+        try:
+            name, value = pair
+        except (TypeError, ValueError):
+            raise LocalProtocolError(f"ASGI header is not a [name, value] pair: {pair!r}") from None
+        if type(name) is not bytes or type(value) is not bytes:
+            raise LocalProtocolError(f"ASGI header name and value must be bytes: {pair!r}")
+        result.append((name, value))
+    return result

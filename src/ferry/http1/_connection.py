@@ -1,0 +1,336 @@
+"""The server role of the HTTP/1.1 engine: bytes in, events out; calls in, bytes out.
+
+``ServerConnection`` does no I/O. Its contract, in call order::
+
+    receive_data(bytes)* / receive_eof()   what the client sent
+    next_event() -> Request, Data*, EndOfMessage, then PAUSED (or NEED_DATA, ConnectionClosed)
+    send_continue()?                       b"HTTP/1.1 100 Continue" once, when wanted
+    send_response(...) -> bytes            the head (and the whole body, if given)
+    send_data(bytes)* -> bytes             body pieces, framed
+    send_end(trailers) -> bytes            the end of the body
+    start_next_cycle()                     both sides done and keep_alive: next request
+
+A RemoteProtocolError from ``next_event`` carries the status to answer with; after it the
+connection is in ERROR and ``send_response`` can still render that one error response.
+"""
+
+from __future__ import annotations
+
+from .._errors import LocalProtocolError, RemoteProtocolError
+from ._body import ChunkedReader, ContentLengthReader, Reader, chunk, last_chunk
+from ._events import (
+    NEED_DATA,
+    PAUSED,
+    ConnectionClosed,
+    Data,
+    EndOfMessage,
+    Event,
+    Headers,
+    Request,
+    Sentinel,
+)
+from ._head import CHUNKED, parse_request_head
+from ._limits import Limits
+from ._response import (
+    Framing,
+    ResponseSettings,
+    ResponseShape,
+    render_head,
+    render_informational,
+    split_app_headers,
+)
+from ._state import State, Step, advance
+
+__all__ = ["ServerConnection"]
+
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+class ServerConnection:
+    """One HTTP/1.1 connection, seen from the server. See the module docstring."""
+
+    __slots__ = (
+        "_buf",
+        "_continue_sent",
+        "_drain_left",
+        "_eof",
+        "_framing",
+        "_left",
+        "_limits",
+        "_reader",
+        "_request",
+        "_settings",
+        "keep_alive",
+        "max_drain",
+        "max_requests",
+        "our_state",
+        "requests_received",
+        "their_state",
+    )
+
+    def __init__(
+        self,
+        limits: Limits | None = None,
+        settings: ResponseSettings | None = None,
+        *,
+        max_requests: int | None = None,
+        max_drain: int = 65536,
+    ) -> None:
+        self._limits = limits or Limits()
+        self._settings = settings or ResponseSettings()
+        self.max_requests = max_requests
+        self.max_drain = max_drain
+        self._buf = b""
+        self._eof = False
+        self._reader: Reader | None = None
+        self._request: Request | None = None
+        self._continue_sent = False
+        self._framing = Framing.NONE
+        self._left = 0  # body bytes still owed under Framing.LENGTH
+        self._drain_left = -1  # >= 0 while an unread request body is being discarded
+        self.their_state = State.IDLE
+        self.our_state = State.IDLE
+        self.keep_alive = True
+        """False once either side has said the connection ends after this response."""
+        self.requests_received = 0
+
+    # -- input ------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> None:
+        """Add bytes received from the client."""
+        self._buf = self._buf + data if self._buf else data
+
+    def receive_eof(self) -> None:
+        """The client closed its sending side."""
+        self._eof = True
+
+    @property
+    def trailing_data(self) -> int:
+        """Bytes received and not yet turned into events (for read flow control)."""
+        return len(self._buf)
+
+    @property
+    def request(self) -> Request | None:
+        """The request of the current cycle, once its head has arrived."""
+        return self._request
+
+    def next_event(self) -> Event | Sentinel:
+        """The next event from the received bytes. Raises RemoteProtocolError."""
+        state = self.their_state
+        try:
+            if state is State.SEND_BODY:
+                return self._next_body_event()
+            if state is State.IDLE:
+                return self._next_head()
+        except RemoteProtocolError:
+            self.their_state = advance(state, Step.FAIL)
+            self.keep_alive = False
+            raise
+        if state is State.ERROR:
+            raise RemoteProtocolError("the connection already failed")
+        return PAUSED
+
+    def _next_body_event(self) -> Data | EndOfMessage | Sentinel:
+        assert self._reader is not None
+        while True:
+            event, pos = self._reader.read(self._buf, 0, self._eof)
+            self._buf = self._buf[pos:] if pos else self._buf
+            if type(event) is Data:
+                if self._drain_left < 0:
+                    return event
+                self._drain_left -= len(event.data)
+                if self._drain_left < 0:
+                    # Draining an unread body has a bound; past it we close instead.
+                    self.keep_alive = False
+                    self.their_state = advance(self.their_state, Step.NO_REUSE)
+                    return PAUSED
+                continue
+            if type(event) is EndOfMessage:
+                self.their_state = advance(self.their_state, Step.END)
+                if self._drain_left >= 0:
+                    self._drain_left = -1
+                    self.start_next_cycle()
+                    return self.next_event()
+            return event  # type: ignore[return-value]
+
+    def _next_head(self) -> Request | ConnectionClosed | Sentinel:
+        buf = self._buf
+        # RFC 9112 §2.2: a server SHOULD ignore at least one empty line (CRLF) received
+        # before the request-line; we ignore up to ``max_leading_empty_lines``.
+        pos = 0
+        while buf.startswith(b"\r\n", pos):
+            pos += 2
+            if pos > 2 * self._limits.max_leading_empty_lines:
+                raise RemoteProtocolError("too many empty lines before the request line")
+        end = buf.find(b"\r\n\r\n", pos)
+        if end < 0:
+            return self._incomplete_head(buf, pos)
+        if end + 4 - pos > self._limits.max_head_size:
+            raise RemoteProtocolError("request header section too large", status=431)
+        request, framing = parse_request_head(buf[pos : end + 2], self._limits)
+        self._buf = buf[end + 4 :]
+        if request.method == b"CONNECT":
+            # An origin server has no tunnel to offer (RFC 9110 §9.3.6).
+            raise RemoteProtocolError("CONNECT is not supported", status=501)
+        self._start_request(request, framing.body_length, framing.keep_alive)
+        return request
+
+    def _incomplete_head(self, buf: bytes, pos: int) -> ConnectionClosed | Sentinel:
+        pending = len(buf) - pos
+        limits = self._limits
+        if pending > limits.max_request_line and buf.find(
+            b"\r\n", pos, pos + limits.max_request_line + 2
+        ) < 0:
+            raise RemoteProtocolError("request line too long", status=414)
+        if pending >= limits.max_head_size:
+            raise RemoteProtocolError("request header section too large", status=431)
+        if buf.count(b"\n", pos) != buf.count(b"\r\n", pos):
+            # RFC 9112 §2.2: a recipient MAY accept a bare LF as a line end; we do not
+            # (a classic request smuggling vector), and say so at once.
+            raise RemoteProtocolError("bare LF in request head")
+        if self._eof:
+            if pending == 0:
+                self.their_state = advance(self.their_state, Step.CLOSE)
+                return ConnectionClosed()
+            raise RemoteProtocolError("connection closed inside the request head")
+        return NEED_DATA
+
+    def _start_request(self, request: Request, body_length: int, keep_alive: bool) -> None:
+        self._request = request
+        self.requests_received += 1
+        if not keep_alive or (
+            self.max_requests is not None and self.requests_received >= self.max_requests
+        ):
+            self.keep_alive = False
+        if body_length == CHUNKED:
+            self._reader = ChunkedReader(self._limits)
+        else:
+            self._reader = ContentLengthReader(body_length)
+        self._continue_sent = False
+        self.their_state = advance(self.their_state, Step.HEAD)
+
+    # -- output -----------------------------------------------------------------------
+
+    def send_continue(self) -> bytes:
+        """``100 Continue`` if the client is waiting for it (RFC 9110 §10.1.1), else b"".
+
+        Call it when the application first asks for the request body.
+        """
+        request = self._request
+        if (
+            request is None
+            or not request.expect_continue
+            or self._continue_sent
+            or self.our_state is not State.IDLE
+            or self.their_state is not State.SEND_BODY
+        ):
+            return b""
+        self._continue_sent = True
+        return _CONTINUE
+
+    def send_informational(self, status: int, headers: Headers) -> bytes:
+        """A 1xx response such as 103 Early Hints; b"" to an HTTP/1.0 client."""
+        if self.our_state is not State.IDLE:
+            raise LocalProtocolError("informational response after the final one started")
+        request = self._request
+        if request is None or request.http_version == "1.0":
+            return b""  # RFC 9110 §15.2: MUST NOT send a 1xx to an HTTP/1.0 client
+        return render_informational(status, headers)
+
+    def preview_response_head(self, status: int, headers: Headers) -> bytes:
+        """The head ``send_response(status, headers)`` would send now, without sending it."""
+        return self._shape(status, headers, None).head
+
+    def send_response(
+        self, status: int, headers: Headers, *, body: bytes | None = None, end: bool = False
+    ) -> bytes:
+        """Render the response head, plus ``body`` (and the end, if ``end``).
+
+        Giving the whole body with ``end=True`` lets the head carry its Content-Length.
+        Raises LocalProtocolError for an invalid status or header field.
+        """
+        if self.our_state is not State.IDLE:
+            raise LocalProtocolError("the response has already started")
+        shape = self._shape(status, headers, len(body or b"") if end else None)
+        self.our_state = advance(self.our_state, Step.HEAD)
+        self.keep_alive = shape.keep_alive
+        self._framing = shape.framing
+        self._left = shape.length
+        out = shape.head
+        if body:
+            out += self.send_data(body)
+        if end:
+            out += self.send_end()
+        return out
+
+    def _shape(self, status: int, headers: Headers, body_length: int | None) -> ResponseShape:
+        request = self._request
+        keep_alive = self.keep_alive and self.their_state is not State.ERROR
+        if keep_alive and self.their_state is State.SEND_BODY:
+            keep_alive = self._can_drain()
+        return render_head(
+            status,
+            split_app_headers(headers),
+            self._settings,
+            http_version=request.http_version if request else "1.1",
+            head_request=request is not None and request.method == b"HEAD",
+            keep_alive=keep_alive,
+            body_length=body_length,
+        )
+
+    def _can_drain(self) -> bool:
+        """Whether an unread request body can be skipped to reuse the connection."""
+        request = self._request
+        if request is not None and request.expect_continue and not self._continue_sent:
+            return False  # the client may be holding the body back: close instead
+        reader = self._reader
+        return not (
+            isinstance(reader, ContentLengthReader) and reader.remaining > self.max_drain
+        )
+
+    def send_data(self, data: bytes) -> bytes:
+        """Frame a piece of the response body. Raises LocalProtocolError past the length."""
+        if self.our_state is not State.SEND_BODY:
+            raise LocalProtocolError("no response body is being sent")
+        framing = self._framing
+        if framing == Framing.CHUNKED:
+            return chunk(data)
+        if framing == Framing.LENGTH:
+            self._left -= len(data)
+            if self._left < 0:
+                raise LocalProtocolError("response body longer than its Content-Length")
+            return data
+        if framing == Framing.CLOSE:
+            return data
+        return b""  # Framing.NONE: HEAD, 204, 304 carry no body (RFC 9110 §6.4.1)
+
+    def send_end(self, trailers: Headers | None = None) -> bytes:
+        """End the response body; ``trailers`` are sent only with chunked framing."""
+        if self.our_state is not State.SEND_BODY:
+            raise LocalProtocolError("no response body is being sent")
+        if self._framing == Framing.LENGTH and self._left:
+            raise LocalProtocolError("response body shorter than its Content-Length")
+        self.our_state = advance(self.our_state, Step.END)
+        if self._framing == Framing.CHUNKED:
+            return last_chunk(split_app_headers(trailers).fields if trailers else [])
+        return b""
+
+    # -- cycle ------------------------------------------------------------------------
+
+    def start_next_cycle(self) -> None:
+        """After a complete response on a kept-alive connection, go on to the next request.
+
+        If the request body was not read to its end, it is discarded first (up to
+        ``max_drain`` bytes) as ``next_event`` goes on.
+        """
+        if self.our_state is not State.DONE or not self.keep_alive:
+            raise LocalProtocolError("cannot start a new cycle now")
+        if self.their_state is State.SEND_BODY:
+            self._drain_left = self.max_drain
+            return
+        if self.their_state is not State.DONE:
+            raise LocalProtocolError("cannot start a new cycle now")
+        self.their_state = advance(self.their_state, Step.NEXT_CYCLE)
+        self.our_state = advance(self.our_state, Step.NEXT_CYCLE)
+        self._request = None
+        self._reader = None

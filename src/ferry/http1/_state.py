@@ -1,0 +1,55 @@
+"""The states of one side of an HTTP/1.1 connection, and every transition between them.
+
+Two rules, as in h11: every state change lives in this table, and the table knows nothing
+about which side (client or server) it describes. A connection holds two of these, one
+for each side, and moves them with ``advance``.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from .._errors import LocalProtocolError
+
+__all__ = ["Step", "State", "advance"]
+
+
+class State(enum.Enum):
+    IDLE = "IDLE"  # between messages
+    SEND_BODY = "SEND_BODY"  # the head is out; body pieces may follow
+    DONE = "DONE"  # the message is complete
+    MUST_CLOSE = "MUST_CLOSE"  # done, and the connection will not be reused
+    CLOSED = "CLOSED"  # this side closed the connection
+    ERROR = "ERROR"  # a protocol error happened; nothing more can be sent or read
+
+
+class Step(enum.Enum):
+    HEAD = "HEAD"  # a request or final response head
+    END = "END"  # the end of the body
+    NEXT_CYCLE = "NEXT_CYCLE"  # both sides done and the connection is kept alive
+    NO_REUSE = "NO_REUSE"  # the connection will close after this message
+    CLOSE = "CLOSE"  # the peer (or we) closed the connection
+    FAIL = "FAIL"  # a protocol error
+
+
+_TABLE: dict[tuple[State, Step], State] = {
+    (State.IDLE, Step.HEAD): State.SEND_BODY,
+    (State.SEND_BODY, Step.END): State.DONE,
+    (State.DONE, Step.NEXT_CYCLE): State.IDLE,
+    (State.DONE, Step.NO_REUSE): State.MUST_CLOSE,
+    (State.IDLE, Step.NO_REUSE): State.IDLE,
+    (State.SEND_BODY, Step.NO_REUSE): State.SEND_BODY,
+    (State.MUST_CLOSE, Step.NO_REUSE): State.MUST_CLOSE,
+}
+
+
+def advance(state: State, step: Step) -> State:
+    """The state after ``step``; LocalProtocolError if ``step`` is not allowed now."""
+    if step is Step.FAIL:
+        return State.ERROR
+    if step is Step.CLOSE:
+        return State.CLOSED
+    try:
+        return _TABLE[state, step]
+    except KeyError:
+        raise LocalProtocolError(f"cannot {step.value} in state {state.value}") from None

@@ -1,0 +1,110 @@
+"""The one configuration object. The CLI and the ``FERRY_*`` environment variables are
+generated from its fields (see ``ferry._cli``); nothing here is written out twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .._errors import ConfigError
+from ..http1 import Limits, ResponseSettings
+
+__all__ = ["Config", "option"]
+
+
+def option(default: Any, help: str, *, flag: str | None = None, group: str = "server") -> Any:
+    """A Config field with its help text; ``flag`` overrides the generated CLI flag."""
+    return field(default=default, metadata={"help": help, "flag": flag, "group": group})
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Everything ``ferry serve`` can be told. Every field is a CLI flag and FERRY_ variable."""
+
+    app: str = option("", "application target, module:attribute", flag="", group="app")
+    factory: bool = option(False, "the target is a callable that returns the app", group="app")
+    root_path: str = option("", "ASGI root_path: the prefix the app is mounted at", group="app")
+    lifespan: Literal["auto", "on", "off"] = option(
+        "auto", "run the ASGI lifespan protocol", group="app"
+    )
+
+    host: str = option("127.0.0.1", "address to listen on", group="socket")
+    port: int = option(8000, "TCP port to listen on (0: any free port)", group="socket")
+    uds: str | None = option(None, "listen on this UNIX domain socket instead", group="socket")
+    fd: int | None = option(None, "serve on this already-bound socket file descriptor", group="socket")
+    backlog: int = option(2048, "listen backlog", group="socket")
+
+    loop: Literal["auto", "asyncio", "uvloop"] = option(
+        "auto", "event loop: auto uses uvloop when it is installed"
+    )
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = option(
+        "info", "log level"
+    )
+    access_log: bool = option(True, "log each request in combined format with its duration")
+    server_header: str = option("ferry", "value of the Server header field ('' for none)")
+
+    max_connections: int = option(
+        10000, "concurrent connections; more are answered 503 and closed", group="limits"
+    )
+    max_requests_per_connection: int | None = option(
+        10000, "requests on one connection before it is closed", group="limits"
+    )
+    max_request_line: int = option(8190, "bytes in the request line (414)", group="limits")
+    max_head_size: int = option(65536, "bytes in a request head (431)", group="limits")
+    max_header_count: int = option(100, "header fields in a request (431)", group="limits")
+    max_body_size: int | None = option(
+        1 << 30, "bytes in a request body (413); none: unlimited", group="limits"
+    )
+    max_drain: int = option(
+        65536, "unread request body bytes skipped to keep a connection", group="limits"
+    )
+    max_pipeline_buffer: int = option(
+        65536, "bytes buffered ahead of the request in flight", group="limits"
+    )
+
+    head_timeout: float = option(
+        10.0, "seconds to receive a whole request head (408)", group="timeouts"
+    )
+    keep_alive_timeout: float = option(
+        5.0, "seconds an idle keep-alive connection is kept", group="timeouts"
+    )
+    body_timeout: float = option(
+        30.0, "seconds without request body bytes while the app waits (408)", group="timeouts"
+    )
+    graceful_timeout: float = option(
+        30.0, "seconds in-flight requests get to finish on shutdown", group="timeouts"
+    )
+
+    def __post_init__(self) -> None:
+        if self.uds is not None and self.fd is not None:
+            raise ConfigError("--uds and --fd cannot be used together")
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port out of range: {self.port}")
+        for name in ("head_timeout", "keep_alive_timeout", "body_timeout", "graceful_timeout"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive")
+        if self.root_path and (not self.root_path.startswith("/") or self.root_path.endswith("/")):
+            raise ConfigError("root_path must start with '/' and not end with '/'")
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with ``changes`` applied (and validated)."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def limits(self) -> Limits:
+        """The engine's limits, from this configuration."""
+        return Limits(
+            max_request_line=self.max_request_line,
+            max_head_size=self.max_head_size,
+            max_header_count=self.max_header_count,
+            max_body_size=self.max_body_size,
+        )
+
+    @property
+    def response_settings(self) -> ResponseSettings:
+        return ResponseSettings(
+            server_header=self.server_header.encode("latin-1") or None,
+            keep_alive_timeout=max(1, int(self.keep_alive_timeout)),
+        )

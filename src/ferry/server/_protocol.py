@@ -1,0 +1,296 @@
+"""One asyncio.Protocol per connection: it feeds the engine, runs the ASGI cycle, and
+owns flow control and deadlines. Call order (asyncio's)::
+
+    connection_made -> data_received* -> eof_received? -> connection_lost
+
+Protocol errors become responses in exactly one place: ``send_error``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import typing
+from typing import TYPE_CHECKING, Any
+
+from .._errors import RemoteProtocolError
+from ..asgi._cycle import RequestCycle
+from ..http1 import (
+    NEED_DATA,
+    ConnectionClosed,
+    Data,
+    EndOfMessage,
+    Request,
+    ServerConnection,
+    State,
+    reason_phrase,
+)
+from ._scope import build_scope
+
+if TYPE_CHECKING:
+    from ._state import ServerState
+
+__all__ = ["HTTPProtocol"]
+
+logger = logging.getLogger("ferry.error")
+
+# Kinds of deadline a connection can be under (checked by the server's ticker).
+NO_DEADLINE, HEAD, IDLE, BODY = range(4)
+
+_BODY_HIGH_WATER = 65536  # queued request-body bytes that pause reading
+
+
+class HTTPProtocol(asyncio.Protocol):
+    """Serves HTTP/1.1 on one connection."""
+
+    __slots__ = (
+        "_drain_waiter",
+        "_read_paused",
+        "_write_paused",
+        "client",
+        "conn",
+        "cycle",
+        "deadline",
+        "deadline_kind",
+        "server",
+        "state",
+        "transport",
+    )
+
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+        config = state.config
+        self.conn = ServerConnection(
+            state.limits,
+            state.response_settings,
+            max_requests=config.max_requests_per_connection,
+            max_drain=config.max_drain,
+        )
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.cycle: RequestCycle | None = None
+        self.client: tuple[str, int] | None = None
+        self.server: tuple[str, int] | tuple[str] | None = None
+        self.deadline = 0.0
+        self.deadline_kind = NO_DEADLINE
+        self._read_paused = False
+        self._write_paused = False
+        self._drain_waiter: asyncio.Future[None] | None = None
+
+    # -- asyncio callbacks --------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self.transport = transport = typing.cast(asyncio.Transport, transport)
+        state = self.state
+        state.connections.add(self)
+        self.client, self.server = _addresses(transport)
+        if len(state.connections) > state.config.max_connections:
+            self.send_error(503, "too many connections")
+            return
+        self._set_deadline(HEAD, state.config.head_timeout)
+
+    def data_received(self, data: bytes) -> None:
+        self.conn.receive_data(data)
+        if self.cycle is None:
+            if self.deadline_kind == IDLE:
+                self._set_deadline(HEAD, self.state.config.head_timeout)
+            self._next_request()
+        elif self.conn.their_state is State.SEND_BODY:
+            self._pump_body()
+        elif self.conn.trailing_data > self.state.config.max_pipeline_buffer:
+            self._pause_reading()  # pipelined requests wait; their buffer is bounded
+
+    def eof_received(self) -> bool:
+        self.conn.receive_eof()
+        if self.cycle is None:
+            self._next_request()
+        elif self.conn.their_state is State.SEND_BODY:
+            self._pump_body()
+        # Keep the transport open for writing: a half-closed client still reads.
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.state.connections.discard(self)
+        self.deadline_kind = NO_DEADLINE
+        if self.cycle is not None:
+            self.cycle.disconnect()
+            self.cycle = None
+        self._wake_drain()
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._wake_drain()
+
+    # -- requests -----------------------------------------------------------------------
+
+    def _next_request(self) -> None:
+        """Parse the next request head from the buffer and start its cycle."""
+        try:
+            event = self.conn.next_event()
+        except RemoteProtocolError as exc:
+            self.send_error(exc.status, str(exc))
+            return
+        if type(event) is Request:
+            self._start_cycle(event)
+        elif event is NEED_DATA:
+            return
+        elif type(event) is ConnectionClosed or not self.conn.keep_alive:
+            self.transport.close()
+
+    def _start_cycle(self, request: Request) -> None:
+        state = self.state
+        scope = build_scope(self, request)
+        cycle = self.cycle = RequestCycle(scope, self, self.conn, time.perf_counter())
+        self.deadline_kind = NO_DEADLINE
+        self._pump_body()
+        if self.cycle is cycle:
+            state.run_app(cycle)
+
+    def _pump_body(self) -> None:
+        """Hand the request body received so far to the cycle."""
+        cycle = self.cycle
+        assert cycle is not None
+        conn = self.conn
+        while True:
+            try:
+                event = conn.next_event()
+            except RemoteProtocolError as exc:
+                cycle.disconnect()
+                self.send_error(exc.status, str(exc))
+                return
+            if type(event) is Data:
+                cycle.feed_body(event.data)
+            elif type(event) is EndOfMessage:
+                cycle.feed_end()
+                self.deadline_kind = NO_DEADLINE
+                return
+            else:  # NEED_DATA
+                if cycle.queued >= _BODY_HIGH_WATER:
+                    self._pause_reading()  # the app reads slower than the client sends
+                else:
+                    self._set_deadline(BODY, self.state.config.body_timeout)
+                return
+
+    # -- what the cycle asks of us (asgi._cycle.Channel) -------------------------------
+
+    @property
+    def write_paused(self) -> bool:
+        return self._write_paused
+
+    def write(self, data: bytes) -> None:
+        if not self.transport.is_closing():
+            self.transport.write(data)
+
+    async def drain(self) -> None:
+        """Wait until the transport's write buffer is below its low-water mark."""
+        if self._write_paused and not self.transport.is_closing():
+            waiter = self._drain_waiter
+            if waiter is None:
+                waiter = self._drain_waiter = self.state.loop.create_future()
+            await waiter
+
+    def body_consumed(self) -> None:
+        if self._read_paused and self.cycle is not None:
+            self._resume_reading()
+            if self.conn.their_state is State.SEND_BODY:
+                self._set_deadline(BODY, self.state.config.body_timeout)
+                self._pump_body()
+
+    def response_complete(self, cycle: RequestCycle) -> None:
+        """The response is on the wire: log it, then close or go on to the next request."""
+        if cycle is not self.cycle:
+            return
+        self.cycle = None
+        self.state.log_access(self, cycle)
+        conn = self.conn
+        if not conn.keep_alive or self.state.shutting_down:
+            self.transport.close()
+            return
+        conn.start_next_cycle()
+        self._set_deadline(IDLE, self.state.config.keep_alive_timeout)
+        if self._read_paused:
+            self._resume_reading()
+        self._next_request()  # a pipelined request may be waiting, or the client's EOF
+
+    # -- errors, deadlines, shutdown ----------------------------------------------------
+
+    def send_error(self, status: int, message: str) -> None:
+        """The one place a protocol error, a timeout or an app failure becomes a response.
+
+        The response says ``Connection: close`` and the connection is closed after it.
+        If a response has already started, the connection is aborted instead.
+        """
+        logger.debug("%s %s: %s", status, reason_phrase(status).decode(), message)
+        conn = self.conn
+        conn.keep_alive = False
+        self.deadline_kind = NO_DEADLINE
+        if self.cycle is not None:
+            self.cycle.disconnect()
+            self.cycle = None
+        if conn.our_state is not State.IDLE:
+            self.transport.abort()
+            return
+        text = reason_phrase(status).decode()
+        detail = message if status < 500 else text
+        body = f"{status} {text}: {detail}\n".encode()
+        data = conn.send_response(
+            status, [(b"content-type", b"text/plain; charset=utf-8")], body=body, end=True
+        )
+        self.transport.write(data)
+        self.transport.close()
+
+    def check_deadline(self, now: float) -> None:
+        """Called by the server's ticker: act on an expired deadline."""
+        kind = self.deadline_kind
+        if kind == NO_DEADLINE or now < self.deadline:
+            return
+        if kind == IDLE or (kind == HEAD and not self.conn.trailing_data):
+            self.deadline_kind = NO_DEADLINE
+            self.transport.close()  # an idle connection: nothing to answer
+        elif kind == HEAD:
+            self.send_error(408, "request head not received in time")
+        else:
+            self.send_error(408, "request body not received in time")
+
+    def shutdown(self) -> None:
+        """Server shutdown: close now if idle, else after the response in flight."""
+        self.conn.keep_alive = False
+        if self.cycle is None:
+            self.transport.close()
+
+    def _set_deadline(self, kind: int, timeout: float) -> None:
+        self.deadline_kind = kind
+        self.deadline = self.state.loop.time() + timeout
+
+    def _pause_reading(self) -> None:
+        if not self._read_paused:
+            self._read_paused = True
+            self.deadline_kind = NO_DEADLINE
+            self.transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        if self._read_paused:
+            self._read_paused = False
+            self.transport.resume_reading()
+
+    def _wake_drain(self) -> None:
+        waiter = self._drain_waiter
+        if waiter is not None:
+            self._drain_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+
+def _addresses(transport: asyncio.Transport) -> tuple[Any, Any]:
+    """(client, server) for the ASGI scope: (host, port) pairs, [path] for a UNIX socket."""
+    peer = transport.get_extra_info("peername")
+    sock = transport.get_extra_info("sockname")
+    if isinstance(sock, str):  # AF_UNIX
+        return None, (sock, None)
+    client = (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else None
+    server = (str(sock[0]), int(sock[1])) if isinstance(sock, tuple) else None
+    return client, server

@@ -1,0 +1,51 @@
+"""Build the ASGI HTTP connection scope (ASGI HTTP spec 2.4) for a request."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+from ..http1 import Request
+
+if TYPE_CHECKING:
+    from ._protocol import HTTPProtocol
+
+__all__ = ["build_scope"]
+
+_ASGI = {"version": "3.0", "spec_version": "2.4"}
+
+
+def decode_path(raw_path: bytes) -> str:
+    """Percent-decode a request path into text (UTF-8; invalid sequences replaced)."""
+    text = raw_path.decode("latin-1")
+    return unquote(text) if "%" in text else text
+
+
+def build_scope(protocol: HTTPProtocol, request: Request) -> dict[str, Any]:
+    state = protocol.state
+    root_path = state.config.root_path
+    raw_path = request.path
+    conn = protocol.conn
+    return {
+        "type": "http",
+        "asgi": _ASGI,
+        "http_version": request.http_version,
+        "server": protocol.server,
+        "client": protocol.client,
+        "scheme": "http",
+        "method": request.method.decode("ascii"),
+        "root_path": root_path,
+        "path": root_path + decode_path(raw_path),
+        "raw_path": root_path.encode("latin-1") + raw_path if root_path else raw_path,
+        "query_string": request.query,
+        "headers": request.headers,
+        "state": state.lifespan_state.copy(),
+        "extensions": {
+            "http.response.trailers": {},
+            "ferry.exchange": {
+                "requests_on_connection": conn.requests_received,
+                "keep_alive": conn.keep_alive,
+                "response_head": conn.preview_response_head,
+            },
+        },
+    }

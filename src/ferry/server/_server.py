@@ -1,0 +1,160 @@
+"""Listen, serve, shut down: the lifetime of a Ferry server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sys
+from typing import Any
+
+from ..asgi._lifespan import Lifespan
+from ..asgi._loader import import_app
+from ..asgi._types import ASGIApp
+from ._config import Config
+from ._logging import configure_logging
+from ._protocol import HTTPProtocol
+from ._state import ServerState
+
+__all__ = ["Server", "serve"]
+
+logger = logging.getLogger("ferry.error")
+
+_TICK = 0.5  # seconds between deadline sweeps: timeouts are this precise
+
+
+class Server:
+    """A Ferry server for one ASGI application.
+
+    ``await serve()`` runs until ``should_exit`` is set (SIGINT/SIGTERM set it when run
+    with ``install_signal_handlers=True``). ``started`` is set once the server listens;
+    ``sockets`` then holds its listening sockets.
+    """
+
+    def __init__(self, config: Config, app: ASGIApp | None = None) -> None:
+        self.config = config
+        self.app = app if app is not None else import_app(config.app, factory=config.factory)
+        self.started = asyncio.Event()
+        self.should_exit = asyncio.Event()
+        self.sockets: list[socket.socket] = []
+        self._state: ServerState | None = None
+
+    @property
+    def state(self) -> ServerState:
+        assert self._state is not None, "the server is not running"
+        return self._state
+
+    def run(self) -> None:
+        """Serve until interrupted, on the configured event loop."""
+        configure_logging(self.config.log_level)
+        _run(self.serve(install_signal_handlers=True), self.config.loop)
+
+    async def serve(self, *, install_signal_handlers: bool = False) -> None:
+        """Start (lifespan, listen), serve until ``should_exit``, then shut down."""
+        loop = asyncio.get_running_loop()
+        state = self._state = ServerState(self.config, self.app, loop)
+        lifespan = Lifespan(self.app, self.config.lifespan)
+        await lifespan.startup()
+        state.lifespan_state = lifespan.state
+        server = await self._listen(loop, state)
+        self.sockets = list(server.sockets)
+        if install_signal_handlers:
+            self._install_signal_handlers(loop)
+        ticker = loop.create_task(self._tick(state))
+        self._log_started()
+        self.started.set()
+        try:
+            await self.should_exit.wait()
+        finally:
+            ticker.cancel()
+            await self._shutdown(server, state)
+            await lifespan.shutdown()
+
+    async def _listen(self, loop: asyncio.AbstractEventLoop, state: ServerState) -> Any:
+        config = self.config
+
+        def factory() -> HTTPProtocol:
+            return HTTPProtocol(state)
+
+        if config.fd is not None:
+            # socket() reads the family and type of an existing descriptor itself.
+            sock = socket.socket(fileno=config.fd)
+            if sock.family == socket.AF_UNIX:
+                return await loop.create_unix_server(factory, sock=sock, backlog=config.backlog)
+            return await loop.create_server(factory, sock=sock, backlog=config.backlog)
+        if config.uds is not None:
+            with contextlib.suppress(FileNotFoundError):
+                if os.path.exists(config.uds) and not os.path.isfile(config.uds):
+                    os.unlink(config.uds)  # a stale socket from an earlier run
+            return await loop.create_unix_server(factory, config.uds, backlog=config.backlog)
+        return await loop.create_server(
+            factory, config.host, config.port, backlog=config.backlog, reuse_address=True
+        )
+
+    async def _tick(self, state: ServerState) -> None:
+        loop = state.loop
+        while True:
+            await asyncio.sleep(_TICK)
+            now = loop.time()
+            for protocol in list(state.connections):
+                protocol.check_deadline(now)
+
+    async def _shutdown(self, server: Any, state: ServerState) -> None:
+        """Stop accepting; let requests in flight finish (within the grace period)."""
+        state.shutting_down = True
+        server.close()
+        for protocol in list(state.connections):
+            protocol.shutdown()
+        loop = state.loop
+        deadline = loop.time() + self.config.graceful_timeout
+        while (state.connections or state.tasks) and loop.time() < deadline:
+            await asyncio.sleep(0.05)  # polling a shutdown, not synchronising a test
+        for protocol in list(state.connections):
+            protocol.transport.abort()
+        for task in list(state.tasks):
+            task.cancel()
+        if state.tasks:
+            await asyncio.wait(list(state.tasks), timeout=1.0)
+        await server.wait_closed()
+        if self.config.uds is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.config.uds)
+
+    def _install_signal_handlers(self, loop: asyncio.AbstractEventLoop) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.should_exit.set)
+
+    def _log_started(self) -> None:
+        for sock in self.sockets:
+            name = sock.getsockname()
+            if isinstance(name, tuple):
+                host = f"[{name[0]}]" if ":" in name[0] else name[0]
+                logger.info("Ferry serving on http://%s:%d (Ctrl+C to stop)", host, name[1])
+            else:
+                logger.info("Ferry serving on unix:%s (Ctrl+C to stop)", name)
+
+
+def _run(main: Any, loop_name: str) -> None:
+    if loop_name in ("auto", "uvloop"):
+        try:
+            import uvloop
+        except ImportError:
+            if loop_name == "uvloop":
+                raise
+        else:
+            if sys.version_info >= (3, 12):
+                uvloop.run(main)
+            else:
+                uvloop.install()
+                asyncio.run(main)
+            return
+    asyncio.run(main)
+
+
+def serve(app: ASGIApp, **options: Any) -> None:
+    """Serve ``app`` until interrupted; ``options`` are Config fields (host, port, ...)."""
+    Server(Config(**options), app).run()

@@ -1,0 +1,111 @@
+"""What every connection of one server shares: configuration, the app, the connection
+set, and the two things done per request outside the protocol: running the app and
+writing the access log."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
+
+from .._errors import LocalProtocolError
+from ..asgi._types import ASGIApp
+from ._config import Config
+
+if TYPE_CHECKING:
+    from ..asgi._cycle import RequestCycle
+    from ._protocol import HTTPProtocol
+
+__all__ = ["ServerState"]
+
+error_log = logging.getLogger("ferry.error")
+access_log = logging.getLogger("ferry.access")
+
+TaskFactory = Callable[[Coroutine[Any, Any, None]], "asyncio.Future[None]"]
+
+
+class ServerState:
+    """Shared by the connections of one server."""
+
+    def __init__(self, config: Config, app: ASGIApp, loop: asyncio.AbstractEventLoop) -> None:
+        self.config = config
+        self.app = app
+        self.loop = loop
+        self.limits = config.limits
+        self.response_settings = config.response_settings
+        self.connections: set[HTTPProtocol] = set()
+        self.tasks: set[asyncio.Future[None]] = set()
+        self.lifespan_state: dict[str, Any] = {}
+        self.shutting_down = False
+        self.access_log = config.access_log
+        self._create_task = _task_factory(loop)
+
+    def run_app(self, cycle: RequestCycle) -> None:
+        """Run the application for one request (eagerly where Python allows it)."""
+        task = self._create_task(self._call_app(cycle))
+        if not task.done():
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    async def _call_app(self, cycle: RequestCycle) -> None:
+        try:
+            result = await self.app(cycle.scope, cycle.receive, cycle.send)
+        except Exception as exc:
+            if isinstance(exc, LocalProtocolError):
+                error_log.error("invalid ASGI message from the application: %s", exc)
+            elif not (cycle.disconnected and isinstance(exc, OSError)):
+                error_log.error("exception in ASGI application", exc_info=exc)
+            self._fail(cycle, "exception in ASGI application")
+            return
+        if result is not None:
+            error_log.error("the ASGI application returned a value instead of None")
+        if not cycle.started:
+            error_log.error("the ASGI application returned without starting a response")
+            self._fail(cycle, "no response from the application")
+        elif not cycle.complete:
+            error_log.error("the ASGI application returned without completing its response")
+            self._fail(cycle, "incomplete response")
+
+    @staticmethod
+    def _fail(cycle: RequestCycle, message: str) -> None:
+        """500 if nothing was sent yet; else abort (ASGI: the response cannot be fixed)."""
+        channel = cycle._channel
+        if cycle.disconnected or cycle.complete:
+            return
+        channel.send_error(500, message)  # type: ignore[attr-defined]
+
+    def log_access(self, protocol: HTTPProtocol, cycle: RequestCycle) -> None:
+        """Combined log format, plus the request's duration in milliseconds."""
+        if not self.access_log or not access_log.isEnabledFor(logging.INFO):
+            return
+        scope = cycle.scope
+        headers = dict(scope["headers"])
+        client = protocol.client
+        target = scope["raw_path"] + (b"?" + scope["query_string"] if scope["query_string"] else b"")
+        access_log.info(
+            '%s - - [%s] "%s %s HTTP/%s" %d %d "%s" "%s" %.3fms',
+            client[0] if client else "-",
+            time.strftime("%d/%b/%Y:%H:%M:%S %z"),
+            scope["method"],
+            target.decode("latin-1"),
+            scope["http_version"],
+            cycle.status,
+            cycle.body_bytes_sent,
+            headers.get(b"referer", b"-").decode("latin-1"),
+            headers.get(b"user-agent", b"-").decode("latin-1"),
+            (time.perf_counter() - cycle.start_time) * 1000,
+        )
+
+
+def _task_factory(loop: asyncio.AbstractEventLoop) -> TaskFactory:
+    if sys.version_info >= (3, 12):
+        # An eager task runs the app at once, and costs no loop iteration when the app
+        # finishes without waiting (most handlers of small requests do).
+        def eager(coro: Coroutine[Any, Any, None]) -> asyncio.Future[None]:
+            return asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg]
+
+        return eager
+    return loop.create_task
