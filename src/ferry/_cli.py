@@ -123,5 +123,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ferry: cannot listen: {exc}", file=sys.stderr)
         return 1
     return 0
-
-

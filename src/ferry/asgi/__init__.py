@@ -6,4 +6,13 @@ from ._lifespan import Lifespan, LifespanFailure
 from ._loader import import_app
 from ._types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["ASGIApp", "Lifespan", "LifespanFailure", "Message", "Receive", "Scope", "Send", "import_app"]
+__all__ = [
+    "ASGIApp",
+    "Lifespan",
+    "LifespanFailure",
+    "Message",
+    "Receive",
+    "Scope",
+    "Send",
+    "import_app",
+]

@@ -67,9 +67,7 @@ class Lifespan:
             self._supported = False
             if self._mode == "on":
                 logger.error("exception in lifespan protocol", exc_info=exc)
-                await self._from_app.put(
-                    {"type": "lifespan.startup.failed", "message": repr(exc)}
-                )
+                await self._from_app.put({"type": "lifespan.startup.failed", "message": repr(exc)})
             else:
                 logger.info("ASGI lifespan not supported by the application (%r)", exc)
                 await self._from_app.put({"type": "ferry.lifespan.unsupported"})

@@ -130,7 +130,7 @@ class ServerConnection:
             raise RemoteProtocolError("the connection already failed")
         return PAUSED
 
-    def _next_body_event(self) -> Data | EndOfMessage | Sentinel:
+    def _next_body_event(self) -> Event | Sentinel:
         assert self._reader is not None
         while True:
             event, pos = self._reader.read(self._buf, 0, self._eof)
@@ -151,7 +151,7 @@ class ServerConnection:
                     self._drain_left = -1
                     self.start_next_cycle()
                     return self.next_event()
-            return event  # type: ignore[return-value]
+            return event
 
     def _next_head(self) -> Request | ConnectionClosed | Sentinel:
         buf = self._buf
@@ -178,9 +178,10 @@ class ServerConnection:
     def _incomplete_head(self, buf: bytes, pos: int) -> ConnectionClosed | Sentinel:
         pending = len(buf) - pos
         limits = self._limits
-        if pending > limits.max_request_line and buf.find(
-            b"\r\n", pos, pos + limits.max_request_line + 2
-        ) < 0:
+        if (
+            pending > limits.max_request_line
+            and buf.find(b"\r\n", pos, pos + limits.max_request_line + 2) < 0
+        ):
             raise RemoteProtocolError("request line too long", status=414)
         if pending >= limits.max_head_size:
             raise RemoteProtocolError("request header section too large", status=431)
@@ -284,9 +285,7 @@ class ServerConnection:
         if request is not None and request.expect_continue and not self._continue_sent:
             return False  # the client may be holding the body back: close instead
         reader = self._reader
-        return not (
-            isinstance(reader, ContentLengthReader) and reader.remaining > self.max_drain
-        )
+        return not (isinstance(reader, ContentLengthReader) and reader.remaining > self.max_drain)
 
     def send_data(self, data: bytes) -> bytes:
         """Frame a piece of the response body. Raises LocalProtocolError past the length."""

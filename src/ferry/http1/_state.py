@@ -11,7 +11,7 @@ import enum
 
 from .._errors import LocalProtocolError
 
-__all__ = ["Step", "State", "advance"]
+__all__ = ["State", "Step", "advance"]
 
 
 class State(enum.Enum):

@@ -33,7 +33,9 @@ class Config:
     host: str = option("127.0.0.1", "address to listen on", group="socket")
     port: int = option(8000, "TCP port to listen on (0: any free port)", group="socket")
     uds: str | None = option(None, "listen on this UNIX domain socket instead", group="socket")
-    fd: int | None = option(None, "serve on this already-bound socket file descriptor", group="socket")
+    fd: int | None = option(
+        None, "serve on this already-bound socket file descriptor", group="socket"
+    )
     backlog: int = option(2048, "listen backlog", group="socket")
 
     loop: Literal["auto", "asyncio", "uvloop"] = option(

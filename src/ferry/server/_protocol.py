@@ -112,6 +112,7 @@ class HTTPProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.state.connections.discard(self)
+        self.state.check_drained()
         self.deadline_kind = NO_DEADLINE
         if self.cycle is not None:
             self.cycle.disconnect()

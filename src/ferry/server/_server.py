@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import socket
+import stat
 import sys
 from typing import Any
 
@@ -86,9 +87,7 @@ class Server:
                 return await loop.create_unix_server(factory, sock=sock, backlog=config.backlog)
             return await loop.create_server(factory, sock=sock, backlog=config.backlog)
         if config.uds is not None:
-            with contextlib.suppress(FileNotFoundError):
-                if os.path.exists(config.uds) and not os.path.isfile(config.uds):
-                    os.unlink(config.uds)  # a stale socket from an earlier run
+            _remove_stale_socket(config.uds)
             return await loop.create_unix_server(factory, config.uds, backlog=config.backlog)
         return await loop.create_server(
             factory, config.host, config.port, backlog=config.backlog, reuse_address=True
@@ -108,10 +107,9 @@ class Server:
         server.close()
         for protocol in list(state.connections):
             protocol.shutdown()
-        loop = state.loop
-        deadline = loop.time() + self.config.graceful_timeout
-        while (state.connections or state.tasks) and loop.time() < deadline:
-            await asyncio.sleep(0.05)  # polling a shutdown, not synchronising a test
+        state.check_drained()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(state.drained.wait(), self.config.graceful_timeout)
         for protocol in list(state.connections):
             protocol.transport.abort()
         for task in list(state.tasks):
@@ -136,6 +134,13 @@ class Server:
                 logger.info("Ferry serving on http://%s:%d (Ctrl+C to stop)", host, name[1])
             else:
                 logger.info("Ferry serving on unix:%s (Ctrl+C to stop)", name)
+
+
+def _remove_stale_socket(path: str) -> None:
+    """Remove a UNIX socket left by an earlier run (never a regular file)."""
+    with contextlib.suppress(FileNotFoundError):
+        if stat.S_ISSOCK(os.stat(path).st_mode):
+            os.unlink(path)
 
 
 def _run(main: Any, loop_name: str) -> None:

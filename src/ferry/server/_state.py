@@ -8,7 +8,7 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from .._errors import LocalProtocolError
@@ -40,6 +40,7 @@ class ServerState:
         self.tasks: set[asyncio.Future[None]] = set()
         self.lifespan_state: dict[str, Any] = {}
         self.shutting_down = False
+        self.drained = asyncio.Event()  # set once shutting down and nothing is left
         self.access_log = config.access_log
         self._create_task = _task_factory(loop)
 
@@ -48,11 +49,21 @@ class ServerState:
         task = self._create_task(self._call_app(cycle))
         if not task.done():
             self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
+            task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Future[None]) -> None:
+        self.tasks.discard(task)
+        self.check_drained()
+
+    def check_drained(self) -> None:
+        """During shutdown, set ``drained`` once no connection or app task is left."""
+        if self.shutting_down and not self.connections and not self.tasks:
+            self.drained.set()
 
     async def _call_app(self, cycle: RequestCycle) -> None:
+        app: Callable[..., Awaitable[object]] = self.app
         try:
-            result = await self.app(cycle.scope, cycle.receive, cycle.send)
+            result = await app(cycle.scope, cycle.receive, cycle.send)
         except Exception as exc:
             if isinstance(exc, LocalProtocolError):
                 error_log.error("invalid ASGI message from the application: %s", exc)
@@ -84,7 +95,9 @@ class ServerState:
         scope = cycle.scope
         headers = dict(scope["headers"])
         client = protocol.client
-        target = scope["raw_path"] + (b"?" + scope["query_string"] if scope["query_string"] else b"")
+        target = scope["raw_path"] + (
+            b"?" + scope["query_string"] if scope["query_string"] else b""
+        )
         access_log.info(
             '%s - - [%s] "%s %s HTTP/%s" %d %d "%s" "%s" %.3fms',
             client[0] if client else "-",
