@@ -1,0 +1,125 @@
+"""Load runs with wrk, pinned to core 1, and the parsing of wrk's report.
+
+wrk's `--latency` report is read for Requests/sec, the 99th latency percentile, the
+request count and any socket errors or non-2xx/3xx responses, which mark a run whose
+throughput cannot be trusted.
+
+Pipelined latency is approximate at best. wrk records one latency per batch, then
+"corrects" for coordinated omission assuming one response per round trip: it adds
+synthetic samples spaced by the mean interval between responses, which with 16
+responses per batch is 16 times too short. Samples it adds below the smallest
+measured one are counted but never reached when it walks its histogram, so for a
+server whose latencies sit above that interval it prints every percentile as 0.00us.
+We report such a p99 as missing (None), never as zero.
+"""
+
+import re
+import shlex
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from probe import HOST
+
+LOAD_CORE = "1"
+PIPELINE_SCRIPT = Path(__file__).with_name("pipeline.lua")
+PIPELINE_DEPTH = 16
+WRK_TIMEOUT = "5s"  # per request; slower responses count as timeouts
+EXIT_GRACE_S = 30  # beyond the run's duration before wrk itself is killed
+
+# wrk prints times with these units (see format_time in wrk's units.c).
+TIME_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
+
+
+class LoadError(Exception):
+    """wrk failed, or printed a report without the numbers we need."""
+
+
+@dataclass(frozen=True)
+class LoadProfile:
+    """One wrk scenario: connections, and the Lua script (with its args) if any."""
+
+    scenario: str
+    description: str
+    connections: int
+    script: Path | None = None
+    script_args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    requests_per_s: float
+    p99_ms: float | None  # None when wrk printed 0 (see the module docstring)
+    requests: int
+    socket_errors: int
+    bad_responses: int
+    wrk_command: str
+
+
+HELLO = LoadProfile("hello", "keep-alive, 64 connections", connections=64)
+PIPELINE = LoadProfile(
+    "pipeline",
+    f"pipelined depth {PIPELINE_DEPTH}, 256 connections (p99: per batch, approximate)",
+    connections=256,
+    script=PIPELINE_SCRIPT,
+    script_args=(str(PIPELINE_DEPTH),),
+)
+PROFILES = {profile.scenario: profile for profile in (HELLO, PIPELINE)}
+
+
+def wrk_command(profile: LoadProfile, port: int, duration_s: int) -> list[str]:
+    """Return the wrk command line for `profile` against 127.0.0.1:`port`."""
+    command = ["taskset", "-c", LOAD_CORE, "wrk", "-t1", f"-c{profile.connections}"]
+    command += [f"-d{duration_s}s", "--latency", "--timeout", WRK_TIMEOUT]
+    if profile.script is not None:
+        command += ["-s", str(profile.script)]
+    command.append(f"http://{HOST}:{port}/")
+    if profile.script_args:
+        command += ["--", *profile.script_args]
+    return command
+
+
+def run_wrk(profile: LoadProfile, port: int, duration_s: int) -> LoadResult:
+    """Run wrk for `duration_s` seconds and return its parsed report.
+
+    Raises `LoadError` if wrk fails, overruns its duration by EXIT_GRACE_S, or prints
+    no Requests/sec or 99% latency.
+    """
+    command = wrk_command(profile, port, duration_s)
+    try:
+        completed = subprocess.run(
+            command, capture_output=True, text=True, timeout=duration_s + EXIT_GRACE_S
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise LoadError(f"wrk did not finish within {duration_s + EXIT_GRACE_S} s") from exc
+    if completed.returncode != 0:
+        raise LoadError(f"wrk exited with {completed.returncode}: {completed.stderr.strip()}")
+    return parse_wrk_report(completed.stdout, shlex.join(command))
+
+
+def parse_wrk_report(report: str, wrk_command: str) -> LoadResult:
+    """Extract the numbers we use from wrk's `--latency` report."""
+    rate = re.search(r"^Requests/sec:\s+([\d.]+)", report, re.MULTILINE)
+    p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s|m|h)\s*$", report, re.MULTILINE)
+    total = re.search(r"^\s+(\d+) requests in ", report, re.MULTILINE)
+    if rate is None or p99 is None or total is None:
+        raise LoadError(f"unexpected wrk report:\n{report}")
+    return LoadResult(
+        requests_per_s=float(rate[1]),
+        p99_ms=(float(p99[1]) * TIME_UNITS_MS[p99[2]]) or None,
+        requests=int(total[1]),
+        socket_errors=_socket_errors(report),
+        bad_responses=_count(r"^\s+Non-2xx or 3xx responses: (\d+)", report),
+        wrk_command=wrk_command,
+    )
+
+
+def _socket_errors(report: str) -> int:
+    """Sum of connect, read, write and timeout errors; 0 when wrk prints no such line."""
+    line = re.search(r"^\s+Socket errors: (.*)$", report, re.MULTILINE)
+    return sum(int(n) for n in re.findall(r"\d+", line[1])) if line else 0
+
+
+def _count(pattern: str, report: str) -> int:
+    match = re.search(pattern, report, re.MULTILINE)
+    return int(match[1]) if match else 0

@@ -1,0 +1,195 @@
+"""Results: the targets Ferry must meet, the printed tables, and the JSON files."""
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from idle_memory import MemoryResult
+from loadgen import LoadResult
+
+FERRY = "ferry"
+MEMORY = "memory"
+RESULTS_DIR = Path(__file__).with_name("results")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One server in one scenario: its result, or why there is none."""
+
+    scenario: str
+    server: str
+    server_command: str | None = None
+    load: LoadResult | None = None
+    memory: MemoryResult | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Target:
+    """Ferry's throughput over `peer`'s at least `threshold`; or, with no peer, Ferry's
+    bytes per idle connection at most `threshold`."""
+
+    scenario: str
+    peer: str | None
+    threshold: float
+
+    @property
+    def label(self) -> str:
+        if self.peer is None:
+            return f"{self.scenario}: ferry bytes per idle connection"
+        return f"{self.scenario}: ferry ÷ {self.peer} req/s"
+
+    @property
+    def requirement(self) -> str:
+        if self.peer is None:
+            return f"≤ {self.threshold:,.0f} B"
+        return f"≥ {self.threshold:.2f}x"
+
+
+@dataclass(frozen=True)
+class TargetCheck:
+    label: str
+    requirement: str
+    measured: float | None
+    shown: str
+    verdict: str  # "pass", "fail" or "not measured"
+
+
+TARGETS = (
+    Target("hello", "uvicorn", 2.0),
+    Target("hello", "granian", 1.5),
+    Target("hello", "nginx", 0.6),
+    Target("pipeline", "nginx", 0.6),
+    Target(MEMORY, None, 2048),
+)
+
+
+def find(outcomes: Iterable[Outcome], scenario: str, server: str) -> Outcome | None:
+    return next((o for o in outcomes if o.scenario == scenario and o.server == server), None)
+
+
+def requests_per_s(outcomes: list[Outcome], scenario: str, server: str) -> float | None:
+    """The server's throughput in the scenario, or None if it has no clean run.
+
+    A run with socket errors or non-2xx responses is not clean: fast errors are not
+    throughput.
+    """
+    outcome = find(outcomes, scenario, server)
+    load = outcome.load if outcome else None
+    if load is None or load.socket_errors or load.bad_responses:
+        return None
+    return load.requests_per_s
+
+
+def check(target: Target, outcomes: list[Outcome]) -> TargetCheck:
+    if target.peer is None:
+        outcome = find(outcomes, target.scenario, FERRY)
+        measured = outcome.memory.bytes_per_connection if outcome and outcome.memory else None
+        passed = measured is not None and measured <= target.threshold
+        shown = "—" if measured is None else f"{measured:,.0f} B"
+    else:
+        ferry = requests_per_s(outcomes, target.scenario, FERRY)
+        peer = requests_per_s(outcomes, target.scenario, target.peer)
+        measured = ferry / peer if ferry is not None and peer else None
+        passed = measured is not None and measured >= target.threshold
+        shown = "—" if measured is None else f"{measured:.2f}x"
+    verdict = "not measured" if measured is None else ("pass" if passed else "fail")
+    return TargetCheck(target.label, target.requirement, measured, shown, verdict)
+
+
+def evaluate(outcomes: list[Outcome], scenarios: list[str]) -> list[TargetCheck]:
+    """Check every target whose scenario was run."""
+    return [check(target, outcomes) for target in TARGETS if target.scenario in scenarios]
+
+
+def format_load_table(outcomes: list[Outcome], scenario: str, heading: str) -> str:
+    ferry = requests_per_s(outcomes, scenario, FERRY)
+    rows: list[tuple[str, ...]] = [("server", "req/s", "p99", "ferry ÷ server", "notes")]
+    for outcome in (o for o in outcomes if o.scenario == scenario):
+        rows.append(_load_row(outcome, ferry))
+    return f"{heading}\n{_format_rows(rows)}"
+
+
+def _load_row(outcome: Outcome, ferry: float | None) -> tuple[str, ...]:
+    load = outcome.load
+    if load is None:
+        return (outcome.server, "—", "—", "—", f"FAILED: {_first_line(outcome.error)}")
+    notes = []
+    if load.socket_errors:
+        notes.append(f"{load.socket_errors} socket errors")
+    if load.bad_responses:
+        notes.append(f"{load.bad_responses} non-2xx/3xx")
+    ratio = f"{ferry / load.requests_per_s:.2f}x" if ferry and not notes else "—"
+    p99 = "—" if load.p99_ms is None else f"{load.p99_ms:.2f} ms"
+    return (outcome.server, f"{load.requests_per_s:,.0f}", p99, ratio, ", ".join(notes))
+
+
+def format_memory_table(outcomes: list[Outcome], heading: str) -> str:
+    rows: list[tuple[str, ...]] = [("server", "RSS before", "RSS after", "per connection", "notes")]
+    for outcome in (o for o in outcomes if o.scenario == MEMORY):
+        memory = outcome.memory
+        if memory is None:
+            rows.append((outcome.server, "—", "—", "—", f"FAILED: {_first_line(outcome.error)}"))
+            continue
+        rows.append(
+            (
+                outcome.server,
+                f"{memory.rss_before / 2**20:,.1f} MiB",
+                f"{memory.rss_after / 2**20:,.1f} MiB",
+                f"{memory.bytes_per_connection:,.0f} B",
+                f"opened in {memory.open_seconds:.1f} s",
+            )
+        )
+    return f"{heading}\n{_format_rows(rows)}"
+
+
+def format_targets(checks: list[TargetCheck]) -> str:
+    rows: list[tuple[str, ...]] = [("target", "measured", "needed", "result")]
+    rows += [(c.label, c.shown, c.requirement, c.verdict.upper()) for c in checks]
+    return f"targets\n{_format_rows(rows)}"
+
+
+def _format_rows(rows: list[tuple[str, ...]]) -> str:
+    """Align columns: the first left-aligned, the numbers right-aligned, notes last."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = [row[0].ljust(widths[0])]
+        cells += [cell.rjust(width) for cell, width in zip(row[1:-1], widths[1:-1], strict=True)]
+        cells.append(row[-1])
+        lines.append("  " + "  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def _first_line(text: str | None) -> str:
+    return (text or "unknown error").strip().splitlines()[0]
+
+
+def build_document(
+    header: dict[str, Any], outcomes: list[Outcome], checks: list[TargetCheck]
+) -> dict[str, Any]:
+    """The JSON results: `header` (when, command, settings, versions) plus results."""
+    return {
+        **header,
+        "results": [asdict(outcome) for outcome in outcomes],
+        "targets": [asdict(target_check) for target_check in checks],
+    }
+
+
+def write_results(document: dict[str, Any], stamp: str) -> list[Path]:
+    """Write results/<stamp>.json and results/latest.json; return their paths.
+
+    Each file is written to a `.tmp` sibling first and renamed, so a reader never sees
+    half a file.
+    """
+    RESULTS_DIR.mkdir(exist_ok=True)
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    paths = [RESULTS_DIR / f"{stamp}.json", RESULTS_DIR / "latest.json"]
+    for path in paths:
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.write_text(text)
+        os.replace(temporary, path)
+    return paths

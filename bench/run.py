@@ -1,0 +1,244 @@
+"""Ferry's benchmark: Ferry side by side with uvicorn, granian and nginx, in one run.
+
+What it measures, each server running the same ASGI hello-world app (bench/apps.py;
+nginx answers the same 13 bytes itself):
+
+  hello     requests/s and p99 latency under `wrk -t1 -c64` on keep-alive connections
+  pipeline  the same with 256 connections each pipelining 16 requests (bench/pipeline.lua)
+  memory    RSS growth per idle keep-alive connection, over 5,000 connections that each
+            made one request (Ferry and uvicorn: single-process servers)
+
+How: each server is started fresh for each scenario, pinned to core 0 (`taskset -c 0`),
+listening on 127.0.0.1; wrk and this harness are pinned to core 1. The harness waits
+until the port accepts and `GET /` answers the hello body, runs wrk for a warm-up
+(results discarded) and then for the measured duration, and stops the server with
+SIGTERM. Every step has a deadline, so the run ends by itself. A server that fails is
+reported as failed and the run goes on.
+
+It prints one table per scenario (with Ferry's throughput ratio to each peer) and the
+targets with pass/fail, writes bench/results/<UTC timestamp>.json and latest.json, and
+draws bench/results/latest.png with .venv-bench's matplotlib. See bench/README.md.
+
+Usage: python3 bench/run.py [--duration S] [--only ferry,nginx]
+                            [--scenarios hello,pipeline,memory] [--skip-install]
+"""
+
+import argparse
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import environment
+import idle_memory
+import loadgen
+import probe
+import report
+import servers
+from report import Outcome
+
+SCENARIOS = ("hello", "pipeline", "memory")
+CHART_SCRIPT = Path(__file__).with_name("chart.py")
+CHART_TIMEOUT_S = 120
+
+
+def comma_list(choices: tuple[str, ...]) -> Callable[[str], list[str]]:
+    """An argparse type: a comma-separated subset of `choices`, kept in their order."""
+
+    def parse(text: str) -> list[str]:
+        names = {name.strip() for name in text.split(",") if name.strip()}
+        if unknown := names - set(choices):
+            raise argparse.ArgumentTypeError(
+                f"unknown {', '.join(sorted(unknown))} (choose from {', '.join(choices)})"
+            )
+        return [choice for choice in choices if choice in names]
+
+    return parse
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Benchmark Ferry against uvicorn, granian and nginx (see bench/README.md)."
+    )
+    server_names = tuple(servers.SERVERS)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measured run")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up (0: none)")
+    parser.add_argument(
+        "--only",
+        type=comma_list(server_names),
+        default=list(server_names),
+        help=f"servers to run, comma-separated (default: {','.join(server_names)})",
+    )
+    parser.add_argument(
+        "--scenarios",
+        type=comma_list(SCENARIOS),
+        default=list(SCENARIOS),
+        help=f"scenarios to run, comma-separated (default: {','.join(SCENARIOS)})",
+    )
+    parser.add_argument(
+        "--idle-connections",
+        type=int,
+        default=5000,
+        help="idle connections opened by the memory scenario (default: 5000)",
+    )
+    parser.add_argument(
+        "--skip-install",
+        action="store_true",
+        help="do not install wrk/nginx (apt-get) or the peers (.venv-bench)",
+    )
+    args = parser.parse_args(argv)
+    if args.duration < 1 or args.warmup < 0 or args.idle_connections < 1:
+        parser.error("--duration and --idle-connections must be ≥ 1, --warmup ≥ 0")
+    return args
+
+
+def prepare(args: argparse.Namespace) -> None:
+    """Install what is missing (unless --skip-install), pin, raise the file limit.
+
+    Raises `environment.SetupError` or `OSError` if the benchmark cannot run.
+    """
+    environment.ensure_system_tools(install=not args.skip_install)
+    if not args.skip_install:
+        environment.ensure_bench_venv()
+    environment.pin_harness_to_load_core()
+    if "memory" in args.scenarios:
+        # Before any server starts: they inherit the limit.
+        idle_memory.raise_open_file_limit(args.idle_connections)
+
+
+def servers_for(scenario: str, names: list[str]) -> list[servers.ServerSpec]:
+    specs = [servers.SERVERS[name] for name in names]
+    return [spec for spec in specs if spec.measure_memory] if scenario == "memory" else specs
+
+
+def run_load(
+    profile: loadgen.LoadProfile, spec: servers.ServerSpec, scratch: Path, args: argparse.Namespace
+) -> Outcome:
+    """Start the server, warm it up with wrk, measure with wrk, stop it."""
+    command = None
+    try:
+        with servers.running(spec, scratch) as server:
+            command = shlex.join(server.command)
+            print(f"    $ {command}", flush=True)
+            if args.warmup:
+                loadgen.run_wrk(profile, server.port, args.warmup)
+            load = loadgen.run_wrk(profile, server.port, args.duration)
+            print(f"    $ {load.wrk_command}", flush=True)
+        return Outcome(profile.scenario, spec.name, command, load=load)
+    except (servers.ServerError, loadgen.LoadError) as exc:
+        return Outcome(profile.scenario, spec.name, command, error=str(exc))
+
+
+def run_memory(spec: servers.ServerSpec, scratch: Path, args: argparse.Namespace) -> Outcome:
+    """Start the server, measure its RSS per idle connection, close them, stop it."""
+    command = None
+    try:
+        with servers.running(spec, scratch) as server:
+            command = shlex.join(server.command)
+            print(f"    $ {command}", flush=True)
+            memory = idle_memory.measure(server.pid, server.port, args.idle_connections)
+        return Outcome("memory", spec.name, command, memory=memory)
+    except (servers.ServerError, idle_memory.MeasurementError) as exc:
+        return Outcome("memory", spec.name, command, error=str(exc))
+    except (probe.ProbeError, OSError) as exc:  # from the connections the harness opens
+        return Outcome("memory", spec.name, command, error=f"{type(exc).__name__}: {exc}")
+
+
+def summarize(outcome: Outcome) -> str:
+    if outcome.load is not None:
+        load = outcome.load
+        p99 = "—" if load.p99_ms is None else f"{load.p99_ms:.2f} ms"
+        return f"{load.requests_per_s:,.0f} req/s, p99 {p99}"
+    if outcome.memory is not None:
+        return f"{outcome.memory.bytes_per_connection:,.0f} B per idle connection"
+    return f"FAILED: {outcome.error}"
+
+
+def run_all(args: argparse.Namespace) -> list[Outcome]:
+    """Run every selected scenario on every selected server, one after the other."""
+    outcomes = []
+    with tempfile.TemporaryDirectory(prefix="ferry-bench-") as scratch_root:
+        for scenario in args.scenarios:
+            print(f"\n== {scenario}", flush=True)
+            for spec in servers_for(scenario, args.only):
+                print(f"  {spec.name}", flush=True)
+                scratch = Path(scratch_root) / f"{scenario}-{spec.name}"
+                if scenario == "memory":
+                    outcome = run_memory(spec, scratch, args)
+                else:
+                    outcome = run_load(loadgen.PROFILES[scenario], spec, scratch, args)
+                print(f"    -> {summarize(outcome)}", flush=True)
+                outcomes.append(outcome)
+    return outcomes
+
+
+def print_tables(outcomes: list[Outcome], args: argparse.Namespace) -> None:
+    print()
+    for scenario in args.scenarios:
+        if scenario == "memory":
+            heading = f"memory — {args.idle_connections:,} idle keep-alive connections"
+            print(report.format_memory_table(outcomes, heading), end="\n\n")
+        else:
+            profile = loadgen.PROFILES[scenario]
+            heading = f"{scenario} — {profile.description}, {args.duration} s"
+            print(report.format_load_table(outcomes, scenario, heading), end="\n\n")
+
+
+def document_header(args: argparse.Namespace, command: str, stamp: str) -> dict[str, Any]:
+    return {
+        "timestamp": stamp,
+        "command": command,
+        "settings": {
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "servers": args.only,
+            "scenarios": args.scenarios,
+            "idle_connections": args.idle_connections,
+            "server_core": servers.SERVER_CORE,
+            "load_core": loadgen.LOAD_CORE,
+        },
+        "machine": environment.describe_machine(),
+        "versions": environment.describe_versions(),
+    }
+
+
+def draw_chart(results_file: Path) -> str:
+    """Draw results_file as latest.png with .venv-bench's matplotlib; say what happened."""
+    png = results_file.with_name("latest.png")
+    command = [str(environment.BENCH_PYTHON), str(CHART_SCRIPT), str(results_file), str(png)]
+    try:
+        subprocess.run(command, check=True, timeout=CHART_TIMEOUT_S, capture_output=True)
+    except (OSError, subprocess.SubprocessError) as exc:
+        stderr = getattr(exc, "stderr", b"") or b""
+        return f"chart not drawn ({exc}) {stderr.decode(errors='replace').strip()}"
+    return f"chart:   {png}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    command = shlex.join(sys.orig_argv)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    print(f"command: {command}", flush=True)
+    try:
+        prepare(args)
+    except (environment.SetupError, OSError, subprocess.SubprocessError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    outcomes = run_all(args)
+    checks = report.evaluate(outcomes, args.scenarios)
+    print_tables(outcomes, args)
+    print(report.format_targets(checks), end="\n\n")
+    header = document_header(args, command, stamp)
+    paths = report.write_results(report.build_document(header, outcomes, checks), stamp)
+    print(f"results: {', '.join(str(path) for path in paths)}")
+    print(draw_chart(paths[-1]))
+    print(f"command: {command}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,232 @@
+"""The servers under test: their command lines, and starting and stopping them.
+
+Every server runs `bench.apps:hello` on 127.0.0.1, pinned to core 0 with `taskset`
+(which execs the server, so the PID we hold is the server's own), from the repository
+root so that `bench.apps` is importable. Its output goes to a log file in a scratch
+directory; the last lines of that log are shown when it fails.
+"""
+
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import probe
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FERRY_PYTHON = REPO_ROOT / ".venv" / "bin" / "python"
+BENCH_BIN = REPO_ROOT / ".venv-bench" / "bin"
+APP = "bench.apps:hello"
+HOST = probe.HOST
+SERVER_CORE = "0"
+START_TIMEOUT_S = 20.0
+STOP_TIMEOUT_S = 10.0
+LOG_TAIL_LINES = 15
+
+CommandBuilder = Callable[[int, Path], list[str]]
+
+
+class ServerError(Exception):
+    """A server did not start, did not answer correctly, or died during a run."""
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """A server under test: its name and how to build its command line.
+
+    `build_command(port, scratch)` returns the argv (without `taskset`); it may write
+    configuration files into `scratch`, a directory private to this run of the server.
+    `measure_memory` selects the server for the idle-connection memory scenario, which
+    reads one process's RSS and so only suits single-process servers.
+    """
+
+    name: str
+    build_command: CommandBuilder
+    measure_memory: bool = False
+
+
+@dataclass(frozen=True)
+class RunningServer:
+    name: str
+    pid: int
+    port: int
+    command: list[str]
+
+
+def ferry_command(port: int, scratch: Path) -> list[str]:
+    return [
+        *(str(FERRY_PYTHON), "-m", "ferry", "serve", APP),
+        *("--host", HOST, "--port", str(port)),
+        *("--no-access-log", "--loop", "uvloop"),
+    ]
+
+
+def uvicorn_command(port: int, scratch: Path) -> list[str]:
+    return [
+        *(str(BENCH_BIN / "uvicorn"), APP, "--host", HOST, "--port", str(port)),
+        *("--http", "httptools", "--loop", "uvloop"),
+        *("--no-access-log", "--log-level", "warning"),
+    ]
+
+
+def granian_command(port: int, scratch: Path) -> list[str]:
+    # One worker with a single-threaded Rust runtime, so that core 0 is all it uses;
+    # HTTP/1 only, like the others (no HTTP/2 preface sniffing).
+    return [
+        *(str(BENCH_BIN / "granian"), "--interface", "asgi"),
+        *("--host", HOST, "--port", str(port), "--http", "1"),
+        *("--workers", "1", "--runtime-mode", "st", "--runtime-threads", "1"),
+        *("--loop", "uvloop", "--no-ws", "--log-level", "warning", APP),
+    ]
+
+
+def nginx_command(port: int, scratch: Path) -> list[str]:
+    config = scratch / "nginx.conf"
+    config.write_text(nginx_config(port))
+    # `-e stderr`: the error log before the config is read (else /var/log/nginx).
+    return [nginx_executable(), "-e", "stderr", "-p", str(scratch), "-c", str(config)]
+
+
+def nginx_config(port: int) -> str:
+    """Return an nginx configuration serving the hello body on `port`.
+
+    `keepalive_requests` is raised from nginx's default of 1,000 because the other
+    servers never close a busy keep-alive connection; reconnecting would skew the run.
+    Temporary paths are relative to the `-p` prefix, so nothing is written elsewhere.
+    """
+    return f"""daemon off;
+master_process on;
+worker_processes 1;
+pid nginx.pid;
+error_log stderr warn;
+events {{ worker_connections 8192; }}
+http {{
+    access_log off;
+    client_body_temp_path tmp/body;
+    proxy_temp_path tmp/proxy;
+    fastcgi_temp_path tmp/fastcgi;
+    uwsgi_temp_path tmp/uwsgi;
+    scgi_temp_path tmp/scgi;
+    keepalive_requests 1000000;
+    server {{
+        listen {HOST}:{port};
+        location / {{
+            default_type text/plain;
+            return 200 "Hello, world!";
+        }}
+    }}
+}}
+"""
+
+
+def nginx_executable() -> str:
+    """Return nginx's path; it lives in /usr/sbin, which a user's PATH may lack."""
+    search_path = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+    return shutil.which("nginx", path=search_path) or "nginx"
+
+
+SERVERS: dict[str, ServerSpec] = {
+    spec.name: spec
+    for spec in (
+        ServerSpec("ferry", ferry_command, measure_memory=True),
+        ServerSpec("uvicorn", uvicorn_command, measure_memory=True),
+        ServerSpec("granian", granian_command),
+        ServerSpec("nginx", nginx_command),
+    )
+}
+
+
+@contextmanager
+def running(spec: ServerSpec, scratch: Path) -> Iterator[RunningServer]:
+    """Start `spec` pinned to core 0, yield it once it serves the hello body, stop it.
+
+    Raises `ServerError` (with the tail of the server's log) if it exits, does not
+    accept connections within START_TIMEOUT_S, or answers with anything but the body.
+    """
+    scratch.mkdir(parents=True)
+    (scratch / "tmp").mkdir()
+    port = free_port()
+    command = ["taskset", "-c", SERVER_CORE, *spec.build_command(port, scratch)]
+    log_path = scratch / "server.log"
+    with log_path.open("wb") as log:
+        process = _spawn(command, log)
+    try:
+        try:
+            wait_until_accepting(process, port)
+            check_hello(port)
+        except (ServerError, OSError, probe.ProbeError) as exc:
+            details = f"    $ {shlex.join(command)}\n{log_tail(log_path)}"
+            raise ServerError(f"{exc}\n{details}") from exc
+        yield RunningServer(spec.name, process.pid, port, command)
+        if process.poll() is not None:
+            raise ServerError(f"exited with status {process.returncode} during the run")
+    finally:
+        stop(process)
+
+
+def _spawn(command: list[str], log: BinaryIO) -> subprocess.Popen[bytes]:
+    try:
+        return subprocess.Popen(
+            command,
+            cwd=REPO_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, to kill workers if it hangs
+        )
+    except OSError as exc:
+        raise ServerError(f"cannot run {shlex.join(command)}: {exc}") from exc
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until_accepting(process: subprocess.Popen[bytes], port: int) -> None:
+    """Poll-connect to `port` until it accepts, the process exits, or time runs out."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServerError(f"exited with status {process.returncode} before listening")
+        try:
+            with probe.connect(port, timeout_s=1.0):
+                return
+        except OSError:
+            time.sleep(0.05)  # poll interval, not a guess at the start-up time
+    raise ServerError(f"no connection accepted on port {port} within {START_TIMEOUT_S:.0f} s")
+
+
+def check_hello(port: int) -> None:
+    """Raise `ServerError` unless `GET /` answers 200 with exactly `Hello, world!`."""
+    with probe.connect(port, timeout_s=START_TIMEOUT_S) as sock:
+        response = probe.get(sock, port)
+    if response.status != 200 or response.body != b"Hello, world!":
+        raise ServerError(f"GET / answered {response.status} {response.body[:40]!r}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the server and wait; SIGKILL its process group if it does not exit."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def log_tail(path: Path) -> str:
+    lines = path.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+    return "\n".join(f"    | {line}" for line in lines) or "    | (no output)"
