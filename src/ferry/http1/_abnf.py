@@ -22,9 +22,14 @@ FIELD_VALUE_CHARS = rb"[\t\x20-\x7e\x80-\xff]*"
 # RFC 9112 §5: field-line = field-name ":" OWS field-value OWS, ended by CRLF.
 # No whitespace is allowed between name and colon (§5.1: MUST reject with 400).
 # A line that starts with SP/HTAB (obs-fold, §5.2) cannot match: the name must be a token.
-FIELD_LINE = rb"(" + TOKEN + rb"):(" + FIELD_VALUE_CHARS + rb")\r\n"
-field_line_re = re.compile(FIELD_LINE)
+# ``field_block_re`` validates a whole block; ``field_line_re`` then extracts (name, value)
+# with the OWS already left out of the value. Its quantifiers are possessive (``++``), so
+# it never backtracks over whitespace.
+_VCHARS = rb"[\x21-\x7e\x80-\xff]++"
 field_block_re = re.compile(rb"(?:" + TOKEN + rb":" + FIELD_VALUE_CHARS + rb"\r\n)*")
+field_line_re = re.compile(
+    rb"(" + TOKEN + rb"):[ \t]*+((?:" + _VCHARS + rb"(?:[ \t]++" + _VCHARS + rb")*+)?)[ \t]*+\r\n"
+)
 
 # RFC 9112 §3: request-line = method SP request-target SP HTTP-version
 # Exactly one SP between parts (§3 allows lenient whitespace parsing; we do not).
@@ -43,11 +48,26 @@ _PATH = rb"(?:/(?:[" + _PCHAR_CLASS + rb"]|" + _PCT + rb")*)+"
 _QUERY = rb"(?:[" + _PCHAR_CLASS + rb"/?]|" + _PCT + rb")*"
 origin_form_re = re.compile(_PATH + rb"(?:\?" + _QUERY + rb")?")
 
+# The common case in one match: an HTTP/1.x request line with an origin-form target
+# whose path and query hold no percent sign (anything else takes the general path).
+_PLAIN = rb"A-Za-z0-9\-._~!$&'()*+,;=:@"
+fast_request_line_re = re.compile(
+    rb"("
+    + TOKEN
+    + rb") (/["
+    + _PLAIN
+    + rb"/]*+)(?:\?(["
+    + _PLAIN
+    + rb"/?]*+))? HTTP/1\.([0-9])\r\n"
+)
+
 # RFC 3986 §3.2.2: host = IP-literal / IPv4address / reg-name; port = *DIGIT.
 _REG_NAME = rb"(?:[A-Za-z0-9\-._~!$&'()*+,;=]|" + _PCT + rb")*"
 _IP_LITERAL = rb"\[[0-9A-Fa-f:.]+\]|\[v[0-9A-Fa-f]+\.[A-Za-z0-9\-._~!$&'()*+,;=:]+\]"
 HOST = rb"(?:" + _IP_LITERAL + rb"|" + _REG_NAME + rb")"
 host_re = re.compile(rb"(" + HOST + rb")(?::([0-9]*))?")
+# A plain DNS name or IPv4 address with an optional port: most Host values, checked fast.
+plain_host_re = re.compile(rb"[A-Za-z0-9.\-]++(?::[0-9]++)?")
 
 # RFC 9112 §3.2.2: absolute-form = absolute-URI. We accept the hierarchical form with an
 # authority ("scheme://authority path [?query]"); userinfo is refused (RFC 9110 §4.2.4).

@@ -35,9 +35,9 @@ from ._response import (
     Framing,
     ResponseSettings,
     ResponseShape,
+    render_fields,
     render_head,
     render_informational,
-    split_app_headers,
 )
 from ._state import State, Step, advance
 
@@ -172,7 +172,7 @@ class ServerConnection:
         if request.method == b"CONNECT":
             # An origin server has no tunnel to offer (RFC 9110 §9.3.6).
             raise RemoteProtocolError("CONNECT is not supported", status=501)
-        self._start_request(request, framing.body_length, framing.keep_alive)
+        self._start_request(request, *framing)
         return request
 
     def _incomplete_head(self, buf: bytes, pos: int) -> ConnectionClosed | Sentinel:
@@ -240,7 +240,7 @@ class ServerConnection:
 
     def preview_response_head(self, status: int, headers: Headers) -> bytes:
         """The head ``send_response(status, headers)`` would send now, without sending it."""
-        return self._shape(status, headers, None).head
+        return self._shape(status, headers, None)[0]
 
     def send_response(
         self, status: int, headers: Headers, *, body: bytes | None = None, end: bool = False
@@ -252,12 +252,18 @@ class ServerConnection:
         """
         if self.our_state is not State.IDLE:
             raise LocalProtocolError("the response has already started")
-        shape = self._shape(status, headers, len(body or b"") if end else None)
+        out, framing, length, keep_alive = self._shape(
+            status, headers, len(body or b"") if end else None
+        )
         self.our_state = advance(self.our_state, Step.HEAD)
-        self.keep_alive = shape.keep_alive
-        self._framing = shape.framing
-        self._left = shape.length
-        out = shape.head
+        self.keep_alive = keep_alive
+        self._framing = framing
+        self._left = length
+        if end and framing == Framing.LENGTH and length == len(body or b""):
+            # The whole body at once, its length in the head: one buffer, no framing.
+            self._left = 0
+            self.our_state = advance(self.our_state, Step.END)
+            return out + body if body else out
         if body:
             out += self.send_data(body)
         if end:
@@ -271,7 +277,7 @@ class ServerConnection:
             keep_alive = self._can_drain()
         return render_head(
             status,
-            split_app_headers(headers),
+            headers,
             self._settings,
             http_version=request.http_version if request else "1.1",
             head_request=request is not None and request.method == b"HEAD",
@@ -311,7 +317,7 @@ class ServerConnection:
             raise LocalProtocolError("response body shorter than its Content-Length")
         self.our_state = advance(self.our_state, Step.END)
         if self._framing == Framing.CHUNKED:
-            return last_chunk(split_app_headers(trailers).fields if trailers else [])
+            return last_chunk(render_fields(trailers) if trailers else [])
         return b""
 
     # -- cycle ------------------------------------------------------------------------

@@ -6,8 +6,6 @@ leave open are listed in docs/rfc-choices.md.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from .._errors import RemoteProtocolError
 from . import _abnf
 from ._events import Headers, Request
@@ -19,31 +17,28 @@ CHUNKED = -1
 """``RequestFraming.body_length`` for a chunked body."""
 
 
-class RequestFraming(NamedTuple):
-    """What the head says about the message that follows it."""
-
-    body_length: int  # bytes to read, 0 for none, or CHUNKED
-    keep_alive: bool  # whether the client wants the connection kept open
+RequestFraming = tuple[int, bool]
+"""What the head says of the message after it: (body length, 0 for none, or CHUNKED;
+whether the client wants the connection kept open)."""
 
 
 def _bad(message: str, status: int = 400) -> RemoteProtocolError:
     return RemoteProtocolError(message, status=status)
 
 
-def parse_field_block(block: bytes, limits: Limits) -> Headers:
-    """Parse ``field-line CRLF`` repeated (RFC 9112 §5); names lower-cased, OWS stripped.
+def parse_field_block(block: bytes, limits: Limits, pos: int = 0) -> Headers:
+    """Parse ``field-line CRLF`` repeated (RFC 9112 §5) from ``block[pos:]``.
 
-    Raises RemoteProtocolError (400, or 431 over ``max_header_count``).
+    Names are lower-cased (they compare case-insensitively, RFC 9110 §5.1) and the OWS
+    around values is left out (RFC 9112 §5.1). Raises RemoteProtocolError (400, or 431
+    over ``max_header_count``).
     """
-    if block.count(b"\r\n") > limits.max_header_count:
+    if _abnf.field_block_re.fullmatch(block, pos) is None:
+        raise _diagnose_field_block(block[pos:])
+    headers = [(name.lower(), value) for name, value in _abnf.field_line_re.findall(block, pos)]
+    if len(headers) > limits.max_header_count:
         raise _bad("too many header fields", 431)
-    if _abnf.field_block_re.fullmatch(block) is None:
-        raise _diagnose_field_block(block)
-    # RFC 9112 §5.1: OWS around the value is not part of it. Names compare
-    # case-insensitively (RFC 9110 §5.1), so we lower-case them once here.
-    return [
-        (name.lower(), value.strip(b" \t")) for name, value in _abnf.field_line_re.findall(block)
-    ]
+    return headers
 
 
 def _diagnose_field_block(block: bytes) -> RemoteProtocolError:
@@ -148,40 +143,42 @@ def _check_transfer_encoding(values: list[bytes], version: str, has_length: bool
         raise _bad("unsupported transfer coding", 501)
 
 
-def _connection_tokens(values: list[bytes]) -> set[bytes]:
-    return {t.strip(b" \t").lower() for t in b",".join(values).split(b",")}
-
-
 def parse_request_head(head: bytes, limits: Limits) -> tuple[Request, RequestFraming]:
     """Parse ``request-line CRLF *(field-line CRLF)`` (the final empty line excluded).
 
-    ``head`` must contain the request line's CRLF.
-
-    Raises RemoteProtocolError with the status the error maps to.
+    ``head`` must contain the request line's CRLF. Raises RemoteProtocolError with the
+    status the error maps to.
     """
-    line_end = head.find(b"\r\n")
-    if line_end > limits.max_request_line:
-        raise _bad("request line too long", 414)
-    method, target, version = _parse_request_line(head[:line_end], limits)
-    headers = parse_field_block(head[line_end + 2 :], limits)
-    path, query, authority = _target_parts(method, target)
+    match = _abnf.fast_request_line_re.match(head)
+    if match is not None and match.end() - 2 <= limits.max_request_line:
+        # The common case: HTTP/1.x, origin-form, no percent-encoding (§3.2.1).
+        method, path, query, minor = match.groups(b"")
+        version = "1.0" if minor == b"0" else "1.1"
+        target = head[len(method) + 1 : match.end() - 11]
+        authority = None
+        headers = parse_field_block(head, limits, match.end())
+    else:
+        line_end = head.find(b"\r\n")
+        if line_end > limits.max_request_line:
+            raise _bad("request line too long", 414)
+        method, target, version = _parse_request_line(head[:line_end], limits)
+        path, query, authority = _target_parts(method, target)
+        headers = parse_field_block(head, limits, line_end + 2)
 
-    hosts: list[bytes] = []
-    lengths: list[bytes] = []
-    codings: list[bytes] = []
-    connection: list[bytes] = []
-    expect: list[bytes] = []
-    for name, value in headers:
-        if name == b"host":
-            hosts.append(value)
-        elif name == b"content-length":
-            lengths.append(value)
-        elif name == b"transfer-encoding":
-            codings.append(value)
-        elif name == b"connection":
-            connection.append(value)
-        elif name == b"expect":
-            expect.append(value)
+    fields = dict(headers)
+    if len(fields) == len(headers):  # no field name repeats: read them straight off
+        host = fields.get(b"host")
+        hosts = [] if host is None else [host]
+        length = fields.get(b"content-length")
+        lengths = [] if length is None else [length]
+        coding = fields.get(b"transfer-encoding")
+        codings = [] if coding is None else [coding]
+        connection = fields.get(b"connection")
+        expect = fields.get(b"expect")
+    else:
+        hosts, lengths, codings, connections, expects = _collect(headers)
+        connection = b",".join(connections) if connections else None
+        expect = b",".join(expects) if expects else None
 
     host = _check_host(hosts, version, authority)
     body_length = _parse_content_length(lengths, limits) if lengths else 0
@@ -189,20 +186,44 @@ def parse_request_head(head: bytes, limits: Limits) -> tuple[Request, RequestFra
         _check_transfer_encoding(codings, version, bool(lengths))
         body_length = CHUNKED
 
-    tokens = _connection_tokens(connection) if connection else set()
     # RFC 9112 §9.3: 1.1 persists unless "close"; 1.0 only with "keep-alive".
-    keep_alive = b"close" not in tokens and (version == "1.1" or b"keep-alive" in tokens)
+    if connection is None:
+        keep_alive = version == "1.1"
+    else:
+        tokens = {t.strip(b" \t").lower() for t in connection.split(b",")}
+        keep_alive = b"close" not in tokens and (version == "1.1" or b"keep-alive" in tokens)
 
     expect_continue = False
-    if expect:
+    if expect is not None:
         # RFC 9110 §10.1.1: 100-continue is the only expectation defined; any other → 417.
         # An HTTP/1.0 client's 100-continue MUST be ignored.
-        if len(expect) != 1 or expect[0].lower() != b"100-continue":
+        if expect.lower() != b"100-continue":
             raise _bad("unsupported expectation", 417)
         expect_continue = version == "1.1" and body_length != 0
 
     request = Request(method, target, version, headers, path, query, host, expect_continue)
-    return request, RequestFraming(body_length, keep_alive)
+    return request, (body_length, keep_alive)
+
+
+def _collect(headers: Headers) -> tuple[list[bytes], ...]:
+    """The values of the fields that decide framing, when some field name repeats."""
+    hosts: list[bytes] = []
+    lengths: list[bytes] = []
+    codings: list[bytes] = []
+    connection: list[bytes] = []
+    expect: list[bytes] = []
+    wanted = {
+        b"host": hosts,
+        b"content-length": lengths,
+        b"transfer-encoding": codings,
+        b"connection": connection,
+        b"expect": expect,
+    }
+    for name, value in headers:
+        values = wanted.get(name)
+        if values is not None:
+            values.append(value)
+    return hosts, lengths, codings, connection, expect
 
 
 def _check_host(hosts: list[bytes], version: str, authority: bytes | None) -> bytes:
@@ -214,6 +235,8 @@ def _check_host(hosts: list[bytes], version: str, authority: bytes | None) -> by
         if version == "1.1":
             raise _bad("missing Host header field")
         return authority or b""
+    if authority is None and _abnf.plain_host_re.fullmatch(hosts[0]) is not None:
+        return hosts[0]  # the common case: a valid, non-empty host[:port]
     match = _abnf.host_re.fullmatch(hosts[0])
     if match is None:
         raise _bad("invalid Host header field")

@@ -7,8 +7,7 @@ that is not a token is a LocalProtocolError (a 500), never a header injection.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import NamedTuple
+from dataclasses import dataclass, field
 
 from .._errors import LocalProtocolError
 from . import _abnf
@@ -16,13 +15,17 @@ from ._date import date_header
 from ._events import Headers
 from ._status import status_line
 
-__all__ = ["AppHeaders", "Framing", "ResponseSettings", "ResponseShape", "split_app_headers"]
+__all__ = ["Framing", "ResponseSettings", "ResponseShape", "render_fields", "render_head"]
 
+# Names joined with NUL after each: every one a token. Values joined with nothing: any
+# forbidden byte in any value shows in the whole (RFC 9110 §5.5 field-value).
 _names_re = re.compile(rb"(?:" + _abnf.TOKEN + rb"\x00)*")
 _values_re = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
 
-# Fields Ferry writes itself: framing and connection management (RFC 9112 §6, §9).
-_OWNED = frozenset({b"content-length", b"transfer-encoding", b"connection", b"keep-alive"})
+# Fields Ferry decides itself, or only adds when the application did not.
+_SPECIAL = frozenset(
+    {b"content-length", b"transfer-encoding", b"connection", b"keep-alive", b"date", b"server"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,17 +34,15 @@ class ResponseSettings:
 
     server_header: bytes | None = b"ferry"  # None: send no Server field
     keep_alive_timeout: int | None = 5  # advertised as ``Keep-Alive: timeout=N``
+    server_line: bytes = field(init=False)
+    keep_alive_line: bytes = field(init=False)
 
-
-class AppHeaders(NamedTuple):
-    """An application's header fields, split into what Ferry writes and what it owns."""
-
-    fields: list[bytes]  # rendered ``name: value\r\n`` lines, in order
-    content_length: int | None
-    chunked: bool  # the application asked for Transfer-Encoding: chunked
-    close: bool  # the application sent Connection: close
-    has_date: bool
-    has_server: bool
+    def __post_init__(self) -> None:
+        server = b"" if self.server_header is None else b"Server: %s\r\n" % self.server_header
+        object.__setattr__(self, "server_line", server)
+        timeout = self.keep_alive_timeout
+        line = b"" if timeout is None else b"Keep-Alive: timeout=%d\r\n" % timeout
+        object.__setattr__(self, "keep_alive_line", line)
 
 
 class Framing:
@@ -53,44 +54,45 @@ class Framing:
     CLOSE = 3  # read until the connection closes (HTTP/1.0 with unknown length)
 
 
-class ResponseShape(NamedTuple):
-    head: bytes
-    framing: int
-    length: int  # for Framing.LENGTH: bytes the body must have
-    keep_alive: bool
+ResponseShape = tuple[bytes, int, int, bool]
+"""(head bytes, Framing, Content-Length for Framing.LENGTH, keep-alive)."""
 
 
-def split_app_headers(headers: Headers) -> AppHeaders:
-    """Validate an application's header fields and pull out the ones Ferry owns."""
-    names = b"\x00".join(name for name, _ in headers)
-    values = b"".join(value for _, value in headers)
+def validate_fields(headers: Headers) -> None:
+    """Raise LocalProtocolError unless every pair is (token, field-value) as bytes."""
+    if not headers:
+        return
+    try:
+        names = b"\x00".join([name for name, _ in headers]) + b"\x00"
+        values = b"".join([value for _, value in headers])
+    except (TypeError, ValueError):
+        raise LocalProtocolError(
+            "header fields must be (name, value) pairs of bytes: " + repr(headers)[:200]
+        ) from None
     if (
-        _names_re.fullmatch(names + b"\x00" if headers else b"") is None
+        _names_re.fullmatch(names) is None
+        or names.count(b"\x00") != len(headers)
         or _values_re.fullmatch(values) is None
     ):
-        raise LocalProtocolError(_describe_bad_header(headers))
-    fields: list[bytes] = []
-    content_length: int | None = None
-    chunked = close = has_date = has_server = False
+        raise LocalProtocolError(_describe_bad_field(headers))
+
+
+def _describe_bad_field(headers: Headers) -> str:
     for name, value in headers:
-        lname = name.lower()
-        if lname in _OWNED:
-            if lname == b"content-length":
-                content_length = _app_content_length(value, content_length)
-            elif lname == b"transfer-encoding":
-                chunked = chunked or value.strip().lower() == b"chunked"
-            elif lname == b"connection":
-                close = close or b"close" in value.lower()
-            continue
-        if lname == b"date":
-            has_date = True
-        elif lname == b"server":
-            has_server = True
-        fields.append(b"%s: %s\r\n" % (name, value))
-    return AppHeaders(fields, content_length, chunked, close, has_date, has_server)
+        if _abnf.token_re.fullmatch(name) is None:
+            return f"the application sent a header field name that is not a token: {name!r}"
+        if _values_re.fullmatch(value) is None:
+            return f"the application sent a control character in the value of {name!r}"
+    raise AssertionError("unreachable: some field was invalid")  # pragma: no cover
 
 
-def _app_content_length(value: bytes, previous: int | None) -> int:
+def render_fields(headers: Headers) -> list[bytes]:
+    """Validated ``name: value\\r\\n`` lines (for trailers and 1xx responses)."""
+    validate_fields(headers)
+    return [b"%s: %s\r\n" % pair for pair in headers]
+
+
+def _content_length(value: bytes, previous: int | None) -> int:
     value = value.strip(b" \t")
     if _abnf.digits_re.fullmatch(value) is None:
         raise LocalProtocolError("the application sent an invalid Content-Length")
@@ -100,18 +102,9 @@ def _app_content_length(value: bytes, previous: int | None) -> int:
     return length
 
 
-def _describe_bad_header(headers: Headers) -> str:
-    for name, value in headers:
-        if _abnf.token_re.fullmatch(name) is None:
-            return f"the application sent a header field name that is not a token: {name!r}"
-        if _values_re.fullmatch(value) is None:
-            return f"the application sent a control character in the value of {name!r}"
-    return "the application sent an invalid header field"  # pragma: no cover
-
-
 def render_head(
     status: int,
-    app: AppHeaders,
+    headers: Headers,
     settings: ResponseSettings,
     *,
     http_version: str,
@@ -119,38 +112,59 @@ def render_head(
     keep_alive: bool,
     body_length: int | None,
 ) -> ResponseShape:
-    """Render a final response head.
+    """Validate an application's status and fields and render the final response head.
 
     ``body_length`` is the whole body's length when it is known before the head is sent
     (the application gave its whole body at once), else None.
     """
-    try:
-        line = status_line(status)
-    except KeyError:
-        raise LocalProtocolError(f"invalid response status {status!r}") from None
-    if status < 200:
-        raise LocalProtocolError("a final response needs a status of 200 or more")
-    parts = [line, *app.fields]
-    if not app.has_date:
-        parts.append(date_header())
-    if not app.has_server and settings.server_header is not None:
-        parts.append(b"Server: %s\r\n" % settings.server_header)
+    if type(status) is not int or not 200 <= status <= 599:
+        raise LocalProtocolError(f"invalid final response status {status!r}")
+    validate_fields(headers)
+    lines = [status_line(status)]
+    length: int | None = None
+    chunked = has_date = has_server = False
+    for name, value in headers:
+        lname = name.lower()
+        if lname in _SPECIAL:
+            if lname == b"content-length":
+                length = _content_length(value, length)
+                continue
+            if lname == b"transfer-encoding":
+                chunked = chunked or value.strip().lower() == b"chunked"
+                continue
+            if lname == b"connection":
+                # The application may end the connection (RFC 9112 §9.6); the field
+                # itself Ferry writes, from its own decision.
+                keep_alive = keep_alive and b"close" not in value.lower()
+                continue
+            if lname == b"keep-alive":
+                continue
+            if lname == b"date":
+                has_date = True
+            else:
+                has_server = True
+        lines.append(b"%s: %s\r\n" % (name, value))
+    if not has_date:
+        lines.append(date_header())
+    if not has_server:
+        lines.append(settings.server_line)
 
-    keep_alive = keep_alive and not app.close
-    length = app.content_length if app.content_length is not None else body_length
+    declared = length
+    if length is None:
+        length = body_length
     if status == 204 or status == 304:
         # RFC 9110 §15.3.5, §15.4.5: no content. §8.6: no Content-Length in a 204;
         # a 304 may carry the representation's Content-Length.
         framing = Framing.NONE
-        if status == 304 and app.content_length is not None:
-            parts.append(b"Content-Length: %d\r\n" % app.content_length)
-    elif length is not None and not app.chunked:
-        parts.append(b"Content-Length: %d\r\n" % length)
+        if status == 304 and declared is not None:
+            lines.append(b"Content-Length: %d\r\n" % declared)
+    elif length is not None and not chunked:
+        lines.append(b"Content-Length: %d\r\n" % length)
         framing = Framing.NONE if head_request else Framing.LENGTH
     elif head_request:
         framing = Framing.NONE  # RFC 9110 §9.3.2: HEAD never carries content
     elif http_version == "1.1":
-        parts.append(b"Transfer-Encoding: chunked\r\n")
+        lines.append(b"Transfer-Encoding: chunked\r\n")
         framing = Framing.CHUNKED
     else:
         # RFC 9112 §6.3 (8): HTTP/1.0 has no chunked coding; the close ends the body.
@@ -158,19 +172,17 @@ def render_head(
         keep_alive = False
 
     if not keep_alive:
-        parts.append(b"Connection: close\r\n")
+        lines.append(b"Connection: close\r\n\r\n")
+    elif http_version == "1.0":
+        lines.append(b"Connection: keep-alive\r\n")
+        lines.append(settings.keep_alive_line + b"\r\n")
     else:
-        if http_version == "1.0":
-            parts.append(b"Connection: keep-alive\r\n")
-        if settings.keep_alive_timeout is not None:
-            parts.append(b"Keep-Alive: timeout=%d\r\n" % settings.keep_alive_timeout)
-    parts.append(b"\r\n")
-    return ResponseShape(b"".join(parts), framing, length or 0, keep_alive)
+        lines.append(settings.keep_alive_line + b"\r\n")
+    return b"".join(lines), framing, length or 0, keep_alive
 
 
 def render_informational(status: int, headers: Headers) -> bytes:
-    """A 1xx response head (RFC 9110 §15.2); ``headers`` already validated."""
-    if not 100 <= status < 200 or status == 101:
+    """A 1xx response head (RFC 9110 §15.2)."""
+    if type(status) is not int or not 100 <= status < 200 or status == 101:
         raise LocalProtocolError(f"invalid informational status {status!r}")
-    app = split_app_headers(headers)
-    return b"".join([status_line(status), *app.fields, b"\r\n"])
+    return b"".join([status_line(status), *render_fields(headers), b"\r\n"])

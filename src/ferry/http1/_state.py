@@ -15,6 +15,10 @@ __all__ = ["State", "Step", "advance"]
 
 
 class State(enum.Enum):
+    # Members are singletons: hash them by identity (Enum's own __hash__ is Python code,
+    # and a transition is looked up several times per request).
+    __hash__ = object.__hash__
+
     IDLE = "IDLE"  # between messages
     SEND_BODY = "SEND_BODY"  # the head is out; body pieces may follow
     DONE = "DONE"  # the message is complete
@@ -24,6 +28,8 @@ class State(enum.Enum):
 
 
 class Step(enum.Enum):
+    __hash__ = object.__hash__
+
     HEAD = "HEAD"  # a request or final response head
     END = "END"  # the end of the body
     NEXT_CYCLE = "NEXT_CYCLE"  # both sides done and the connection is kept alive
@@ -43,12 +49,14 @@ _TABLE: dict[tuple[State, Step], State] = {
 }
 
 
+# From any state, a protocol error leads to ERROR and a close to CLOSED.
+for _state in State:
+    _TABLE[_state, Step.FAIL] = State.ERROR
+    _TABLE[_state, Step.CLOSE] = State.CLOSED
+
+
 def advance(state: State, step: Step) -> State:
     """The state after ``step``; LocalProtocolError if ``step`` is not allowed now."""
-    if step is Step.FAIL:
-        return State.ERROR
-    if step is Step.CLOSE:
-        return State.CLOSED
     try:
         return _TABLE[state, step]
     except KeyError:
