@@ -11,6 +11,7 @@ from . import _abnf
 from ._events import NEED_DATA, Data, EndOfMessage, Headers, Sentinel
 from ._head import parse_field_block
 from ._limits import Limits
+from ._partial import bare_line_break
 
 __all__ = [
     "ChunkedReader",
@@ -81,15 +82,21 @@ class ChunkedReader:
             if self._phase == self._DATA:
                 return self._read_data(buf, pos, eof)
             if self._phase == self._SIZE:
-                end = buf.find(b"\r\n", pos, pos + self._limits.max_chunk_line + 2)
+                limit = pos + self._limits.max_chunk_line + 2
+                end = buf.find(b"\r\n", pos, limit)
                 if end < 0:
+                    if bare_line_break(buf, pos, min(limit, len(buf))):
+                        # RFC 9112 §7.1: the size line ends with CRLF; a bare LF (or CR)
+                        # is refused at once, as in the head (docs/rfc-choices.md).
+                        raise RemoteProtocolError("invalid chunk size line")
                     return self._need(buf, pos, eof, self._limits.max_chunk_line)
                 self._start_chunk(buf[pos:end])
                 pos = end + 2
             elif self._phase == self._DATA_CRLF:
-                if len(buf) - pos < 2:
-                    return self._need(buf, pos, eof, 2)
-                if buf[pos : pos + 2] != b"\r\n":
+                crlf = buf[pos : pos + 2]
+                if crlf != b"\r\n":
+                    if crlf == b"\r"[: len(crlf)]:  # b"" or b"\r": the rest may come
+                        return self._need(buf, pos, eof, 2)
                     raise RemoteProtocolError("chunk data not followed by CRLF")
                 pos += 2
                 self._phase = self._SIZE
@@ -140,6 +147,8 @@ class ChunkedReader:
         if end < 0:
             if len(buf) - pos > self._limits.max_trailer_size:
                 raise RemoteProtocolError("trailer section too large", status=431)
+            if bare_line_break(buf, pos, len(buf)):
+                raise RemoteProtocolError("bare CR or LF in trailer section")
             if eof:
                 raise RemoteProtocolError("connection closed inside the trailer section")
             return NEED_DATA, pos

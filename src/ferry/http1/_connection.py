@@ -31,6 +31,7 @@ from ._events import (
 )
 from ._head import CHUNKED, parse_request_head
 from ._limits import Limits
+from ._partial import HeadScan
 from ._response import (
     Framing,
     ResponseSettings,
@@ -59,6 +60,7 @@ class ServerConnection:
         "_limits",
         "_reader",
         "_request",
+        "_scan",
         "_settings",
         "keep_alive",
         "max_drain",
@@ -84,6 +86,7 @@ class ServerConnection:
         self._eof = False
         self._reader: Reader | None = None
         self._request: Request | None = None
+        self._scan = HeadScan()  # how far an incomplete head has been checked
         self._continue_sent = False
         self._framing = Framing.NONE
         self._left = 0  # body bytes still owed under Framing.LENGTH
@@ -103,6 +106,11 @@ class ServerConnection:
     def receive_eof(self) -> None:
         """The client closed its sending side."""
         self._eof = True
+
+    @property
+    def has_pending_input(self) -> bool:
+        """Whether ``next_event`` may have something to say without more bytes."""
+        return bool(self._buf) or self._eof or self.their_state is not State.IDLE
 
     @property
     def trailing_data(self) -> int:
@@ -162,9 +170,13 @@ class ServerConnection:
             pos += 2
             if pos > 2 * self._limits.max_leading_empty_lines:
                 raise RemoteProtocolError("too many empty lines before the request line")
-        end = buf.find(b"\r\n\r\n", pos)
+        # Bytes the scan has checked hold no complete "\r\n\r\n": look from its end on.
+        checked = self._scan.checked
+        end = buf.find(b"\r\n\r\n", checked - 3 if checked > pos + 3 else pos)
         if end < 0:
             return self._incomplete_head(buf, pos)
+        if checked:  # the head came in pieces
+            self._scan.reset()
         if end + 4 - pos > self._limits.max_head_size:
             raise RemoteProtocolError("request header section too large", status=431)
         request, framing = parse_request_head(buf[pos : end + 2], self._limits)
@@ -176,19 +188,13 @@ class ServerConnection:
         return request
 
     def _incomplete_head(self, buf: bytes, pos: int) -> ConnectionClosed | Sentinel:
+        # Reject a head as soon as no continuation can make it valid: a bare CR (RFC 9112
+        # §2.2: MUST reject or replace) or LF (§2.2: MAY accept; we do not, it is a classic
+        # smuggling vector), a control character, a broken line, 414, 505.
+        self._scan.scan(buf, pos, self._limits)
         pending = len(buf) - pos
-        limits = self._limits
-        if (
-            pending > limits.max_request_line
-            and buf.find(b"\r\n", pos, pos + limits.max_request_line + 2) < 0
-        ):
-            raise RemoteProtocolError("request line too long", status=414)
-        if pending >= limits.max_head_size:
+        if pending >= self._limits.max_head_size:
             raise RemoteProtocolError("request header section too large", status=431)
-        if buf.count(b"\n", pos) != buf.count(b"\r\n", pos):
-            # RFC 9112 §2.2: a recipient MAY accept a bare LF as a line end; we do not
-            # (a classic request smuggling vector), and say so at once.
-            raise RemoteProtocolError("bare LF in request head")
         if self._eof:
             if pending == 0:
                 self.their_state = advance(self.their_state, Step.CLOSE)
@@ -248,18 +254,24 @@ class ServerConnection:
         """Render the response head, plus ``body`` (and the end, if ``end``).
 
         Giving the whole body with ``end=True`` lets the head carry its Content-Length.
-        Raises LocalProtocolError for an invalid status or header field.
+        Raises LocalProtocolError for an invalid status or header field, or a body that
+        does not fit the application's Content-Length; nothing has changed then, so the
+        caller can still send another response (a 500).
         """
         if self.our_state is not State.IDLE:
             raise LocalProtocolError("the response has already started")
-        out, framing, length, keep_alive = self._shape(
-            status, headers, len(body or b"") if end else None
-        )
+        size = len(body) if body else 0
+        out, framing, length, keep_alive = self._shape(status, headers, size if end else None)
+        if framing == Framing.LENGTH:
+            if size > length:
+                raise LocalProtocolError("response body longer than its Content-Length")
+            if end and size < length:
+                raise LocalProtocolError("response body shorter than its Content-Length")
         self.our_state = advance(self.our_state, Step.HEAD)
         self.keep_alive = keep_alive
         self._framing = framing
         self._left = length
-        if end and framing == Framing.LENGTH and length == len(body or b""):
+        if end and framing == Framing.LENGTH:
             # The whole body at once, its length in the head: one buffer, no framing.
             self._left = 0
             self.our_state = advance(self.our_state, Step.END)

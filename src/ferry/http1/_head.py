@@ -42,26 +42,27 @@ def parse_field_block(block: bytes, limits: Limits, pos: int = 0) -> Headers:
 
 
 def _diagnose_field_block(block: bytes) -> RemoteProtocolError:
-    """Name the first bad field line (the error path may be slow; the good one is not)."""
-    for line in block.split(b"\r\n")[:-1]:
-        if _abnf.field_line_re.fullmatch(line + b"\r\n"):
-            continue
-        if line[:1] in (b" ", b"\t"):
-            # RFC 9112 §5.2: obs-fold; we reject it rather than unfold (smuggling vector).
-            return _bad("obsolete line folding in header section")
-        name, colon, value = line.partition(b":")
-        if not colon:
-            return _bad("header line without a colon")
-        if name.rstrip(b" \t") != name:
-            # RFC 9112 §5.1: no whitespace between field name and colon; MUST reject.
-            return _bad("whitespace between header field name and colon")
-        if _abnf.token_re.fullmatch(name) is None:
-            return _bad("header field name is not a token")
-        if b"\r" in value or b"\n" in value:
-            # RFC 9112 §2.2: a bare CR MUST be rejected (or replaced); bare LF: our choice.
-            return _bad("bare CR or LF in header section")
-        return _bad("control character in header field value")
-    return _bad("bare CR or LF in header section")
+    """Name the first bad line of a field block known to be invalid, ending with CRLF.
+
+    Only the error path comes here: it may be slow; the parse of a good block is not.
+    """
+    lines = block.split(b"\r\n")[:-1]
+    line = next(line for line in lines if _abnf.field_line_re.fullmatch(line + b"\r\n") is None)
+    if line[:1] in (b" ", b"\t"):
+        # RFC 9112 §5.2: obs-fold; we reject it rather than unfold (smuggling vector).
+        return _bad("obsolete line folding in header section")
+    if b"\r" in line or b"\n" in line:
+        # RFC 9112 §2.2: a bare CR MUST be rejected (or replaced); bare LF: our choice.
+        return _bad("bare CR or LF in header section")
+    name, colon, _ = line.partition(b":")
+    if not colon:
+        return _bad("header line without a colon")
+    if name.rstrip(b" \t") != name:
+        # RFC 9112 §5.1: no whitespace between field name and colon; MUST reject.
+        return _bad("whitespace between header field name and colon")
+    if _abnf.token_re.fullmatch(name) is None:
+        return _bad("header field name is not a token")
+    return _bad("control character in header field value")
 
 
 def _parse_request_line(line: bytes, limits: Limits) -> tuple[bytes, bytes, str]:
@@ -105,7 +106,12 @@ def _target_parts(method: bytes, target: bytes) -> tuple[bytes, bytes, bytes | N
         raise _bad("invalid request target")
     # §3.2.2: absolute-form; its authority wins over the Host field (§3.2.2, last para).
     # RFC 9110 §4.2.4: userinfo is deprecated in http(s) URIs: HOST cannot contain "@".
-    _scheme, authority, path, query = match.groups()
+    scheme, authority, path, query = match.groups()
+    if scheme.lower() not in (b"http", b"https"):
+        raise _bad("request target is not an http or https URI")  # not ours to serve
+    if authority[:1] in (b"", b":"):
+        # RFC 9110 §4.2.1, §4.2.2: an http(s) URI with an empty host MUST be rejected.
+        raise _bad("empty host in request target")
     return path or b"/", query or b"", authority
 
 
@@ -219,10 +225,18 @@ def _collect(headers: Headers) -> tuple[list[bytes], ...]:
         b"connection": connection,
         b"expect": expect,
     }
+    types = 0
     for name, value in headers:
         values = wanted.get(name)
         if values is not None:
             values.append(value)
+        elif name == b"content-type":
+            types += 1
+    if types > 1:
+        # RFC 9110 §5.3: a sender MUST NOT repeat a field that is not a list, and
+        # Content-Type (§8.3) is not one; two could have the body read two ways. We refuse
+        # it, as gunicorn does (docs/rfc-choices.md).
+        raise _bad("more than one Content-Type header field")
     return hosts, lengths, codings, connection, expect
 
 
