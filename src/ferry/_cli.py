@@ -64,10 +64,26 @@ def _field_argument(field: dataclasses.Field[Any], hint: Any) -> tuple[str, dict
     default = field.default
     if env is not None:
         convert = _parse_bool if base is bool else kwargs.get("type", str)
-        default = convert(env)
+        default = _env_value(field.name, env, convert, kwargs.get("choices"))
     kwargs["default"] = default
     kwargs["help"] += " (default: %(default)s)"
     return flag, kwargs
+
+
+def _env_value(
+    name: str, text: str, convert: Callable[[str], Any], choices: list[Any] | None
+) -> Any:
+    """A FERRY_<NAME> value, converted like its flag's. argparse checks neither the type
+    nor the choices of a default, so a bad value is a ConfigError here, not a traceback
+    (or a silently ignored setting) later."""
+    try:
+        value = convert(text)
+        valid = choices is None or value in choices
+    except ValueError:  # ConfigError is one
+        valid = False
+    if not valid:
+        raise ConfigError(f"FERRY_{name.upper()}: invalid value {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,7 +121,11 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``ferry`` and ``python -m ferry``; returns the exit status."""
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except ConfigError as exc:
+        print(f"ferry: error: {exc}", file=sys.stderr)
+        return 2
     try:
         args = parser.parse_args(argv)
         config = config_from_args(args)

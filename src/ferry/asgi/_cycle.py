@@ -28,6 +28,7 @@ class Channel(Protocol):
     def write_paused(self) -> bool: ...
     def write(self, data: bytes) -> None: ...
     async def drain(self) -> None: ...
+    def body_requested(self) -> None: ...
     def body_consumed(self) -> None: ...
     def response_complete(self, cycle: RequestCycle) -> None: ...
 
@@ -41,11 +42,11 @@ class RequestCycle:
         "_body_sent_to_app",
         "_channel",
         "_conn",
-        "_continue_checked",
         "_headers",
         "_trailers_expected",
         "_waiter",
         "body_bytes_sent",
+        "body_wanted",
         "complete",
         "disconnected",
         "queued",
@@ -66,7 +67,7 @@ class RequestCycle:
         self.queued = 0  # body bytes received and not yet handed to the app
         self._body_done = False  # the whole request body has arrived
         self._body_sent_to_app = False  # more_body=False has been handed to the app
-        self._continue_checked = False
+        self.body_wanted = False  # the app has asked for the body (receive() was called)
         self._waiter: asyncio.Future[None] | None = None
         self.disconnected = False
         self.started = False  # http.response.start received
@@ -106,12 +107,13 @@ class RequestCycle:
         if self._body_done and not self._body and not self._body_sent_to_app:
             self._body_sent_to_app = True
             return _EMPTY_BODY  # the common case: a request without body
-        if not self._continue_checked:
-            self._continue_checked = True
+        if not self.body_wanted:
+            self.body_wanted = True
             # RFC 9110 §10.1.1: 100 Continue only once the application wants the body.
             data = self._conn.send_continue()
             if data:
                 self._channel.write(data)
+            self._channel.body_requested()
         while True:
             if self._body:
                 return self._take_body()
@@ -156,7 +158,9 @@ class RequestCycle:
         status = message.get("status")
         if type(status) is not int:
             raise LocalProtocolError(f"http.response.start 'status' must be an int: {status!r}")
-        self._headers = _validate_headers(message.get("headers", ()))
+        # The engine validates every field when it renders the head (names are tokens,
+        # values carry no CR, LF or NUL, both are bytes).
+        self._headers = _header_list(message.get("headers", ()))
         self.status = status
         self._trailers_expected = bool(message.get("trailers", False))
         self.started = True
@@ -175,7 +179,13 @@ class RequestCycle:
         self.body_bytes_sent += len(body)
         if conn.our_state is State.IDLE:
             end = not more and not self._trailers_expected
-            data = conn.send_response(self.status, self._headers, body=body, end=end)
+            if end and not body and self.scope["method"] == "HEAD":
+                # RFC 9110 §8.6: a HEAD response's Content-Length must be what GET would
+                # send. An app's empty body for HEAD says nothing about that length, so it
+                # is not given as the whole body (Content-Length: 0 would be false).
+                data = conn.send_response(self.status, self._headers) + conn.send_end()
+            else:
+                data = conn.send_response(self.status, self._headers, body=body, end=end)
         else:
             data = conn.send_data(body)
             if not more and not self._trailers_expected:
@@ -195,7 +205,7 @@ class RequestCycle:
             raise LocalProtocolError("http.response.trailers not announced by the response")
         if self._conn.our_state is State.IDLE:
             raise LocalProtocolError("http.response.trailers before the body")
-        trailers = _validate_headers(message.get("headers", ()))
+        trailers = _header_list(message.get("headers", ()))
         if message.get("more_trailers", False):
             raise LocalProtocolError("more_trailers is not supported over HTTP/1.1")
         self._finish(self._conn.send_end(trailers))
@@ -207,17 +217,10 @@ class RequestCycle:
         self._channel.response_complete(self)
 
 
-def _validate_headers(headers: Any) -> Headers:
-    """ASGI headers: an iterable of [name, value] byte-string pairs."""
-    if not isinstance(headers, Iterable):
+def _header_list(headers: Any) -> Headers:
+    """ASGI headers (an iterable of [name, value] pairs) as a list the engine validates."""
+    if type(headers) is list:
+        return headers
+    if not isinstance(headers, Iterable) or isinstance(headers, bytes | str):
         raise LocalProtocolError("ASGI 'headers' must be an iterable of [name, value] pairs")
-    result: Headers = []
-    for pair in headers:
-        try:
-            name, value = pair
-        except (TypeError, ValueError):
-            raise LocalProtocolError(f"ASGI header is not a [name, value] pair: {pair!r}") from None
-        if type(name) is not bytes or type(value) is not bytes:
-            raise LocalProtocolError(f"ASGI header name and value must be bytes: {pair!r}")
-        result.append((name, value))
-    return result
+    return list(headers)

@@ -5,6 +5,7 @@ generated from its fields (see ``ferry._cli``); nothing here is written out twic
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -12,6 +13,8 @@ from .._errors import ConfigError
 from ..http1 import Limits, ResponseSettings
 
 __all__ = ["Config", "option"]
+
+_FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 
 
 def option(default: Any, help: str, *, flag: str | None = None, group: str = "server") -> Any:
@@ -89,6 +92,10 @@ class Config:
                 raise ConfigError(f"{name} must be positive")
         if self.root_path and (not self.root_path.startswith("/") or self.root_path.endswith("/")):
             raise ConfigError("root_path must start with '/' and not end with '/'")
+        if _FIELD_VALUE.fullmatch(self.server_header) is None:
+            # RFC 9110 §5.5: a field value is visible Latin-1 text, tabs and spaces; a CR
+            # or LF here would inject header fields into every response.
+            raise ConfigError(f"server_header is not a valid field value: {self.server_header!r}")
 
     def replace(self, **changes: Any) -> Config:
         """A copy with ``changes`` applied (and validated)."""
@@ -108,5 +115,7 @@ class Config:
     def response_settings(self) -> ResponseSettings:
         return ResponseSettings(
             server_header=self.server_header.encode("latin-1") or None,
-            keep_alive_timeout=max(1, int(self.keep_alive_timeout)),
+            # Whole seconds, rounded down, and none under one: advertising longer than we
+            # keep the connection would have clients reuse it as we close it.
+            keep_alive_timeout=int(self.keep_alive_timeout) or None,
         )

@@ -46,6 +46,7 @@ class HTTPProtocol(asyncio.Protocol):
 
     __slots__ = (
         "_drain_waiter",
+        "_lost",
         "_read_paused",
         "_write_paused",
         "client",
@@ -76,6 +77,7 @@ class HTTPProtocol(asyncio.Protocol):
         self._read_paused = False
         self._write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
+        self._lost = False  # connection_lost has run
 
     # -- asyncio callbacks --------------------------------------------------------------
 
@@ -88,6 +90,10 @@ class HTTPProtocol(asyncio.Protocol):
         if len(state.connections) > state.config.max_connections:
             self.send_error(503, "too many connections")
             return
+        if state.shutting_down:
+            # Accepted just before the listener closed, too late for shutdown() to see:
+            # serve the request it may carry, and say the connection ends with it.
+            self.conn.keep_alive = False
         self._set_deadline(HEAD, state.config.head_timeout)
 
     def data_received(self, data: bytes) -> None:
@@ -111,6 +117,7 @@ class HTTPProtocol(asyncio.Protocol):
         return True
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
         self.state.connections.discard(self)
         self.state.check_drained()
         self.deadline_kind = NO_DEADLINE
@@ -172,7 +179,7 @@ class HTTPProtocol(asyncio.Protocol):
             else:  # NEED_DATA
                 if cycle.queued >= _BODY_HIGH_WATER:
                     self._pause_reading()  # the app reads slower than the client sends
-                else:
+                elif cycle.body_wanted:
                     self._set_deadline(BODY, self.state.config.body_timeout)
                 return
 
@@ -180,19 +187,36 @@ class HTTPProtocol(asyncio.Protocol):
 
     @property
     def write_paused(self) -> bool:
-        return self._write_paused
+        # A closing transport drops what is written, and its connection_lost is only
+        # scheduled: an app sending in a loop must wait for it in drain(), or it would
+        # spin without ever yielding to the loop (and never learn the client is gone).
+        return self._write_paused or self.transport.is_closing()
 
     def write(self, data: bytes) -> None:
         if not self.transport.is_closing():
             self.transport.write(data)
 
     async def drain(self) -> None:
-        """Wait until the transport's write buffer is below its low-water mark."""
-        if self._write_paused and not self.transport.is_closing():
+        """Wait until the transport's write buffer is below its low-water mark, or
+        until the connection is lost."""
+        if self.write_paused and not self._lost:
             waiter = self._drain_waiter
             if waiter is None:
                 waiter = self._drain_waiter = self.state.loop.create_future()
             await waiter
+
+    def body_requested(self) -> None:
+        """The app waits for the body: from now on the client must send it in time.
+
+        Not before: a client that sent ``Expect: 100-continue`` holds its body back until
+        the 100 (RFC 9110 §10.1.1), which goes out only now.
+        """
+        if (
+            self.cycle is not None
+            and self.conn.their_state is State.SEND_BODY
+            and not self._read_paused
+        ):
+            self._set_deadline(BODY, self.state.config.body_timeout)
 
     def body_consumed(self) -> None:
         if self._read_paused and self.cycle is not None:
@@ -215,15 +239,29 @@ class HTTPProtocol(asyncio.Protocol):
         self._set_deadline(IDLE, self.state.config.keep_alive_timeout)
         if self._read_paused:
             self._resume_reading()
-        self._next_request()  # a pipelined request may be waiting, or the client's EOF
+        if conn.has_pending_input:
+            self._next_request()  # a pipelined request, an unread body, or the client's EOF
 
     # -- errors, deadlines, shutdown ----------------------------------------------------
 
-    def send_error(self, status: int, message: str) -> None:
+    def app_failed(self, cycle: RequestCycle, message: str) -> None:
+        """The app failed its request: a 500 if nothing was sent yet, access-logged like
+        any response; else the connection is aborted (the response cannot be fixed)."""
+        if cycle is not self.cycle:
+            return  # the response is complete, or the client is gone
+        if self.conn.our_state is State.IDLE:
+            cycle.status = 500
+            cycle.body_bytes_sent = self.send_error(500, message)
+            self.state.log_access(self, cycle)
+        else:
+            self.send_error(500, message)
+
+    def send_error(self, status: int, message: str) -> int:
         """The one place a protocol error, a timeout or an app failure becomes a response.
 
         The response says ``Connection: close`` and the connection is closed after it.
-        If a response has already started, the connection is aborted instead.
+        If a response has already started, the connection is aborted instead. Returns the
+        length of the response body sent (0 when aborted).
         """
         logger.debug("%s %s: %s", status, reason_phrase(status).decode(), message)
         conn = self.conn
@@ -234,7 +272,7 @@ class HTTPProtocol(asyncio.Protocol):
             self.cycle = None
         if conn.our_state is not State.IDLE:
             self.transport.abort()
-            return
+            return 0
         text = reason_phrase(status).decode()
         detail = message if status < 500 else text
         body = f"{status} {text}: {detail}\n".encode()
@@ -243,6 +281,7 @@ class HTTPProtocol(asyncio.Protocol):
         )
         self.transport.write(data)
         self.transport.close()
+        return len(body)
 
     def check_deadline(self, now: float) -> None:
         """Called by the server's ticker: act on an expired deadline."""

@@ -60,6 +60,17 @@ class Server:
         lifespan = Lifespan(self.app, self.config.lifespan)
         await lifespan.startup()
         state.lifespan_state = lifespan.state
+        try:
+            await self._serve(loop, state, install_signal_handlers)
+        finally:
+            # Lifespan spec: once startup completed, the app gets its shutdown, also when
+            # listening failed (it may hold resources it opened at startup).
+            await lifespan.shutdown()
+
+    async def _serve(
+        self, loop: asyncio.AbstractEventLoop, state: ServerState, install_signal_handlers: bool
+    ) -> None:
+        """Listen, serve until ``should_exit``, then shut the connections down."""
         server = await self._listen(loop, state)
         self.sockets = list(server.sockets)
         if install_signal_handlers:
@@ -70,9 +81,12 @@ class Server:
         try:
             await self.should_exit.wait()
         finally:
-            ticker.cancel()
-            await self._shutdown(server, state)
-            await lifespan.shutdown()
+            try:
+                await self._shutdown(server, state)
+            finally:
+                # Deadlines hold during the grace period too: a stalled client gets its
+                # 408 rather than holding the shutdown until graceful_timeout.
+                ticker.cancel()
 
     async def _listen(self, loop: asyncio.AbstractEventLoop, state: ServerState) -> Any:
         config = self.config

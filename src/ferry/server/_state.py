@@ -83,28 +83,26 @@ class ServerState:
     @staticmethod
     def _fail(cycle: RequestCycle, message: str) -> None:
         """500 if nothing was sent yet; else abort (ASGI: the response cannot be fixed)."""
-        channel = cycle._channel
-        if cycle.disconnected or cycle.complete:
-            return
-        channel.send_error(500, message)  # type: ignore[attr-defined]
+        cycle._channel.app_failed(cycle, message)  # type: ignore[attr-defined]
 
     def log_access(self, protocol: HTTPProtocol, cycle: RequestCycle) -> None:
         """Combined log format, plus the request's duration in milliseconds."""
         if not self.access_log or not access_log.isEnabledFor(logging.INFO):
             return
-        scope = cycle.scope
-        headers = dict(scope["headers"])
+        # The request as the client sent it, not the scope: its path carries root_path,
+        # and the application may have rewritten it.
+        request = protocol.conn.request
+        if request is None:  # pragma: no cover - a cycle keeps its request until logged
+            return
+        headers = dict(request.headers)
         client = protocol.client
-        target = scope["raw_path"] + (
-            b"?" + scope["query_string"] if scope["query_string"] else b""
-        )
         access_log.info(
             '%s - - [%s] "%s %s HTTP/%s" %d %d "%s" "%s" %.3fms',
             client[0] if client else "-",
             time.strftime("%d/%b/%Y:%H:%M:%S %z"),
-            scope["method"],
-            target.decode("latin-1"),
-            scope["http_version"],
+            request.method.decode("latin-1"),
+            request.target.decode("latin-1"),
+            request.http_version,
             cycle.status,
             cycle.body_bytes_sent,
             headers.get(b"referer", b"-").decode("latin-1"),
