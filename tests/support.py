@@ -64,6 +64,8 @@ class ServerThread:
         serving = asyncio.ensure_future(self.server.serve())
         started = asyncio.ensure_future(self.server.started.wait())
         await asyncio.wait([serving, started], return_when=asyncio.FIRST_COMPLETED)
+        if serving.done():
+            serving.result()  # a startup error: raise it here, so _run records it first
         self._ready.set()
         await serving
 

@@ -5,6 +5,8 @@ generated from its fields (see ``ferry._cli``); nothing here is written out twic
 from __future__ import annotations
 
 import dataclasses
+import functools
+import typing
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -15,6 +17,18 @@ from ..http1 import Limits, ResponseSettings
 __all__ = ["Config", "option"]
 
 _FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+
+
+@functools.cache
+def _choices() -> dict[str, tuple[str, ...]]:
+    """The fields typed as a Literal, with their allowed values (checked at construction,
+    so ``serve(app, lifespan="yes")`` fails as clearly as the CLI does)."""
+    hints = typing.get_type_hints(Config)
+    return {
+        name: typing.get_args(hint)
+        for name, hint in hints.items()
+        if typing.get_origin(hint) is typing.Literal
+    }
 
 
 def option(default: Any, help: str, *, flag: str | None = None, group: str = "server") -> Any:
@@ -62,6 +76,12 @@ class Config:
     max_body_size: int | None = option(
         1 << 30, "bytes in a request body (413); none: unlimited", group="limits"
     )
+    max_chunk_line: int = option(
+        4096, "bytes in a chunk-size line with its extensions (400)", group="limits"
+    )
+    max_trailer_size: int = option(
+        16384, "bytes in a chunked request's trailer section (431)", group="limits"
+    )
     max_drain: int = option(
         65536, "unread request body bytes skipped to keep a connection", group="limits"
     )
@@ -83,6 +103,9 @@ class Config:
     )
 
     def __post_init__(self) -> None:
+        for name, choices in _choices().items():
+            if getattr(self, name) not in choices:
+                raise ConfigError(f"{name} must be one of {', '.join(choices)}")
         if self.uds is not None and self.fd is not None:
             raise ConfigError("--uds and --fd cannot be used together")
         if not 0 <= self.port <= 65535:
@@ -109,6 +132,8 @@ class Config:
             max_head_size=self.max_head_size,
             max_header_count=self.max_header_count,
             max_body_size=self.max_body_size,
+            max_chunk_line=self.max_chunk_line,
+            max_trailer_size=self.max_trailer_size,
         )
 
     @property

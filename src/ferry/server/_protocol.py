@@ -39,6 +39,7 @@ logger = logging.getLogger("ferry.error")
 NO_DEADLINE, HEAD, IDLE, BODY = range(4)
 
 _BODY_HIGH_WATER = 65536  # queued request-body bytes that pause reading
+_MAX_NESTING = 16  # pipelined requests answered within one call chain (see response_complete)
 
 
 class HTTPProtocol(asyncio.Protocol):
@@ -240,7 +241,19 @@ class HTTPProtocol(asyncio.Protocol):
         if self._read_paused:
             self._resume_reading()
         if conn.has_pending_input:
-            self._next_request()  # a pipelined request, an unread body, or the client's EOF
+            # A pipelined request, an unread body, or the client's EOF. With eager tasks
+            # (Python 3.12+) the next app may finish inside this very call, so a long
+            # pipeline would nest one call deeper per request: past a few, go on from
+            # the event loop instead.
+            state = self.state
+            if state.nesting < _MAX_NESTING:
+                state.nesting += 1
+                try:
+                    self._next_request()
+                finally:
+                    state.nesting -= 1
+            else:
+                state.loop.call_soon(self._next_request)
 
     # -- errors, deadlines, shutdown ----------------------------------------------------
 
