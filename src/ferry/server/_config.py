@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import typing
 import re
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
