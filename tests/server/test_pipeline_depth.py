@@ -30,9 +30,7 @@ def _run_eagerly(coro: Coroutine[Any, Any, None]) -> asyncio.Future[None]:
     return future
 
 
-def test_two_thousand_pipelined_requests_with_eager_apps(
-    loop_name: str, monkeypatch: Any
-) -> None:
+def test_two_thousand_pipelined_requests_with_eager_apps(loop_name: str, monkeypatch: Any) -> None:
     original_init = ServerState.__init__
 
     def eager_init(self: ServerState, *args: Any, **kwargs: Any) -> None:
