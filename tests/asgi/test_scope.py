@@ -32,7 +32,13 @@ def without_exchange(scope: Scope) -> dict[str, Any]:
     plain = dict(scope)
     extensions = dict(plain.pop("extensions"))
     exchange = extensions.pop("ferry.exchange")
-    assert set(exchange) == {"requests_on_connection", "keep_alive", "response_head"}
+    assert set(exchange) == {
+        "requests_on_connection",
+        "keep_alive",
+        "response_head",
+        "head_start",
+        "head_end",
+    }
     plain["extensions"] = extensions
     return plain
 
@@ -66,7 +72,11 @@ def test_scope_is_exact(loop_name: str) -> None:
         "client": ("127.0.0.1", client_port),
         "server": ("127.0.0.1", server_port),
         "state": {},
-        "extensions": {"http.response.trailers": {}},
+        "extensions": {
+            "http.response.trailers": {},
+            "http.response.pathsend": {},
+            "http.response.zerocopysend": {},
+        },
     }
     exchange = scope["extensions"]["ferry.exchange"]
     assert exchange["requests_on_connection"] == 1

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 from .._errors import ClientDisconnected, LocalProtocolError
 from ..http1 import Headers, ServerConnection, State
+from ._files import open_path, zerocopy_range
 from ._types import Message, Scope
 
 __all__ = ["Channel", "RequestCycle"]
@@ -28,6 +29,7 @@ class Channel(Protocol):
     def write_paused(self) -> bool: ...
     def write(self, data: bytes) -> None: ...
     async def drain(self) -> None: ...
+    async def sendfile(self, file: IO[bytes], offset: int, count: int) -> None: ...
     def body_requested(self) -> None: ...
     def body_consumed(self) -> None: ...
     def response_complete(self, cycle: RequestCycle) -> None: ...
@@ -149,6 +151,10 @@ class RequestCycle:
             self._start(message)
         elif kind == "http.response.trailers":
             await self._send_trailers(message)
+        elif kind == "http.response.pathsend":
+            await self._send_path(message)
+        elif kind == "http.response.zerocopysend":
+            await self._send_zerocopy(message)
         else:
             raise LocalProtocolError(f"unexpected ASGI message type {kind!r}")
 
@@ -199,6 +205,45 @@ class RequestCycle:
             await channel.drain()
             if self.disconnected:
                 raise ClientDisconnected("the client closed the connection")
+
+    async def _send_path(self, message: Message) -> None:
+        """ASGI pathsend: the whole body is the file at ``path``."""
+        if not self.started or self._conn.our_state is not State.IDLE:
+            raise LocalProtocolError("http.response.pathsend must carry the whole body")
+        file, size = open_path(message)
+        with file:
+            await self._send_file_range(file, 0, size, more=False)
+
+    async def _send_zerocopy(self, message: Message) -> None:
+        """ASGI zerocopysend: a range of an open file, as a piece of the body."""
+        if not self.started or self.complete:
+            raise LocalProtocolError("http.response.zerocopysend outside a response body")
+        file, offset, count, more, advance = zerocopy_range(message)
+        await self._send_file_range(file, offset, count, more=more)
+        if advance:
+            file.seek(offset + count)
+
+    async def _send_file_range(self, file: IO[bytes], offset: int, count: int, more: bool) -> None:
+        conn = self._conn
+        end = not more and not self._trailers_expected
+        head = b""
+        if conn.our_state is State.IDLE:
+            head = conn.send_response(self.status, self._headers, length=None if more else count)
+        frame = conn.frame_external(count)
+        channel = self._channel
+        after = b""
+        if frame is not None and count:
+            before, after = frame
+            channel.write(head + before)
+            head = b""
+            await channel.sendfile(file, offset, count)
+            self.body_bytes_sent += count
+            if self.disconnected:
+                raise ClientDisconnected("the client closed the connection")
+        if end:
+            self._finish(head + after + conn.send_end())
+        else:
+            channel.write(head + after)
 
     async def _send_trailers(self, message: Message) -> None:
         if not self._trailers_expected or self.complete:

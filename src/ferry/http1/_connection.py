@@ -249,11 +249,18 @@ class ServerConnection:
         return self._shape(status, headers, None)[0]
 
     def send_response(
-        self, status: int, headers: Headers, *, body: bytes | None = None, end: bool = False
+        self,
+        status: int,
+        headers: Headers,
+        *,
+        body: bytes | None = None,
+        end: bool = False,
+        length: int | None = None,
     ) -> bytes:
         """Render the response head, plus ``body`` (and the end, if ``end``).
 
-        Giving the whole body with ``end=True`` lets the head carry its Content-Length.
+        Giving the whole body with ``end=True`` lets the head carry its Content-Length;
+        so does ``length``, the exact size of a body still to come (e.g. a file).
         Raises LocalProtocolError for an invalid status or header field, or a body that
         does not fit the application's Content-Length; nothing has changed then, so the
         caller can still send another response (a 500).
@@ -261,7 +268,7 @@ class ServerConnection:
         if self.our_state is not State.IDLE:
             raise LocalProtocolError("the response has already started")
         size = len(body) if body else 0
-        out, framing, length, keep_alive = self._shape(status, headers, size if end else None)
+        out, framing, length, keep_alive = self._shape(status, headers, size if end else length)
         if framing == Framing.LENGTH:
             if size > length:
                 raise LocalProtocolError("response body longer than its Content-Length")
@@ -320,6 +327,23 @@ class ServerConnection:
         if framing == Framing.CLOSE:
             return data
         return b""  # Framing.NONE: HEAD, 204, 304 carry no body (RFC 9110 §6.4.1)
+
+    def frame_external(self, count: int) -> tuple[bytes, bytes] | None:
+        """The framing around ``count`` body bytes the caller writes itself (sendfile):
+        the bytes to write before and after them, or None when this response carries no
+        body (HEAD, 204, 304). Raises LocalProtocolError past the Content-Length."""
+        if self.our_state is not State.SEND_BODY:
+            raise LocalProtocolError("no response body is being sent")
+        framing = self._framing
+        if framing == Framing.NONE:
+            return None
+        if framing == Framing.CHUNKED:
+            return (b"%x\r\n" % count, b"\r\n") if count else (b"", b"")
+        if framing == Framing.LENGTH:
+            if count > self._left:
+                raise LocalProtocolError("response body longer than its Content-Length")
+            self._left -= count
+        return b"", b""
 
     def send_end(self, trailers: Headers | None = None) -> bytes:
         """End the response body; ``trailers`` are sent only with chunked framing."""

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 import typing
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from .._errors import RemoteProtocolError
+from .._errors import LocalProtocolError, RemoteProtocolError
 from ..asgi._cycle import RequestCycle
 from ..http1 import (
     NEED_DATA,
@@ -47,6 +48,7 @@ class HTTPProtocol(asyncio.Protocol):
 
     __slots__ = (
         "_drain_waiter",
+        "_head_start",
         "_lost",
         "_read_paused",
         "_write_paused",
@@ -79,6 +81,7 @@ class HTTPProtocol(asyncio.Protocol):
         self._write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
         self._lost = False  # connection_lost has run
+        self._head_start = 0.0  # perf_counter() when this request's first byte came
 
     # -- asyncio callbacks --------------------------------------------------------------
 
@@ -100,6 +103,8 @@ class HTTPProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.conn.receive_data(data)
         if self.cycle is None:
+            if not self._head_start:
+                self._head_start = time.perf_counter()  # for Server-Timing's "head" phase
             if self.deadline_kind == IDLE:
                 self._set_deadline(HEAD, self.state.config.head_timeout)
             self._next_request()
@@ -152,8 +157,11 @@ class HTTPProtocol(asyncio.Protocol):
 
     def _start_cycle(self, request: Request) -> None:
         state = self.state
-        scope = build_scope(self, request)
-        cycle = self.cycle = RequestCycle(scope, self, self.conn, time.perf_counter())
+        head_end = time.perf_counter()
+        head_start = self._head_start or head_end  # a pipelined head: already here
+        self._head_start = 0.0
+        scope = build_scope(self, request, head_start, head_end)
+        cycle = self.cycle = RequestCycle(scope, self, self.conn, head_end)
         self.deadline_kind = NO_DEADLINE
         self._pump_body()
         if self.cycle is cycle:
@@ -205,6 +213,30 @@ class HTTPProtocol(asyncio.Protocol):
             if waiter is None:
                 waiter = self._drain_waiter = self.state.loop.create_future()
             await waiter
+
+    async def sendfile(self, file: IO[bytes], offset: int, count: int) -> None:
+        """Write ``count`` bytes of ``file`` from ``offset``: zero-copy where the loop can
+        (asyncio), else in pieces of 64 KiB that wait for the client (uvloop)."""
+        loop = self.state.loop
+        if self.state.native_sendfile:
+            position = file.tell()
+            try:
+                await loop.sendfile(self.transport, file, offset, count)
+                return
+            except NotImplementedError:
+                self.state.native_sendfile = False
+            finally:
+                file.seek(position)  # as with pread below: the caller decides the position
+        fd = file.fileno()
+        while count and not self._lost:
+            data = os.pread(fd, min(count, 65536), offset)
+            if not data:
+                raise LocalProtocolError("the file is shorter than the range to send")
+            self.transport.write(data)
+            offset += len(data)
+            count -= len(data)
+            if self._write_paused:
+                await self.drain()
 
     def body_requested(self) -> None:
         """The app waits for the body: from now on the client must send it in time.

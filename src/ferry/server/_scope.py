@@ -21,7 +21,11 @@ def decode_path(raw_path: bytes) -> str:
     return unquote(text) if "%" in text else text
 
 
-def build_scope(protocol: HTTPProtocol, request: Request) -> dict[str, Any]:
+def build_scope(
+    protocol: HTTPProtocol, request: Request, head_start: float, head_end: float
+) -> dict[str, Any]:
+    """The scope of ``request``; ``head_start``/``head_end`` are perf_counter() times of
+    its first byte and of its parsed head (apps use them for Server-Timing)."""
     state = protocol.state
     root_path = state.config.root_path
     raw_path = request.path
@@ -42,10 +46,14 @@ def build_scope(protocol: HTTPProtocol, request: Request) -> dict[str, Any]:
         "state": state.lifespan_state.copy(),
         "extensions": {
             "http.response.trailers": {},
+            "http.response.pathsend": {},
+            "http.response.zerocopysend": {},
             "ferry.exchange": {
                 "requests_on_connection": conn.requests_received,
                 "keep_alive": conn.keep_alive,
                 "response_head": conn.preview_response_head,
+                "head_start": head_start,
+                "head_end": head_end,
             },
         },
     }

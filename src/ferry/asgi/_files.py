@@ -1,0 +1,48 @@
+"""The ASGI zero-copy extensions: ``http.response.pathsend`` (send a whole file by path)
+and ``http.response.zerocopysend`` (send a range of an open file).
+
+The bytes go from the page cache to the socket with ``loop.sendfile`` where the event
+loop can do that (asyncio on a plain connection); elsewhere (uvloop has no sendfile) they
+are read and written in bounded pieces, waiting for the client between pieces.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import IO, Any
+
+from .._errors import LocalProtocolError
+from ._types import Message
+
+__all__ = ["open_path", "zerocopy_range"]
+
+
+def open_path(message: Message) -> tuple[IO[bytes], int]:
+    """Open the file of a pathsend message: (file, size). The caller closes it."""
+    path = message.get("path")
+    if not isinstance(path, str) or not os.path.isabs(path):
+        raise LocalProtocolError("http.response.pathsend 'path' must be an absolute path")
+    file = open(path, "rb")  # noqa: SIM115 - returned to the caller, who closes it
+    return file, os.fstat(file.fileno()).st_size
+
+
+def zerocopy_range(message: Message) -> tuple[IO[bytes], int, int, bool, bool]:
+    """(file, offset, count, more_body, whether to advance the file's position) from a
+    zerocopysend message. ``file`` may be an open binary file or a file descriptor."""
+    file: Any = message.get("file")
+    if isinstance(file, int):
+        file = open(file, "rb", closefd=False)  # noqa: SIM115 - the app owns the fd
+    elif not hasattr(file, "fileno"):
+        raise LocalProtocolError("http.response.zerocopysend 'file' must have a fileno()")
+    offset: Any = message.get("offset")
+    advance = offset is None
+    if advance:
+        offset = file.tell()
+    count: Any = message.get("count")
+    if type(offset) is not int or offset < 0:
+        raise LocalProtocolError("http.response.zerocopysend offset must be an int >= 0")
+    if count is None:
+        count = os.fstat(file.fileno()).st_size - offset
+    if type(count) is not int or count < 0:
+        raise LocalProtocolError("http.response.zerocopysend offset/count must be ints >= 0")
+    return file, offset, count, bool(message.get("more_body", False)), advance
