@@ -38,6 +38,7 @@ def test_top_level_names() -> None:
         "ProtocolError",
         "RemoteProtocolError",
         "Server",
+        "StaticFiles",
         "__version__",
         "serve",
     ]

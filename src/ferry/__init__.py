@@ -17,6 +17,7 @@ from ._errors import (
 from ._version import __version__
 from .http1 import Limits
 from .server import Config, Server, serve
+from .static import StaticFiles
 
 __all__ = [
     "ClientDisconnected",
@@ -28,6 +29,7 @@ __all__ = [
     "ProtocolError",
     "RemoteProtocolError",
     "Server",
+    "StaticFiles",
     "__version__",
     "serve",
 ]

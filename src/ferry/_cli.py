@@ -106,7 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
             groups[group] = serve.add_argument_group(_GROUP_TITLES[group])
         if field.name == "app":
             groups[group].add_argument(
-                "app", metavar="TARGET", help="the application, as module:attribute"
+                "app",
+                metavar="TARGET",
+                nargs="?",
+                default="",
+                help="the application, as module:attribute, or a directory to serve "
+                "(default: the current directory)",
             )
             continue
         flag, kwargs = _field_argument(field, hints[field.name])

@@ -29,7 +29,6 @@ def test_factory_is_called() -> None:
 @pytest.mark.parametrize(
     ("target", "factory", "message"),
     [
-        ("", False, "application target must be 'module:attribute', got ''"),
         ("mod", False, "application target must be 'module:attribute', got 'mod'"),
         (":app", False, "application target must be 'module:attribute', got ':app'"),
         ("mod:", False, "application target must be 'module:attribute', got 'mod:'"),
@@ -49,6 +48,16 @@ def test_bad_targets_say_what_is_wrong(target: str, factory: bool, message: str)
     with pytest.raises(ConfigError) as info:
         import_app(target, factory=factory)
     assert str(info.value) == message
+
+
+def test_a_directory_or_no_target_serves_static_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ferry import StaticFiles
+
+    assert isinstance(import_app(str(tmp_path)), StaticFiles)
+    monkeypatch.chdir(tmp_path)
+    assert isinstance(import_app(""), StaticFiles)
 
 
 def test_a_failing_import_inside_the_module_is_not_hidden(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import Any
 
@@ -15,8 +16,15 @@ __all__ = ["import_app"]
 def import_app(target: str, *, factory: bool = False) -> ASGIApp:
     """Import ``module:attr`` (attr may be dotted); with ``factory``, call it for the app.
 
+    A target without ``:`` that names a directory (or an empty target: the current
+    directory) is served as static files.
+
     Raises ConfigError with a message that says what is wrong with the target.
     """
+    if not target or (":" not in target and os.path.isdir(target)):
+        from ..static import app_for_directory
+
+        return app_for_directory(target or ".")
     module_name, colon, attr = target.partition(":")
     if not colon or not module_name or not attr:
         raise ConfigError(f"application target must be 'module:attribute', got {target!r}")

@@ -40,7 +40,9 @@ def option(default: Any, help: str, *, flag: str | None = None, group: str = "se
 class Config:
     """Everything ``ferry serve`` can be told. Every field is a CLI flag and FERRY_ variable."""
 
-    app: str = option("", "application target, module:attribute", flag="", group="app")
+    app: str = option(
+        "", "application target, module:attribute, or a directory to serve", flag="", group="app"
+    )
     factory: bool = option(False, "the target is a callable that returns the app", group="app")
     root_path: str = option("", "ASGI root_path: the prefix the app is mounted at", group="app")
     lifespan: Literal["auto", "on", "off"] = option(

@@ -1,0 +1,500 @@
+"""``StaticFiles``: an ASGI 3 application that serves a directory (RFC 9110).
+
+One request goes: method → path checks (``_files``) → open and fstat → directory
+(redirect, index file, listing) or file → representation (precompressed sibling, gzip on
+the fly, identity) → preconditions (``_conditional``) → Range (``_ranges``) → send
+(``_body``). All file-system work happens before the response starts, so an error becomes
+a clean 4xx; the body is then written without holding more than 64 KiB.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import quote
+
+from ..asgi import Receive, Scope, Send
+from ._body import BodyWriter, FileBody
+from ._conditional import (
+    Precondition,
+    etag_for,
+    evaluate_preconditions,
+    http_date,
+    if_range_matches,
+)
+from ._encoding import accepted_codings
+from ._files import PathRefused, RequestPath, Root, open_file, parse_request_path
+from ._listing import SortOrder, read_entries, render_html, render_json, wants_json
+from ._mediatypes import content_type, is_compressible
+from ._negotiation import weights
+from ._ranges import ByteRange, Unsatisfiable, content_range, parse_range, plan_multipart
+
+__all__ = ["StaticFiles", "app_for_directory"]
+
+Headers = list[tuple[bytes, bytes]]
+
+ALLOW = b"GET, HEAD, OPTIONS"
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
+_ACCEPT_RANGES = (b"accept-ranges", b"bytes")
+# Request header fields the handler reads; the others are not even decoded.
+_WANTED = frozenset(
+    {
+        b"accept",
+        b"accept-encoding",
+        b"if-match",
+        b"if-modified-since",
+        b"if-none-match",
+        b"if-range",
+        b"if-unmodified-since",
+        b"range",
+    }
+)
+
+
+@dataclass(slots=True)
+class GzipBody:
+    """A file compressed while it is sent; its length is not known in advance."""
+
+    fd: int
+    size: int
+
+
+@dataclass(slots=True)
+class Reply:
+    """A response decided but not yet sent; ``close`` releases its file, if any."""
+
+    status: int
+    headers: Headers
+    body: bytes | FileBody | GzipBody = b""
+
+    def close(self) -> None:
+        if not isinstance(self.body, bytes):
+            os.close(self.body.fd)
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """What the handler reads of an ASGI HTTP scope."""
+
+    method: str
+    raw_path: bytes  # without the root_path
+    headers: dict[str, str]
+    query_string: bytes
+    root_path: str
+    extensions: dict[str, Any]
+
+    @classmethod
+    def from_scope(cls, scope: Scope) -> _Request:
+        return cls(
+            method=scope["method"],
+            raw_path=_raw_path(scope),
+            headers=_request_headers(scope["headers"]),
+            query_string=scope.get("query_string", b""),
+            root_path=scope.get("root_path", ""),
+            extensions=scope.get("extensions") or {},
+        )
+
+
+class _Representation:
+    """What a file response sends (RFC 9110 §3.2): the file, a precompressed sibling, or
+    the file gzipped on the fly; with its validators, taken from the one fstat."""
+
+    __slots__ = (
+        "coding",
+        "etag",
+        "fd",
+        "gzip_on_the_fly",
+        "media_type",
+        "mtime",
+        "path",
+        "size",
+        "varies",
+    )
+
+    def __init__(
+        self,
+        fd: int,
+        st: os.stat_result,
+        path: str,
+        media_type: str,
+        coding: str | None,
+        varies: bool,
+        *,
+        on_the_fly: bool = False,
+    ) -> None:
+        self.fd = fd
+        self.size = st.st_size
+        self.path = path
+        self.media_type = media_type
+        self.coding = coding  # the Content-Encoding, None for identity
+        self.varies = varies  # another Accept-Encoding could get other bytes
+        self.gzip_on_the_fly = on_the_fly
+        # The gzip output is deterministic (see GzipCompressor): a strong ETag of its own.
+        self.etag = etag_for(st, "-gzip" if on_the_fly else "")
+        self.mtime = int(st.st_mtime)
+
+    def head(
+        self, cache: Headers, framing: Headers | None = None, *, media_type: str | None = None
+    ) -> Headers:
+        """The response's fields; ``framing`` holds Content-Length and Content-Range."""
+        fields = [(b"content-type", (media_type or self.media_type).encode())]
+        if self.coding is not None:
+            fields.append((b"content-encoding", self.coding.encode()))
+        return [
+            *fields,
+            *(framing or ()),
+            (b"last-modified", http_date(self.mtime).encode()),
+            (b"etag", self.etag.encode()),
+            _ACCEPT_RANGES,
+            *cache,
+            _NOSNIFF,
+        ]
+
+
+class StaticFiles:
+    """Serve the files under ``directory`` over GET and HEAD.
+
+    Arguments:
+        directory: the root; resolved once, so a later symlink swap of it has no effect.
+        index: the file served for a directory URL (None: none).
+        listings: list a directory without index file (HTML, or JSON on request); when
+            off such a directory is 404.
+        follow_symlinks: serve symlinks that point outside the root (off: 404).
+        show_hidden: serve names beginning with a dot (off: 404, and not listed).
+        cache_control: the Cache-Control value of file responses (None: no field).
+        gzip: compress text-like files of at least ``gzip_min_size`` bytes on the fly
+            when the client accepts gzip and sends no Range.
+        precompressed: serve ``NAME.zst``, ``NAME.br`` or ``NAME.gz`` for ``NAME`` when
+            it exists and the client accepts its coding.
+
+    Raises NotADirectoryError at construction when ``directory`` is not a directory.
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        index: str | None = "index.html",
+        listings: bool = True,
+        follow_symlinks: bool = False,
+        show_hidden: bool = False,
+        cache_control: str | None = None,
+        gzip: bool = True,
+        gzip_min_size: int = 1024,
+        precompressed: bool = True,
+    ) -> None:
+        self.root = Root(directory, follow_symlinks=follow_symlinks, show_hidden=show_hidden)
+        self.index = index
+        self.listings = listings
+        self.show_hidden = show_hidden
+        self.cache_control = cache_control
+        self._cache_control = _field_value("cache_control", cache_control)
+        self.gzip = gzip
+        self.gzip_min_size = gzip_min_size
+        self.precompressed = precompressed
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            raise ValueError(f"StaticFiles serves HTTP only, not {scope['type']!r}")
+        request = _Request.from_scope(scope)
+        reply = self._respond(request)
+        try:
+            await _send_reply(reply, request, send)
+        finally:
+            reply.close()
+
+    # -- deciding the response (file-system work only, no I/O on the connection) ------
+
+    def _respond(self, request: _Request) -> Reply:
+        method = request.method
+        if method == "OPTIONS":
+            return Reply(204, [(b"allow", ALLOW)])
+        if method not in ("GET", "HEAD"):
+            return _error(405, [(b"allow", ALLOW)])
+        try:
+            path = parse_request_path(request.raw_path, show_hidden=self.show_hidden)
+            real = self.root.locate(path.segments)
+            fd, st = open_file(real)
+        except PathRefused as exc:
+            return _error(exc.status)
+        except PermissionError:
+            return _error(403)
+        if stat.S_ISREG(st.st_mode) and not path.trailing_slash:
+            return self._file(fd, st, real, request)
+        os.close(fd)
+        if stat.S_ISDIR(st.st_mode):
+            return self._directory(path, real, request)
+        return _error(404)  # a FIFO, socket or device; or "/file.txt/"
+
+    def _directory(self, path: RequestPath, real: str, request: _Request) -> Reply:
+        url_path = "".join(f"/{segment}" for segment in path.segments) + "/"
+        if not path.trailing_slash:
+            return _redirect(request.root_path + url_path, request.query_string)
+        if self.index:
+            reply = self._index_file(path, request)
+            if reply is not None:
+                return reply
+        if not self.listings:
+            return _error(404)
+        return self._listing(request.root_path + url_path, real, request)
+
+    def _index_file(self, path: RequestPath, request: _Request) -> Reply | None:
+        assert self.index is not None
+        try:
+            real = self.root.locate((*path.segments, self.index))
+            fd, st = open_file(real)
+        except PathRefused:
+            return None
+        except PermissionError:
+            return _error(403)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            return None
+        return self._file(fd, st, real, request)
+
+    def _listing(self, url_path: str, real: str, request: _Request) -> Reply:
+        try:
+            entries = read_entries(real, show_hidden=self.show_hidden, allowed=self.root.allows)
+        except PermissionError:
+            return _error(403)
+        order = SortOrder.from_query(request.query_string)
+        if wants_json(request.headers.get("accept", "")):
+            body, media_type = render_json(url_path, entries, order), b"application/json"
+        else:
+            body, media_type = render_html(url_path, entries, order), b"text/html; charset=utf-8"
+        headers = [
+            (b"content-type", media_type),
+            (b"content-length", b"%d" % len(body)),
+            (b"cache-control", b"no-cache"),
+            (b"vary", b"Accept"),
+            _NOSNIFF,
+        ]
+        return Reply(200, headers, body)
+
+    # -- files -------------------------------------------------------------------------
+
+    def _file(self, fd: int, st: os.stat_result, real: str, request: _Request) -> Reply:
+        """The reply for an open regular file; it owns ``fd`` from here on (nothing below
+        raises: header values were checked at construction)."""
+        rep = self._representation(fd, st, real, request)
+        cache = self._cache_fields(rep.varies)
+        outcome = evaluate_preconditions(request.headers, rep.etag, rep.mtime)
+        if outcome is not Precondition.PROCEED:
+            os.close(rep.fd)
+            if outcome is Precondition.FAILED:
+                return _error(412)
+            # RFC 9110 §15.4.5: a 304 has the fields a 200 would have that guide caches.
+            return Reply(304, [(b"etag", rep.etag.encode()), *cache])
+        if rep.gzip_on_the_fly:
+            return Reply(200, rep.head(cache), GzipBody(rep.fd, rep.size))
+        return _ranged(rep, cache, request)
+
+    def _representation(
+        self, fd: int, st: os.stat_result, real: str, request: _Request
+    ) -> _Representation:
+        """Choose what to send for the file: a precompressed sibling, the file gzipped on
+        the fly, or the file itself (RFC 9110 §12.5.3)."""
+        media_type = content_type(real)
+        varies = is_compressible(media_type) and (self.gzip or self.precompressed)
+        accept_encoding = request.headers.get("accept-encoding")
+        if varies and self.precompressed and accept_encoding is not None:
+            sibling = self._precompressed_sibling(real, accept_encoding)
+            if sibling is not None:
+                os.close(fd)
+                fd, st, real, coding = sibling
+                return _Representation(fd, st, real, media_type, coding, varies)
+        if varies and self._wants_gzip(st.st_size, request):
+            return _Representation(fd, st, real, media_type, "gzip", varies, on_the_fly=True)
+        return _Representation(fd, st, real, media_type, None, varies)
+
+    def _cache_fields(self, varies: bool) -> Headers:
+        fields = []
+        if self._cache_control is not None:
+            fields.append((b"cache-control", self._cache_control))
+        if varies:
+            fields.append((b"vary", b"Accept-Encoding"))
+        return fields
+
+    def _precompressed_sibling(
+        self, real: str, accept_encoding: str
+    ) -> tuple[int, os.stat_result, str, str] | None:
+        for coding, suffix in accepted_codings(accept_encoding):
+            try:
+                sibling = self.root.admit(os.path.realpath(real + suffix))
+                fd, st = open_file(sibling)
+            except (PathRefused, PermissionError):
+                continue
+            if stat.S_ISREG(st.st_mode):
+                return fd, st, sibling, coding
+            os.close(fd)
+        return None
+
+    def _wants_gzip(self, size: int, request: _Request) -> bool:
+        # A Range asks for bytes of the identity representation: we serve those rather than
+        # compress (a gzip stream's length is unknown until it is made). HEAD ignores Range.
+        if not self.gzip or size < self.gzip_min_size:
+            return False
+        if request.method == "GET" and "range" in request.headers:
+            return False
+        codings = weights(request.headers.get("accept-encoding", ""))
+        return codings.get("gzip", codings.get("*", 0.0)) > 0
+
+
+def _ranged(rep: _Representation, cache: Headers, request: _Request) -> Reply:
+    """RFC 9110 §13.2.2 step 5 and §14.2: 200, 206 (one range or multipart) or 416."""
+    size = rep.size
+    range_value = request.headers.get("range") if request.method == "GET" else None
+    if_range = request.headers.get("if-range")
+    ranges = None
+    if range_value is not None and (
+        if_range is None or if_range_matches(if_range, rep.etag, rep.mtime)
+    ):
+        try:
+            ranges = parse_range(range_value, size)
+        except Unsatisfiable:
+            os.close(rep.fd)
+            return _error(416, [(b"content-range", f"bytes */{size}".encode())])
+    if ranges is None:
+        whole: list[bytes | ByteRange] = [ByteRange(0, size - 1)] if size else []
+        head = rep.head(cache, [(b"content-length", b"%d" % size)])
+        return Reply(200, head, FileBody(rep.fd, rep.path, size, whole))
+    if len(ranges) == 1:
+        only = ranges[0]
+        framing = [
+            (b"content-length", b"%d" % only.length),
+            (b"content-range", content_range(only, size).encode()),
+        ]
+        return Reply(206, rep.head(cache, framing), FileBody(rep.fd, rep.path, size, [only]))
+    multipart = plan_multipart(ranges, size, rep.media_type, os.urandom(12).hex())
+    pieces: list[bytes | ByteRange] = []
+    for part_head, byte_range in multipart.parts:
+        pieces += [part_head, byte_range]
+    pieces.append(multipart.closing)
+    head = rep.head(
+        cache,
+        [(b"content-length", b"%d" % multipart.content_length)],
+        media_type=multipart.content_type,
+    )
+    return Reply(206, head, FileBody(rep.fd, rep.path, size, pieces))
+
+
+# -- small responses ---------------------------------------------------------------------
+
+
+def _error(status: int, extra: Headers | None = None) -> Reply:
+    """A short plain-text error; it names the status only, never a path."""
+    phrase = "Range Not Satisfiable" if status == 416 else HTTPStatus(status).phrase
+    body = f"{status} {phrase}\n".encode()  # RFC 9110 §15.5.17 renamed 416; Python 3.11 didn't
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", b"%d" % len(body)),
+        *(extra or []),
+        _NOSNIFF,
+    ]
+    return Reply(status, headers, body)
+
+
+def _redirect(url_path: str, query_string: bytes) -> Reply:
+    # RFC 9110 §15.4.2: 301 to the slash form. The Location is rebuilt from the checked
+    # segments (percent-encoded), never copied from the request: "//host" can't escape.
+    location = quote(url_path, safe="/!$&'()*+,;=:@~").encode("ascii")
+    if query_string:
+        location += b"?" + query_string
+    return _error(301, [(b"location", location)])
+
+
+# -- ASGI plumbing -----------------------------------------------------------------------
+
+
+def _request_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The wanted header fields, names lower-cased, repeated fields comma-joined."""
+    headers: dict[str, str] = {}
+    for name, value in raw:
+        name = name.lower()
+        if name in _WANTED:
+            key = name.decode("latin-1")
+            text = value.decode("latin-1")
+            headers[key] = f"{headers[key]}, {text}" if key in headers else text
+    return headers
+
+
+def _raw_path(scope: Scope) -> bytes:
+    """The request path as sent, without the mount point (``root_path``) if it has one."""
+    raw: bytes | None = scope.get("raw_path")
+    if raw is None:
+        raw = quote(scope["path"]).encode("ascii")
+    root_path: str = scope.get("root_path", "")
+    if root_path:
+        for prefix in (root_path.encode("utf-8"), quote(root_path).encode("ascii")):
+            if raw.startswith(prefix):
+                return raw[len(prefix) :]
+    return raw
+
+
+def _server_timing(extensions: dict[str, Any]) -> bytes | None:
+    """``Server-Timing`` from the server's ``ferry.exchange`` extension, if it gives the
+    head's timestamps: time to read the head, and from then to the response's start."""
+    exchange = extensions.get("ferry.exchange")
+    if not isinstance(exchange, dict):
+        return None
+    head_start, head_end = exchange.get("head_start"), exchange.get("head_end")
+    if not isinstance(head_start, float) or not isinstance(head_end, float):
+        return None
+    now = time.perf_counter()
+    head_ms, handler_ms = (head_end - head_start) * 1000, (now - head_end) * 1000
+    return f"head;dur={head_ms:.3f}, handler;dur={handler_ms:.3f}".encode()
+
+
+async def _send_reply(reply: Reply, request: _Request, send: Send) -> None:
+    headers = reply.headers
+    timing = _server_timing(request.extensions)
+    if timing is not None:
+        headers = [*headers, (b"server-timing", timing)]
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    writer = BodyWriter(send, request.extensions)
+    body = reply.body
+    if request.method == "HEAD":
+        await writer.send_bytes(b"")
+    elif isinstance(body, bytes):
+        await writer.send_bytes(body)
+    elif isinstance(body, FileBody):
+        await writer.send_file(body)
+    else:
+        await writer.send_gzip(body.fd, body.size)
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    """Nothing to set up or tear down; answer the server so it needn't guess."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def _field_value(name: str, value: str | None) -> bytes | None:
+    """``value`` as a header field value. Raises ValueError if it isn't one (RFC 9110 §5.5:
+    visible Latin-1 text, spaces and tabs; a CR or LF would inject fields)."""
+    if value is None:
+        return None
+    try:
+        encoded = value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise ValueError(f"{name} is not a valid field value: {value!r}") from None
+    if any((byte < 0x20 and byte != 0x09) or byte == 0x7F for byte in encoded):
+        raise ValueError(f"{name} is not a valid field value: {value!r}")
+    return encoded
+
+
+def app_for_directory(path: str | os.PathLike[str]) -> StaticFiles:
+    """The application ``ferry serve PATH`` runs for a directory: defaults throughout."""
+    return StaticFiles(path)
