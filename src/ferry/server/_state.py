@@ -37,7 +37,7 @@ class ServerState:
         self.limits = config.limits
         self.response_settings = config.response_settings
         self.connections: set[HTTPProtocol] = set()
-        self.tasks: set[asyncio.Future[None]] = set()
+        self.tasks: set[asyncio.Task[Any]] = set()
         self.lifespan_state: dict[str, Any] = {}
         self.shutting_down = False
         self.native_sendfile = True  # until the loop says it has no sendfile (uvloop)
@@ -48,14 +48,21 @@ class ServerState:
 
     def run_app(self, cycle: RequestCycle) -> None:
         """Run the application for one request (eagerly where Python allows it)."""
-        task = self._create_task(self._call_app(cycle))
-        if not task.done():
-            self.tasks.add(task)
-            task.add_done_callback(self._task_done)
+        self._create_task(self._tracked(cycle))
 
-    def _task_done(self, task: asyncio.Future[None]) -> None:
-        self.tasks.discard(task)
-        self.check_drained()
+    async def _tracked(self, cycle: RequestCycle) -> None:
+        # The task registers itself while it runs (no done-callback, which would cost
+        # one more event-loop callback per request); shutdown waits for, or cancels, it.
+        task = asyncio.current_task()
+        if task is None:  # driven outside a task (tests emulating eager start)
+            await self._call_app(cycle)
+            return
+        self.tasks.add(task)
+        try:
+            await self._call_app(cycle)
+        finally:
+            self.tasks.discard(task)
+            self.check_drained()
 
     def check_drained(self) -> None:
         """During shutdown, set ``drained`` once no connection or app task is left."""
