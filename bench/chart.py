@@ -20,12 +20,17 @@ SCENARIO_TITLES = {
     "hello": ("hello world, keep-alive, 64 connections", "requests/s"),
     "pipeline": ("pipelined x16, 256 connections", "requests/s"),
     "memory": ("memory per idle keep-alive connection", "bytes"),
+    "static-small": ("13-byte file, keep-alive, 64 connections", "requests/s"),
+    "static-large": ("1 MiB file, keep-alive, 16 connections", "MiB/s"),
 }
 
 
 def value_of(result: dict[str, Any]) -> float | None:
-    """The number a bar shows: req/s for load runs, bytes per connection for memory."""
+    """The number a bar shows: req/s for load runs (MiB/s for the 1 MiB file), bytes per
+    connection for memory."""
     if result["load"] is not None:
+        if result["scenario"] == "static-large":
+            return float(result["load"]["bytes_per_s"]) / 2**20
         return float(result["load"]["requests_per_s"])
     if result["memory"] is not None:
         return float(result["memory"]["bytes_per_connection"])
@@ -36,7 +41,7 @@ def draw_panel(axes: Axes, scenario: str, results: list[dict[str, Any]]) -> None
     title, unit = SCENARIO_TITLES.get(scenario, (scenario, ""))
     names = [result["server"] for result in results]
     values = [value_of(result) for result in results]
-    colours = [FERRY_COLOUR if name == "ferry" else PEER_COLOUR for name in names]
+    colours = [FERRY_COLOUR if name.startswith("ferry") else PEER_COLOUR for name in names]
     bars = axes.bar(names, [value or 0.0 for value in values], color=colours)
     labels = ["failed" if value is None else f"{value:,.0f}" for value in values]
     axes.bar_label(bars, labels=labels, padding=2, fontsize=8)

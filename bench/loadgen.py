@@ -1,8 +1,8 @@
 """Load runs with wrk, pinned to core 1, and the parsing of wrk's report.
 
-wrk's `--latency` report is read for Requests/sec, the 99th latency percentile, the
-request count and any socket errors or non-2xx/3xx responses, which mark a run whose
-throughput cannot be trusted.
+wrk's `--latency` report is read for Requests/sec, Transfer/sec (response bytes, heads
+included), the 99th latency percentile, the request count and any socket errors or
+non-2xx/3xx responses, which mark a run whose throughput cannot be trusted.
 
 Pipelined latency is approximate at best. wrk records one latency per batch, then
 "corrects" for coordinated omission assuming one response per round trip: it adds
@@ -18,7 +18,9 @@ import shlex
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
+import static_site
 from probe import HOST
 
 LOAD_CORE = "1"
@@ -29,6 +31,8 @@ EXIT_GRACE_S = 30  # beyond the run's duration before wrk itself is killed
 
 # wrk prints times with these units (see format_time in wrk's units.c).
 TIME_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
+# ... and sizes with binary prefixes (format_binary: "1.17GB", "512.00B").
+SIZE_PREFIXES = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40, "P": 1 << 50}
 
 
 class LoadError(Exception):
@@ -37,18 +41,23 @@ class LoadError(Exception):
 
 @dataclass(frozen=True)
 class LoadProfile:
-    """One wrk scenario: connections, and the Lua script (with its args) if any."""
+    """One wrk scenario: connections, the path asked for, the Lua script (with its args)
+    if any, and the number Ferry is compared on: requests/s, or bytes/s for large bodies
+    (where a request count says little)."""
 
     scenario: str
     description: str
     connections: int
+    path: str = "/"
     script: Path | None = None
     script_args: tuple[str, ...] = ()
+    metric: Literal["requests", "bytes"] = "requests"
 
 
 @dataclass(frozen=True)
 class LoadResult:
     requests_per_s: float
+    bytes_per_s: float  # wrk's Transfer/sec: response heads and bodies
     p99_ms: float | None  # None when wrk printed 0 (see the module docstring)
     requests: int
     socket_errors: int
@@ -64,7 +73,20 @@ PIPELINE = LoadProfile(
     script=PIPELINE_SCRIPT,
     script_args=(str(PIPELINE_DEPTH),),
 )
-PROFILES = {profile.scenario: profile for profile in (HELLO, PIPELINE)}
+STATIC_SMALL = LoadProfile(
+    "static-small",
+    f"{len(static_site.SMALL_BODY)}-byte file, keep-alive, 64 connections",
+    connections=64,
+    path=static_site.SMALL_PATH,
+)
+STATIC_LARGE = LoadProfile(
+    "static-large",
+    f"{static_site.LARGE_SIZE >> 20} MiB file, keep-alive, 16 connections",
+    connections=16,
+    path=static_site.LARGE_PATH,
+    metric="bytes",
+)
+PROFILES = {profile.scenario: profile for profile in (HELLO, PIPELINE, STATIC_SMALL, STATIC_LARGE)}
 
 
 def wrk_command(profile: LoadProfile, port: int, duration_s: int) -> list[str]:
@@ -73,7 +95,7 @@ def wrk_command(profile: LoadProfile, port: int, duration_s: int) -> list[str]:
     command += [f"-d{duration_s}s", "--latency", "--timeout", WRK_TIMEOUT]
     if profile.script is not None:
         command += ["-s", str(profile.script)]
-    command.append(f"http://{HOST}:{port}/")
+    command.append(f"http://{HOST}:{port}{profile.path}")
     if profile.script_args:
         command += ["--", *profile.script_args]
     return command
@@ -83,7 +105,7 @@ def run_wrk(profile: LoadProfile, port: int, duration_s: int) -> LoadResult:
     """Run wrk for `duration_s` seconds and return its parsed report.
 
     Raises `LoadError` if wrk fails, overruns its duration by EXIT_GRACE_S, or prints
-    no Requests/sec or 99% latency.
+    no Requests/sec, Transfer/sec or 99% latency.
     """
     command = wrk_command(profile, port, duration_s)
     try:
@@ -100,12 +122,14 @@ def run_wrk(profile: LoadProfile, port: int, duration_s: int) -> LoadResult:
 def parse_wrk_report(report: str, wrk_command: str) -> LoadResult:
     """Extract the numbers we use from wrk's `--latency` report."""
     rate = re.search(r"^Requests/sec:\s+([\d.]+)", report, re.MULTILINE)
+    transfer = re.search(r"^Transfer/sec:\s+([\d.]+)([KMGTP]?)B\s*$", report, re.MULTILINE)
     p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s|m|h)\s*$", report, re.MULTILINE)
     total = re.search(r"^\s+(\d+) requests in ", report, re.MULTILINE)
-    if rate is None or p99 is None or total is None:
+    if rate is None or transfer is None or p99 is None or total is None:
         raise LoadError(f"unexpected wrk report:\n{report}")
     return LoadResult(
         requests_per_s=float(rate[1]),
+        bytes_per_s=float(transfer[1]) * SIZE_PREFIXES[transfer[2]],
         p99_ms=(float(p99[1]) * TIME_UNITS_MS[p99[2]]) or None,
         requests=int(total[1]),
         socket_errors=_socket_errors(report),

@@ -1,7 +1,8 @@
 """A minimal blocking HTTP/1.1 client: one GET, one response, connection left open.
 
 Only what the harness needs to check a server's answer and to hold idle keep-alive
-connections: the response must carry `Content-Length` (the hello app always sets it).
+connections: the response must carry `Content-Length` (the hello app and every file
+response set it).
 """
 
 import socket
@@ -22,9 +23,9 @@ class Response:
     body: bytes
 
 
-def request_bytes(port: int) -> bytes:
-    """Return a keep-alive `GET /` request for the server listening on `port`."""
-    return f"GET / HTTP/1.1\r\nHost: {HOST}:{port}\r\n\r\n".encode("ascii")
+def request_bytes(port: int, path: str = "/") -> bytes:
+    """Return a keep-alive `GET path` request for the server listening on `port`."""
+    return f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\n\r\n".encode("ascii")
 
 
 def connect(port: int, timeout_s: float) -> socket.socket:
@@ -32,13 +33,13 @@ def connect(port: int, timeout_s: float) -> socket.socket:
     return socket.create_connection((HOST, port), timeout=timeout_s)
 
 
-def get(sock: socket.socket, port: int) -> Response:
-    """Send one `GET /` on `sock` and read its response, leaving the connection open.
+def get(sock: socket.socket, port: int, path: str = "/") -> Response:
+    """Send one `GET path` on `sock` and read its response, leaving the connection open.
 
     Raises `ProbeError` if the server closes early or answers without Content-Length,
     and `OSError` (including `TimeoutError`) on socket failures.
     """
-    sock.sendall(request_bytes(port))
+    sock.sendall(request_bytes(port, path))
     return read_response(sock)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from idle_memory import MemoryResult
-from loadgen import LoadResult
+from loadgen import PROFILES, LoadResult
 
 FERRY = "ferry"
 MEMORY = "memory"
@@ -29,18 +29,20 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Target:
-    """Ferry's throughput over `peer`'s at least `threshold`; or, with no peer, Ferry's
-    bytes per idle connection at most `threshold`."""
+    """`server`'s throughput (the scenario's metric: requests/s or bytes/s) over `peer`'s
+    at least `threshold`; or, with no peer, Ferry's bytes per idle connection at most
+    `threshold`."""
 
     scenario: str
     peer: str | None
     threshold: float
+    server: str = FERRY
 
     @property
     def label(self) -> str:
         if self.peer is None:
             return f"{self.scenario}: ferry bytes per idle connection"
-        return f"{self.scenario}: ferry ÷ {self.peer} req/s"
+        return f"{self.scenario}: {self.server} ÷ {self.peer} {metric_unit(self.scenario)}"
 
     @property
     def requirement(self) -> str:
@@ -64,15 +66,30 @@ TARGETS = (
     Target("hello", "nginx", 0.6),
     Target("pipeline", "nginx", 0.6),
     Target(MEMORY, None, 2048),
+    Target("static-small", "nginx", 0.7),
+    Target("static-small", "nginx", 0.7, server="ferry-asyncio"),
+    Target("static-large", "nginx", 0.9),
+    Target("static-large", "nginx", 0.9, server="ferry-asyncio"),
 )
+
+
+def metric_unit(scenario: str) -> str:
+    """What a scenario's throughput is compared in: "req/s", or "bytes/s"."""
+    profile = PROFILES.get(scenario)
+    return "bytes/s" if profile is not None and profile.metric == "bytes" else "req/s"
+
+
+def mib(bytes_per_s: float) -> str:
+    return f"{bytes_per_s / 2**20:,.1f} MiB/s"
 
 
 def find(outcomes: Iterable[Outcome], scenario: str, server: str) -> Outcome | None:
     return next((o for o in outcomes if o.scenario == scenario and o.server == server), None)
 
 
-def requests_per_s(outcomes: list[Outcome], scenario: str, server: str) -> float | None:
-    """The server's throughput in the scenario, or None if it has no clean run.
+def throughput(outcomes: list[Outcome], scenario: str, server: str) -> float | None:
+    """The server's throughput in the scenario's metric (requests/s, or bytes/s), or None
+    if it has no clean run.
 
     A run with socket errors or non-2xx responses is not clean: fast errors are not
     throughput.
@@ -81,7 +98,7 @@ def requests_per_s(outcomes: list[Outcome], scenario: str, server: str) -> float
     load = outcome.load if outcome else None
     if load is None or load.socket_errors or load.bad_responses:
         return None
-    return load.requests_per_s
+    return load.bytes_per_s if metric_unit(scenario) == "bytes/s" else load.requests_per_s
 
 
 def check(target: Target, outcomes: list[Outcome]) -> TargetCheck:
@@ -91,8 +108,8 @@ def check(target: Target, outcomes: list[Outcome]) -> TargetCheck:
         passed = measured is not None and measured <= target.threshold
         shown = "—" if measured is None else f"{measured:,.0f} B"
     else:
-        ferry = requests_per_s(outcomes, target.scenario, FERRY)
-        peer = requests_per_s(outcomes, target.scenario, target.peer)
+        ferry = throughput(outcomes, target.scenario, target.server)
+        peer = throughput(outcomes, target.scenario, target.peer)
         measured = ferry / peer if ferry is not None and peer else None
         passed = measured is not None and measured >= target.threshold
         shown = "—" if measured is None else f"{measured:.2f}x"
@@ -106,25 +123,34 @@ def evaluate(outcomes: list[Outcome], scenarios: list[str]) -> list[TargetCheck]
 
 
 def format_load_table(outcomes: list[Outcome], scenario: str, heading: str) -> str:
-    ferry = requests_per_s(outcomes, scenario, FERRY)
-    rows: list[tuple[str, ...]] = [("server", "req/s", "p99", "ferry ÷ server", "notes")]
+    """One row per server: req/s, bytes/s, p99, and Ferry's ratio in the scenario's metric."""
+    ferry = throughput(outcomes, scenario, FERRY)
+    ratio_heading = f"ferry ÷ server ({metric_unit(scenario)})"
+    rows: list[tuple[str, ...]] = [("server", "req/s", "bytes/s", "p99", ratio_heading, "notes")]
     for outcome in (o for o in outcomes if o.scenario == scenario):
-        rows.append(_load_row(outcome, ferry))
+        rows.append(_load_row(outcome, ferry, throughput(outcomes, scenario, outcome.server)))
     return f"{heading}\n{_format_rows(rows)}"
 
 
-def _load_row(outcome: Outcome, ferry: float | None) -> tuple[str, ...]:
+def _load_row(outcome: Outcome, ferry: float | None, own: float | None) -> tuple[str, ...]:
     load = outcome.load
     if load is None:
-        return (outcome.server, "—", "—", "—", f"FAILED: {_first_line(outcome.error)}")
+        return (outcome.server, "—", "—", "—", "—", f"FAILED: {_first_line(outcome.error)}")
     notes = []
     if load.socket_errors:
         notes.append(f"{load.socket_errors} socket errors")
     if load.bad_responses:
         notes.append(f"{load.bad_responses} non-2xx/3xx")
-    ratio = f"{ferry / load.requests_per_s:.2f}x" if ferry and not notes else "—"
+    ratio = f"{ferry / own:.2f}x" if ferry and own else "—"
     p99 = "—" if load.p99_ms is None else f"{load.p99_ms:.2f} ms"
-    return (outcome.server, f"{load.requests_per_s:,.0f}", p99, ratio, ", ".join(notes))
+    return (
+        outcome.server,
+        f"{load.requests_per_s:,.0f}",
+        mib(load.bytes_per_s),
+        p99,
+        ratio,
+        ", ".join(notes),
+    )
 
 
 def format_memory_table(outcomes: list[Outcome], heading: str) -> str:

@@ -7,6 +7,10 @@ nginx answers the same 13 bytes itself):
   pipeline  the same with 256 connections each pipelining 16 requests (bench/pipeline.lua)
   memory    RSS growth per idle keep-alive connection, over 5,000 connections that each
             made one request (Ferry and uvicorn: single-process servers)
+  static-small, static-large
+            a 13-byte file (64 connections; requests/s) and a 1 MiB file (16
+            connections; bytes/s) from `ferry serve DIR` on uvloop and on asyncio, and
+            from nginx with `root DIR; sendfile on;` (bench/static_site.py)
 
 How: each server is started fresh for each scenario, pinned to core 0 (`taskset -c 0`),
 listening on 127.0.0.1; wrk and this harness are pinned to core 1. The harness waits
@@ -20,10 +24,12 @@ targets with pass/fail, writes bench/results/<UTC timestamp>.json and latest.jso
 draws bench/results/latest.png with .venv-bench's matplotlib. See bench/README.md.
 
 Usage: python3 bench/run.py [--duration S] [--only ferry,nginx]
-                            [--scenarios hello,pipeline,memory] [--skip-install]
+                            [--scenarios hello,pipeline,memory,static-small,static-large]
+                            [--skip-install]
 """
 
 import argparse
+import os
 import shlex
 import subprocess
 import sys
@@ -39,9 +45,11 @@ import loadgen
 import probe
 import report
 import servers
+import static_site
 from report import Outcome
 
-SCENARIOS = ("hello", "pipeline", "memory")
+STATIC_SCENARIOS = ("static-small", "static-large")
+SCENARIOS = ("hello", "pipeline", "memory", *STATIC_SCENARIOS)
 CHART_SCRIPT = Path(__file__).with_name("chart.py")
 CHART_TIMEOUT_S = 120
 
@@ -110,7 +118,10 @@ def prepare(args: argparse.Namespace) -> None:
         idle_memory.raise_open_file_limit(args.idle_connections)
 
 
-def servers_for(scenario: str, names: list[str]) -> list[servers.ServerSpec]:
+def servers_for(scenario: str, names: list[str], site: Path) -> list[servers.ServerSpec]:
+    """The servers selected by `--only` that take part in `scenario`."""
+    if scenario in STATIC_SCENARIOS:
+        return [spec for spec in servers.static_servers(site).values() if spec.selected_by in names]
     specs = [servers.SERVERS[name] for name in names]
     return [spec for spec in specs if spec.measure_memory] if scenario == "memory" else specs
 
@@ -152,7 +163,7 @@ def summarize(outcome: Outcome) -> str:
     if outcome.load is not None:
         load = outcome.load
         p99 = "—" if load.p99_ms is None else f"{load.p99_ms:.2f} ms"
-        return f"{load.requests_per_s:,.0f} req/s, p99 {p99}"
+        return f"{load.requests_per_s:,.0f} req/s, {report.mib(load.bytes_per_s)}, p99 {p99}"
     if outcome.memory is not None:
         return f"{outcome.memory.bytes_per_connection:,.0f} B per idle connection"
     return f"FAILED: {outcome.error}"
@@ -162,9 +173,14 @@ def run_all(args: argparse.Namespace) -> list[Outcome]:
     """Run every selected scenario on every selected server, one after the other."""
     outcomes = []
     with tempfile.TemporaryDirectory(prefix="ferry-bench-") as scratch_root:
+        site = Path(scratch_root) / "static-site"
+        if set(args.scenarios) & set(STATIC_SCENARIOS):
+            # Searchable by nginx's unprivileged worker, which serves the site from it.
+            os.chmod(scratch_root, 0o711)
+            static_site.write(site)
         for scenario in args.scenarios:
             print(f"\n== {scenario}", flush=True)
-            for spec in servers_for(scenario, args.only):
+            for spec in servers_for(scenario, args.only, site):
                 print(f"  {spec.name}", flush=True)
                 scratch = Path(scratch_root) / f"{scenario}-{spec.name}"
                 if scenario == "memory":

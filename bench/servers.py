@@ -4,6 +4,10 @@ Every server runs `bench.apps:hello` on 127.0.0.1, pinned to core 0 with `taskse
 (which execs the server, so the PID we hold is the server's own), from the repository
 root so that `bench.apps` is importable. Its output goes to a log file in a scratch
 directory; the last lines of that log are shown when it fails.
+
+The static scenarios have servers of their own (`static_servers`): Ferry's
+`ferry serve DIR` on each loop, and nginx with `root DIR`, all serving the directory
+`static_site` wrote. (uvicorn and granian have no file server of their own.)
 """
 
 import os
@@ -16,10 +20,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO
 
 import probe
+import static_site
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FERRY_PYTHON = REPO_ROOT / ".venv" / "bin" / "python"
@@ -45,12 +51,20 @@ class ServerSpec:
     `build_command(port, scratch)` returns the argv (without `taskset`); it may write
     configuration files into `scratch`, a directory private to this run of the server.
     `measure_memory` selects the server for the idle-connection memory scenario, which
-    reads one process's RSS and so only suits single-process servers.
+    reads one process's RSS and so only suits single-process servers. Before the load,
+    `GET probe_path` must answer the 13-byte hello body. `family` is the `--only` name
+    that selects it (its own name unless set: `ferry-asyncio` is a `ferry`).
     """
 
     name: str
     build_command: CommandBuilder
     measure_memory: bool = False
+    probe_path: str = "/"
+    family: str | None = None
+
+    @property
+    def selected_by(self) -> str:
+        return self.family or self.name
 
 
 @dataclass(frozen=True)
@@ -127,6 +141,51 @@ http {{
 """
 
 
+def ferry_static_command(site: Path, loop: str, port: int, scratch: Path) -> list[str]:
+    return [
+        *(str(FERRY_PYTHON), "-m", "ferry", "serve", str(site)),
+        *("--host", HOST, "--port", str(port)),
+        *("--no-access-log", "--loop", loop),
+    ]
+
+
+def nginx_static_command(site: Path, port: int, scratch: Path) -> list[str]:
+    config = scratch / "nginx.conf"
+    config.write_text(nginx_static_config(site, port))
+    return [nginx_executable(), "-e", "stderr", "-p", str(scratch), "-c", str(config)]
+
+
+def nginx_static_config(site: Path, port: int) -> str:
+    """Return an nginx configuration serving `site` on `port`: nginx's own sendfile path
+    (`sendfile on`, with `tcp_nopush` so the head and the file's first bytes share a
+    packet), the same media types Ferry sends, and the settings of `nginx_config`."""
+    return f"""daemon off;
+master_process on;
+worker_processes 1;
+pid nginx.pid;
+error_log stderr warn;
+events {{ worker_connections 8192; }}
+http {{
+    access_log off;
+    client_body_temp_path tmp/body;
+    proxy_temp_path tmp/proxy;
+    fastcgi_temp_path tmp/fastcgi;
+    uwsgi_temp_path tmp/uwsgi;
+    scgi_temp_path tmp/scgi;
+    keepalive_requests 1000000;
+    sendfile on;
+    tcp_nopush on;
+    types {{ text/plain txt; application/octet-stream bin; }}
+    charset utf-8;
+    charset_types text/plain;
+    server {{
+        listen {HOST}:{port};
+        root {site};
+    }}
+}}
+"""
+
+
 def nginx_executable() -> str:
     """Return nginx's path; it lives in /usr/sbin, which a user's PATH may lack."""
     search_path = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
@@ -142,6 +201,27 @@ SERVERS: dict[str, ServerSpec] = {
         ServerSpec("nginx", nginx_command),
     )
 }
+
+
+def static_servers(site: Path) -> dict[str, ServerSpec]:
+    """The servers of the static scenarios, all serving `site` (see `static_site`)."""
+    specs = (
+        ServerSpec(
+            "ferry",
+            partial(ferry_static_command, site, "uvloop"),
+            probe_path=static_site.SMALL_PATH,
+        ),
+        # asyncio has loop.sendfile (zero-copy); uvloop has not, so Ferry reads 64 KiB
+        # pieces there. Both are measured.
+        ServerSpec(
+            "ferry-asyncio",
+            partial(ferry_static_command, site, "asyncio"),
+            probe_path=static_site.SMALL_PATH,
+            family="ferry",
+        ),
+        ServerSpec("nginx", partial(nginx_static_command, site), probe_path=static_site.SMALL_PATH),
+    )
+    return {spec.name: spec for spec in specs}
 
 
 @contextmanager
@@ -161,7 +241,7 @@ def running(spec: ServerSpec, scratch: Path) -> Iterator[RunningServer]:
     try:
         try:
             wait_until_accepting(process, port)
-            check_hello(port)
+            check_hello(port, spec.probe_path)
         except (ServerError, OSError, probe.ProbeError) as exc:
             details = f"    $ {shlex.join(command)}\n{log_tail(log_path)}"
             raise ServerError(f"{exc}\n{details}") from exc
@@ -208,12 +288,12 @@ def wait_until_accepting(process: subprocess.Popen[bytes], port: int) -> None:
     raise ServerError(f"no connection accepted on port {port} within {START_TIMEOUT_S:.0f} s")
 
 
-def check_hello(port: int) -> None:
-    """Raise `ServerError` unless `GET /` answers 200 with exactly `Hello, world!`."""
+def check_hello(port: int, path: str = "/") -> None:
+    """Raise `ServerError` unless `GET path` answers 200 with exactly `Hello, world!`."""
     with probe.connect(port, timeout_s=START_TIMEOUT_S) as sock:
-        response = probe.get(sock, port)
+        response = probe.get(sock, port, path)
     if response.status != 200 or response.body != b"Hello, world!":
-        raise ServerError(f"GET / answered {response.status} {response.body[:40]!r}")
+        raise ServerError(f"GET {path} answered {response.status} {response.body[:40]!r}")
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
