@@ -15,6 +15,7 @@ import pytest
 
 from ferry.static import FileShrankError, StaticFiles
 from ferry.static._body import CHUNK_SIZE, BodyWriter, FileBody
+from ferry.static._body import SMALL_RANGE as DEFAULT_SMALL_RANGE
 from ferry.static._ranges import ByteRange
 from tests.support import connect, read_response, serving
 
@@ -23,6 +24,28 @@ from .conftest import ZERO_COPY_EXTENSIONS, hiding_extensions
 
 ZEROCOPY = {"http.response.zerocopysend": {}}
 PATHSEND = {"http.response.pathsend": {}}
+
+
+@pytest.fixture(autouse=True)
+def zero_copy_for_every_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests follow the zero-copy path with small files: make every range 'large'.
+    (test_small_ranges_are_read_and_large_ones_zero_copied checks the real threshold.)"""
+    monkeypatch.setattr("ferry.static._body.SMALL_RANGE", 0)
+
+
+def test_small_ranges_are_read_and_large_ones_zero_copied(
+    site_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("ferry.static._body.SMALL_RANGE", 100)
+    messages = call(StaticFiles(site_root), scope_for(b"/digits.txt", extensions=ZEROCOPY))
+    assert zerocopy_view(messages) == [("body", (b"0123456789" * 10), False)]
+    monkeypatch.setattr("ferry.static._body.SMALL_RANGE", 99)
+    messages = call(StaticFiles(site_root), scope_for(b"/digits.txt", extensions=ZEROCOPY))
+    assert zerocopy_view(messages) == [("file", 0, 100, False)]
+
+
+def test_the_threshold_is_one_piece() -> None:
+    assert DEFAULT_SMALL_RANGE == CHUNK_SIZE
 
 
 def zerocopy_view(messages: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
