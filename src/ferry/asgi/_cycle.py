@@ -45,6 +45,7 @@ class RequestCycle:
         "_channel",
         "_conn",
         "_headers",
+        "_peer_closed",
         "_trailers_expected",
         "_waiter",
         "body_bytes_sent",
@@ -72,6 +73,7 @@ class RequestCycle:
         self.body_wanted = False  # the app has asked for the body (receive() was called)
         self._waiter: asyncio.Future[None] | None = None
         self.disconnected = False
+        self._peer_closed = False  # the client half-closed after its request
         self.started = False  # http.response.start received
         self.complete = False  # the response has been fully sent
         self.status = 0
@@ -93,6 +95,12 @@ class RequestCycle:
     def disconnect(self) -> None:
         """The client went away (or the request failed): receive() gives http.disconnect."""
         self.disconnected = True
+        self._wake()
+
+    def peer_closed(self) -> None:
+        """The client closed its sending side after a complete request: once the body has
+        been handed over, receive() gives http.disconnect; send() still works."""
+        self._peer_closed = True
         self._wake()
 
     def _wake(self) -> None:
@@ -119,7 +127,7 @@ class RequestCycle:
         while True:
             if self._body:
                 return self._take_body()
-            if self.disconnected or self.complete:
+            if self.disconnected or self.complete or (self._peer_closed and self._body_sent_to_app):
                 return _DISCONNECT
             if self._body_done and not self._body_sent_to_app:
                 self._body_sent_to_app = True

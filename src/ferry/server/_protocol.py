@@ -119,7 +119,11 @@ class HTTPProtocol(asyncio.Protocol):
             self._next_request()
         elif self.conn.their_state is State.SEND_BODY:
             self._pump_body()
-        # Keep the transport open for writing: a half-closed client still reads.
+        else:
+            # The request is complete and the client has closed its side: an app still
+            # listening for more learns of it (http.disconnect), but the response can
+            # still be written - a half-closed client reads it (RFC 9112 §9.6).
+            self.cycle.peer_closed()
         return True
 
     def connection_lost(self, exc: Exception | None) -> None:
