@@ -22,8 +22,9 @@ $(VENV)/.dev: $(BIN)/python pyproject.toml
 	touch $@
 
 lint: $(VENV)/.dev
-	$(BIN)/ruff check src tests examples bench
-	$(BIN)/ruff format --check src tests examples bench
+	$(BIN)/ruff check src tests examples bench scripts
+	$(BIN)/ruff format --check src tests examples bench scripts
+	$(BIN)/python scripts/unasync.py --check
 
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy

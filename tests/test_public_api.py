@@ -29,16 +29,28 @@ def test_top_level_names() -> None:
     import ferry
 
     assert ferry.__all__ == [
+        "AsyncClient",
+        "Client",
+        "ClientClosed",
         "ClientDisconnected",
+        "ClientTimeout",
         "Config",
         "ConfigError",
+        "ConnectError",
+        "ConnectTimeout",
+        "DecodingError",
         "FerryError",
         "Limits",
         "LocalProtocolError",
+        "NetworkError",
+        "PoolTimeout",
         "ProtocolError",
+        "ReadTimeout",
         "RemoteProtocolError",
         "Server",
         "StaticFiles",
+        "TooManyRedirects",
+        "WriteTimeout",
         "__version__",
         "serve",
     ]

@@ -1,4 +1,4 @@
-"""Ferry: a fast, strict HTTP/1.1 server for ASGI applications.
+"""Ferry: a fast, strict HTTP/1.1 server for ASGI applications, and its client.
 
 >>> import ferry
 >>> ferry.serve(app, host="127.0.0.1", port=8000)  # doctest: +SKIP
@@ -7,29 +7,52 @@
 from __future__ import annotations
 
 from ._errors import (
+    ClientClosed,
     ClientDisconnected,
+    ClientTimeout,
     ConfigError,
+    ConnectError,
+    ConnectTimeout,
+    DecodingError,
     FerryError,
     LocalProtocolError,
+    NetworkError,
+    PoolTimeout,
     ProtocolError,
+    ReadTimeout,
     RemoteProtocolError,
+    TooManyRedirects,
+    WriteTimeout,
 )
 from ._version import __version__
+from .client import AsyncClient, Client
 from .http1 import Limits
 from .server import Config, Server, serve
 from .static import StaticFiles
 
 __all__ = [
+    "AsyncClient",
+    "Client",
+    "ClientClosed",
     "ClientDisconnected",
+    "ClientTimeout",
     "Config",
     "ConfigError",
+    "ConnectError",
+    "ConnectTimeout",
+    "DecodingError",
     "FerryError",
     "Limits",
     "LocalProtocolError",
+    "NetworkError",
+    "PoolTimeout",
     "ProtocolError",
+    "ReadTimeout",
     "RemoteProtocolError",
     "Server",
     "StaticFiles",
+    "TooManyRedirects",
+    "WriteTimeout",
     "__version__",
     "serve",
 ]

@@ -16,6 +16,7 @@ from typing import Any
 from ._errors import ConfigError
 from ._version import __version__
 from .asgi._lifespan import LifespanFailure
+from .client._fetch_cli import add_fetch_command, run_fetch
 from .server import Config, Server
 
 __all__ = ["build_parser", "config_from_args", "main"]
@@ -116,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         flag, kwargs = _field_argument(field, hints[field.name])
         groups[group].add_argument(flag, **kwargs)
+    add_fetch_command(commands)
     return parser
 
 
@@ -133,6 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         args = parser.parse_args(argv)
+        if args.command == "fetch":
+            return run_fetch(args)
         config = config_from_args(args)
         server = Server(config)
     except ConfigError as exc:

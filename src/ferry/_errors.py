@@ -10,22 +10,46 @@
     │   └── LocalProtocolError         our caller broke it (e.g. an application sent a
     │                                  header value with CR/LF): 500
     ├── ClientDisconnected(OSError)    ASGI ``send()`` after the client went away
-    └── ConfigError(ValueError)        a configuration value or application target is wrong
+    ├── ConfigError(ValueError)        a configuration value or application target is wrong
+    │                                  (the client's errors below)
+    ├── NetworkError(ConnectionError)  the connection broke during an exchange
+    │   └── ConnectError               no connection could be opened (DNS, refused, TLS)
+    ├── ClientTimeout(TimeoutError)    a client timeout expired
+    │   ├── ConnectTimeout             opening the connection (DNS, TCP and TLS)
+    │   ├── ReadTimeout                waiting for response bytes
+    │   ├── WriteTimeout               sending request bytes
+    │   └── PoolTimeout                waiting for a free connection in the pool
+    ├── DecodingError(ValueError)      a Content-Encoding could not be decoded, or the
+    │                                  decoded body outgrew the decompression limit
+    ├── TooManyRedirects               more redirects than the client follows
+    └── ClientClosed(RuntimeError)     the client (or its pool) was used after ``close()``
 
 Errors are split by blame, as in h11: a ``RemoteProtocolError`` is answered with its status
 and the connection is closed; a ``LocalProtocolError`` is a bug in the application and is
-answered with 500 when nothing has been sent yet.
+answered with 500 when nothing has been sent yet. The client raises RemoteProtocolError for
+a response that breaks the rules (its ``status`` then means nothing); every exception an
+I/O call of the client raises is one of the above, never a bare ``OSError``.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "ClientClosed",
     "ClientDisconnected",
+    "ClientTimeout",
     "ConfigError",
+    "ConnectError",
+    "ConnectTimeout",
+    "DecodingError",
     "FerryError",
     "LocalProtocolError",
+    "NetworkError",
+    "PoolTimeout",
     "ProtocolError",
+    "ReadTimeout",
     "RemoteProtocolError",
+    "TooManyRedirects",
+    "WriteTimeout",
 ]
 
 
@@ -66,3 +90,45 @@ class ClientDisconnected(FerryError, OSError):
 
     ASGI 2.4 asks servers to raise a subclass of OSError from ``send()`` in that case.
     """
+
+
+class NetworkError(FerryError, ConnectionError):
+    """The connection broke (reset, closed, unreachable) while a request was under way."""
+
+
+class ConnectError(NetworkError):
+    """No connection could be opened: the name did not resolve, the peer refused, or the
+    TLS handshake failed (certificate verification included)."""
+
+
+class ClientTimeout(FerryError, TimeoutError):
+    """One of the client's timeouts expired; the subclass says which."""
+
+
+class ConnectTimeout(ClientTimeout):
+    """Opening a connection (DNS, TCP connect, TLS handshake) took too long."""
+
+
+class ReadTimeout(ClientTimeout):
+    """No response byte arrived within the read timeout."""
+
+
+class WriteTimeout(ClientTimeout):
+    """Request bytes could not be sent within the write timeout."""
+
+
+class PoolTimeout(ClientTimeout):
+    """No connection of the pool became free within the pool timeout."""
+
+
+class DecodingError(FerryError, ValueError):
+    """A response's Content-Encoding could not be decoded, or the decoded body grew past
+    the decompression limit (a decompression bomb)."""
+
+
+class TooManyRedirects(FerryError):
+    """A request was redirected more than the client's ``max_redirects`` times."""
+
+
+class ClientClosed(FerryError, RuntimeError):
+    """The client, or its connection pool, was used after it was closed."""

@@ -6,6 +6,7 @@ and the server (or client) does the I/O.
 
 from __future__ import annotations
 
+from ._client import ClientConnection
 from ._connection import ServerConnection
 from ._events import (
     NEED_DATA,
@@ -28,6 +29,7 @@ from ._status import reason_phrase, status_line
 __all__ = [
     "NEED_DATA",
     "PAUSED",
+    "ClientConnection",
     "ConnectionClosed",
     "Data",
     "EndOfMessage",

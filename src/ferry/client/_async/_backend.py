@@ -1,0 +1,236 @@
+"""The asyncio network layer of the async client (hand-written; the blocking client's
+``_sync/_backend.py`` offers the same names over plain sockets).
+
+A stream is the client's whole seam to the network: ``read``, ``write``, ``close``,
+``is_readable``. Every OSError is turned into the client's exceptions here, at the edge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+from collections.abc import Callable
+from typing import Any, cast
+
+from ..._errors import ConnectError, ConnectTimeout, NetworkError, ReadTimeout, WriteTimeout
+
+__all__ = ["AsyncStream", "PoolCondition", "connect"]
+
+_HIGH_WATER = 256 * 1024  # buffered response bytes past which the socket stops being read
+Trace = Callable[[str, bytes], None]
+"""Called with each step of an exchange as it ends, and the bytes it concerns (the
+request and response heads); docs/client.md lists the steps."""
+
+
+class _Protocol(asyncio.Protocol):
+    """Buffers what arrives and wakes one reader; pauses reading past the high water."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer: list[bytes] = []
+        self.buffered = 0
+        self.eof = False
+        self.error: BaseException | None = None
+        self.waiter: asyncio.Future[None] | None = None
+        self.drained: asyncio.Future[None] | None = None
+        self.paused = False
+        self.lost = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer.append(data)
+        self.buffered += len(data)
+        if self.buffered > _HIGH_WATER and self.transport is not None:
+            self.transport.pause_reading()
+            self.paused = True
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        self._wake()
+        return False  # close the transport: a client has nothing to send after EOF
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.lost.done():
+            self.lost.set_result(None)
+        self.eof = True
+        self.error = exc
+        self._wake()
+        if self.drained is not None and not self.drained.done():
+            self.drained.set_result(None)
+
+    def pause_writing(self) -> None:
+        self.drained = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self.drained is not None and not self.drained.done():
+            self.drained.set_result(None)
+        self.drained = None
+
+    def _wake(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+
+class AsyncStream:
+    """A connected byte stream. Not safe for two readers (or writers) at once."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: _Protocol) -> None:
+        self._transport = transport
+        self._protocol = protocol
+
+    async def read(self, time_limit: float | None) -> bytes:
+        """The bytes received so far (waiting for some); b"" once the peer closed.
+        Raises ReadTimeout, NetworkError."""
+        protocol = self._protocol
+        if not protocol.buffer and not protocol.eof:
+            protocol.waiter = asyncio.get_running_loop().create_future()
+            try:
+                async with asyncio.timeout(time_limit):
+                    await protocol.waiter
+            except TimeoutError:
+                raise ReadTimeout(f"no response bytes within {time_limit} s") from None
+            finally:
+                protocol.waiter = None
+        if protocol.buffer:
+            data = b"".join(protocol.buffer) if len(protocol.buffer) > 1 else protocol.buffer[0]
+            protocol.buffer.clear()
+            protocol.buffered = 0
+            if protocol.paused:
+                protocol.paused = False
+                self._transport.resume_reading()
+            return data
+        if isinstance(protocol.error, OSError):
+            raise NetworkError(f"connection lost: {protocol.error}") from protocol.error
+        return b""
+
+    async def write(self, data: bytes, time_limit: float | None) -> None:
+        """Send ``data`` (waiting while the send buffer is full). Raises WriteTimeout,
+        NetworkError."""
+        if self._transport.is_closing():
+            raise NetworkError("the connection is closed")
+        self._transport.write(data)
+        drained = self._protocol.drained
+        if drained is not None:
+            try:
+                async with asyncio.timeout(time_limit):
+                    await asyncio.shield(drained)
+            except TimeoutError:
+                raise WriteTimeout(f"request not sent within {time_limit} s") from None
+        if self._protocol.error is not None:
+            raise NetworkError(f"connection lost: {self._protocol.error}")
+
+    def close(self) -> None:
+        """Close the connection at once (unsent bytes are dropped)."""
+        self._transport.abort()
+
+    async def wait_closed(self) -> None:
+        """Wait until a ``close()`` took effect: asyncio closes the socket in a callback,
+        which a loop closed right after would never run."""
+        await asyncio.shield(self._protocol.lost)
+
+    def is_readable(self) -> bool:
+        """Whether bytes or an EOF arrived: on an idle connection, a sign it is dead."""
+        return bool(self._protocol.buffer) or self._protocol.eof
+
+    def tls_version(self) -> str | None:
+        ssl_object = self._transport.get_extra_info("ssl_object")
+        return None if ssl_object is None else str(ssl_object.version())
+
+
+async def connect(
+    host: str,
+    port: int,
+    *,
+    time_limit: float | None,
+    ssl_context: ssl.SSLContext | None,
+    uds: str | None = None,
+    trace: Trace | None = None,
+) -> AsyncStream:
+    """Resolve, connect and (with ``ssl_context``) handshake, all within ``time_limit``.
+    ``uds``: connect to this UNIX socket instead (the host still names the TLS peer).
+    Raises ConnectTimeout, ConnectError."""
+    try:
+        async with asyncio.timeout(time_limit):
+            sock = await _open_socket(host, port, uds, trace)
+            try:
+                return await _start_stream(sock, host, ssl_context, trace)
+            except BaseException:
+                sock.close()
+                raise
+    except TimeoutError:
+        raise ConnectTimeout(f"no connection to {host}:{port} within {time_limit} s") from None
+    except (OSError, ssl.SSLError) as exc:  # gaierror, refused, certificate errors
+        raise ConnectError(f"cannot connect to {host}:{port}: {exc}") from exc
+
+
+async def _open_socket(host: str, port: int, uds: str | None, trace: Trace | None) -> socket.socket:
+    loop = asyncio.get_running_loop()
+    addresses: list[tuple[int, Any]]
+    if uds is not None:
+        addresses = [(socket.AF_UNIX, uds)]
+    else:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        addresses = [(family, address) for family, _, _, _, address in infos]
+    if trace is not None:
+        trace("dns", b"")
+    error: OSError | None = None
+    for family, address in addresses:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        try:
+            await loop.sock_connect(sock, address)
+        except OSError as exc:
+            sock.close()
+            error = exc
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        if family != socket.AF_UNIX:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if trace is not None:
+            trace("connect", b"")
+        return sock
+    raise error or OSError(f"no address for {host}")
+
+
+async def _start_stream(
+    sock: socket.socket, host: str, ssl_context: ssl.SSLContext | None, trace: Trace | None
+) -> AsyncStream:
+    loop = asyncio.get_running_loop()
+    transport, protocol = await loop.create_connection(
+        _Protocol, sock=sock, ssl=ssl_context, server_hostname=host if ssl_context else None
+    )
+    if ssl_context is not None and trace is not None:
+        trace("tls", b"")
+    return AsyncStream(transport, protocol)
+
+
+class PoolCondition:
+    """The pool's lock and wake-up call (an asyncio.Condition with a timed wait)."""
+
+    def __init__(self) -> None:
+        self._condition = asyncio.Condition()
+
+    async def __aenter__(self) -> None:
+        await self._condition.acquire()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._condition.release()
+
+    async def wait(self, time_limit: float | None) -> bool:
+        """Wait (holding the lock) for ``notify_all``; False when ``time_limit`` passed."""
+        try:
+            async with asyncio.timeout(time_limit):
+                await self._condition.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    def notify_all(self) -> None:
+        self._condition.notify_all()

@@ -1,0 +1,212 @@
+"""One HTTP/1.1 connection of the client: the engine's client role over a stream."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncIterator
+
+from ..._errors import NetworkError, ReadTimeout
+from ...http1 import (
+    NEED_DATA,
+    ClientConnection,
+    ConnectionClosed,
+    Data,
+    EndOfMessage,
+    Event,
+    Headers,
+    InformationalResponse,
+    Sentinel,
+    State,
+)
+from ...http1 import Response as ResponseHead
+from .._models import Timeouts
+from ._backend import AsyncStream, Trace, connect
+
+__all__ = ["EXPECT_WAIT", "AsyncHTTPConnection", "StaleConnection"]
+
+EXPECT_WAIT = 1.0
+"""Seconds to wait for ``100 Continue`` before sending the body anyway (curl waits 1 s)."""
+
+
+class StaleConnection(NetworkError):
+    """The server closed (or reset) the connection before any byte of a response: the
+    case RFC 9112 §9.3.1 lets a client retry an idempotent request."""
+
+
+class AsyncHTTPConnection:
+    """A stream and the engine state of the exchange on it.
+
+    Call order: ``send_request``, ``receive_head``, ``receive_data`` until None, then
+    ``start_next_cycle`` (if ``reusable``) or ``close``.
+    """
+
+    def __init__(self, stream: AsyncStream, origin: tuple[str, str, int]) -> None:
+        self.stream = stream
+        self.origin = origin
+        self.engine = ClientConnection()
+        self.reused = False
+        """Whether an earlier exchange completed on this connection."""
+        self.expires_at = 0.0
+        """When an idle connection must be retired (time.monotonic)."""
+        self.closed = False
+        self._response_started = False  # a byte of the current response arrived
+        self._early_response: ResponseHead | None = None  # came before the request body
+
+    @classmethod
+    async def open(
+        cls,
+        origin: tuple[str, str, int],
+        timeouts: Timeouts,
+        ssl_context: ssl.SSLContext | None,
+        uds: str | None,
+        trace: Trace | None,
+    ) -> AsyncHTTPConnection:
+        _, host, port = origin
+        stream = await connect(
+            host, port, time_limit=timeouts.connect, ssl_context=ssl_context, uds=uds, trace=trace
+        )
+        return cls(stream, origin)
+
+    async def send_request(
+        self,
+        method: bytes,
+        target: bytes,
+        headers: Headers,
+        body: bytes | None,
+        pieces: AsyncIterator[bytes] | None,
+        timeouts: Timeouts,
+        trace: Trace | None,
+        *,
+        expect_continue: bool = False,
+    ) -> None:
+        """Send the head and the body: ``body`` whole, or ``pieces`` (then chunked unless
+        ``headers`` give a Content-Length). With ``expect_continue`` (``headers`` carry
+        ``Expect: 100-continue``) the body waits for the server's go-ahead, and is not
+        sent if a final response comes first. Raises StaleConnection for a reused
+        connection the server has closed, NetworkError, WriteTimeout, LocalProtocolError."""
+        engine = self.engine
+        if pieces is None and not expect_continue:
+            data = engine.send_request(method, target, headers, body=body, end=True)
+            await self._write(data, timeouts)
+            if trace is not None:
+                trace("request_sent", data)
+            return
+        head = engine.send_request(method, target, headers)
+        await self._write(head, timeouts)
+        if trace is not None:
+            trace("head_sent", head)
+        if expect_continue and await self._final_response_first(timeouts, trace):
+            return
+        if pieces is None:
+            await self._write(engine.send_data(body or b""), timeouts)
+        else:
+            async for piece in pieces:
+                if piece:
+                    await self._write(engine.send_data(piece), timeouts)
+        await self._write(engine.send_end(), timeouts)
+        if trace is not None:
+            trace("body_sent", b"")
+
+    async def _final_response_first(self, timeouts: Timeouts, trace: Trace | None) -> bool:
+        """Wait for ``100 Continue``; True if the final response came instead (the body is
+        then not sent, and the connection not reused). RFC 9110 §10.1.1: a client SHOULD
+        NOT wait indefinitely for it, since the server may ignore the expectation: after
+        ``EXPECT_WAIT`` seconds the body goes anyway."""
+        wait = Timeouts(
+            read=EXPECT_WAIT if timeouts.read is None else min(timeouts.read, EXPECT_WAIT)
+        )
+        while True:
+            try:
+                event = await self._next_event(wait, trace)
+            except ReadTimeout:
+                return False
+            if type(event) is ResponseHead:
+                self._early_response = event
+                return True
+            if type(event) is ConnectionClosed:
+                raise StaleConnection("the server closed the connection before responding")
+            assert type(event) is InformationalResponse, event
+            if event.status == 100:
+                return False
+
+    async def _write(self, data: bytes, timeouts: Timeouts) -> None:
+        try:
+            await self.stream.write(data, timeouts.write)
+        except NetworkError as exc:
+            if self.reused:
+                raise StaleConnection(str(exc)) from exc
+            raise
+
+    async def receive_head(self, timeouts: Timeouts, trace: Trace | None) -> ResponseHead:
+        """The final response head (1xx heads are skipped). Raises StaleConnection,
+        RemoteProtocolError, NetworkError, ReadTimeout."""
+        early, self._early_response = self._early_response, None
+        if early is not None:
+            return early
+        while True:
+            event = await self._next_event(timeouts, trace)
+            if type(event) is ResponseHead:
+                if trace is not None:
+                    trace("head_received", self.engine.response_head_bytes)
+                return event
+            if type(event) is ConnectionClosed:
+                raise StaleConnection("the server closed the connection before responding")
+            assert type(event) is InformationalResponse, event
+
+    async def receive_data(self, timeouts: Timeouts) -> bytes | None:
+        """The next piece of the response body; None at its end."""
+        event = await self._next_event(timeouts)
+        if type(event) is Data:
+            return event.data
+        assert type(event) is EndOfMessage, event
+        return None
+
+    async def _next_event(self, timeouts: Timeouts, trace: Trace | None = None) -> Event:
+        engine = self.engine
+        while True:
+            event = engine.next_event()
+            if event is not NEED_DATA:
+                assert not isinstance(event, Sentinel), event
+                return event
+            try:
+                data = await self.stream.read(timeouts.read)
+            except NetworkError as exc:
+                # A reset before any response byte is the stale case too (RFC 9112 §9.3.1).
+                if self.reused and not self._response_started:
+                    raise StaleConnection(str(exc)) from exc
+                raise
+            if data:
+                if trace is not None and not self._response_started:
+                    trace("first_byte", b"")
+                self._response_started = True
+                engine.receive_data(data)
+            else:
+                engine.receive_eof()
+
+    @property
+    def reusable(self) -> bool:
+        """Whether both messages completed and the connection may carry another."""
+        engine = self.engine
+        return (
+            not self.closed
+            and engine.keep_alive
+            and engine.our_state is State.DONE
+            and engine.their_state is State.DONE
+        )
+
+    def start_next_cycle(self) -> None:
+        self.engine.start_next_cycle()
+        self.reused = True
+        self._response_started = False
+
+    def is_dead(self, now: float) -> bool:
+        """Whether an idle connection expired, or the server closed (or wrote to) it."""
+        return now >= self.expires_at or self.stream.is_readable()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.stream.close()
+
+    async def wait_closed(self) -> None:
+        await self.stream.wait_closed()

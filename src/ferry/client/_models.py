@@ -1,0 +1,213 @@
+"""What the async and blocking clients share that does no I/O: URLs, settings, request
+bodies and header fields, response header lookups."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterable, Iterable
+from dataclasses import dataclass
+from typing import IO
+from urllib.parse import urljoin, urlsplit
+
+from .._errors import LocalProtocolError, RemoteProtocolError
+from ..http1 import Headers
+
+__all__ = [
+    "IDEMPOTENT_METHODS",
+    "REDIRECT_STATUSES",
+    "URL",
+    "Body",
+    "HeaderInput",
+    "PoolLimits",
+    "Timeouts",
+    "build_headers",
+    "encode_headers",
+    "encode_method",
+    "header_value",
+    "keep_alive_timeout",
+    "prepare_body",
+    "redirect",
+]
+
+IDEMPOTENT_METHODS = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
+"""RFC 9110 §9.2.2: methods a client may resend automatically (RFC 9112 §9.3.1)."""
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+Body = bytes | str | IO[bytes] | Iterable[bytes] | AsyncIterable[bytes] | None
+"""A request body: bytes or str (UTF-8) are sent with a Content-Length; a binary file
+with its size when it has one; an iterator (or async iterator) of bytes is chunked."""
+
+HeaderInput = dict[str, str] | list[tuple[str, str]] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Seconds each step may take; every one finite by default. None: no limit."""
+
+    connect: float | None = 10.0
+    """Opening a connection: DNS, TCP connect and TLS handshake together."""
+    read: float | None = 30.0
+    """Between two reads of response bytes (not the whole response)."""
+    write: float | None = 30.0
+    """Sending one piece of the request."""
+    pool: float | None = 10.0
+    """Waiting for a connection when the pool is at its limits."""
+
+
+@dataclass(frozen=True, slots=True)
+class PoolLimits:
+    """How many connections the pool opens and how long idle ones are kept."""
+
+    max_connections: int = 100
+    """Open connections in all, busy or idle."""
+    max_per_host: int = 10
+    """Open connections to one origin (scheme, host, port)."""
+    max_idle_time: float = 60.0
+    """Seconds an idle connection is kept; less when the server says ``Keep-Alive:
+    timeout=N``: then it is retired one second before the server would close it."""
+
+
+@dataclass(frozen=True, slots=True)
+class URL:
+    """An http(s) URL split into what a request needs (RFC 9110 §4.2, RFC 9112 §3.2)."""
+
+    scheme: str
+    host: str
+    port: int
+    target: bytes  # origin-form: path and query
+    authority: bytes  # the Host field value
+
+    @property
+    def origin(self) -> tuple[str, str, int]:
+        return (self.scheme, self.host, self.port)
+
+    @classmethod
+    def parse(cls, url: str) -> URL:
+        """Raise LocalProtocolError unless ``url`` is an absolute http or https URL."""
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme not in _DEFAULT_PORTS or not parts.hostname:
+            raise LocalProtocolError(f"not an absolute http(s) URL: {url!r}")
+        if parts.username is not None:
+            # RFC 9110 §4.2.4: userinfo is deprecated in http(s) URIs.
+            raise LocalProtocolError("userinfo in a URL is not supported; use a header")
+        try:
+            port = parts.port or _DEFAULT_PORTS[scheme]
+            host = parts.hostname.encode("idna").decode("ascii")
+        except (ValueError, UnicodeError) as exc:
+            raise LocalProtocolError(f"invalid URL {url!r}: {exc}") from None
+        shown = f"[{host}]" if ":" in host else host
+        if port != _DEFAULT_PORTS[scheme]:
+            shown += f":{port}"
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        try:
+            raw_target = target.encode("ascii")
+        except UnicodeError:
+            raise LocalProtocolError("a URL path must be percent-encoded ASCII") from None
+        return cls(scheme, host, port, raw_target, shown.encode("ascii"))
+
+    def join(self, location: str) -> URL:
+        """The URL a ``Location`` value names, resolved against this one (RFC 9110
+        §10.2.2). Raises RemoteProtocolError unless it is an http(s) URL."""
+        base = f"{self.scheme}://{self.authority.decode()}{self.target.decode()}"
+        try:
+            return URL.parse(urljoin(base, location))
+        except LocalProtocolError as exc:
+            raise RemoteProtocolError(f"cannot follow the redirect: {exc}") from None
+
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# Credentials go to the origin they were meant for only (RFC 9110 §15.4, security notes).
+_SENSITIVE = frozenset({b"authorization", b"cookie", b"proxy-authorization", b"host"})
+_CONTENT_FIELDS = frozenset(
+    {b"content-length", b"content-type", b"content-encoding", b"transfer-encoding"}
+)
+
+
+def redirect(
+    method: bytes, url: URL, status: int, location: bytes | None, own: Headers
+) -> tuple[bytes, URL, Headers, bool] | None:
+    """How to follow a redirect response: (method, URL, the caller's header fields to send,
+    whether the body is dropped); None if the response is no redirect to follow."""
+    if status not in REDIRECT_STATUSES or location is None:
+        return None
+    target = url.join(location.decode("latin-1"))
+    # RFC 9110 §15.4.4: after 303, GET (HEAD stays HEAD). §15.4.2, §15.4.3: user agents
+    # turn a POST redirected by 301/302 into a GET too; 307 and 308 keep method and body.
+    drop_body = (status == 303 and method != b"HEAD") or (
+        status in (301, 302) and method == b"POST"
+    )
+    if drop_body:
+        method = b"GET"
+        own = [(n, v) for n, v in own if n.lower() not in _CONTENT_FIELDS]
+    if target.origin != url.origin:
+        own = [(n, v) for n, v in own if n.lower() not in _SENSITIVE]
+    return method, target, own, drop_body
+
+
+def encode_headers(given: HeaderInput) -> Headers:
+    """Header fields as bytes (ISO-8859-1 maps each code point below 256 to its byte)."""
+    pairs = list(given.items()) if isinstance(given, dict) else list(given or [])
+    try:
+        return [(n.encode("latin-1"), v.encode("latin-1")) for n, v in pairs]
+    except (UnicodeError, AttributeError):
+        raise LocalProtocolError("header names and values must be latin-1 str") from None
+
+
+def encode_method(method: str) -> bytes:
+    """The method as bytes, upper-cased; the engine checks that it is a token."""
+    try:
+        return method.upper().encode("ascii")
+    except UnicodeError:
+        raise LocalProtocolError(f"the method is not a token: {method!r}") from None
+
+
+def build_headers(url: URL, own: Headers, defaults: Headers) -> Headers:
+    """Host first, then the client's defaults not overridden, then the caller's fields."""
+    names = {n.lower() for n, _ in own}
+    headers: Headers = [] if b"host" in names else [(b"Host", url.authority)]
+    headers += [(n, v) for n, v in defaults if n.lower() not in names]
+    return headers + own
+
+
+def prepare_body(body: Body) -> tuple[bytes | None, object, int | None]:
+    """(the whole body if it is in memory, the stream to read otherwise, its length if
+    known). A body in memory can be sent again on a retry; a stream cannot."""
+    if body is None:
+        return b"", None, 0
+    if isinstance(body, str):
+        body = body.encode()
+    if isinstance(body, bytes | bytearray | memoryview):
+        return bytes(body), None, len(body)
+    if hasattr(body, "read"):
+        return None, body, _file_size(body)
+    return None, body, None
+
+
+def _file_size(file: object) -> int | None:
+    try:
+        fileno = file.fileno()  # type: ignore[attr-defined]
+        tell = file.tell()  # type: ignore[attr-defined]
+        size = os.fstat(fileno).st_size
+    except (AttributeError, OSError, ValueError):
+        return None
+    return max(0, int(size) - int(tell))
+
+
+def header_value(headers: Headers, name: bytes) -> bytes | None:
+    """The field ``name`` (lower case), its repeated values joined with ", " (RFC 9110 §5.3)."""
+    values = [value for key, value in headers if key == name]
+    return b", ".join(values) if values else None
+
+
+def keep_alive_timeout(headers: Headers) -> float | None:
+    """The ``timeout`` parameter of a ``Keep-Alive`` field (RFC 2068 §19.7.1.1), if any."""
+    value = header_value(headers, b"keep-alive")
+    if value is None:
+        return None
+    for param in value.split(b","):
+        key, _, number = param.strip().partition(b"=")
+        if key.strip().lower() == b"timeout" and number.strip().isdigit():
+            return float(number.strip())
+    return None
