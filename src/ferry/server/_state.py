@@ -48,21 +48,7 @@ class ServerState:
 
     def run_app(self, cycle: RequestCycle) -> None:
         """Run the application for one request (eagerly where Python allows it)."""
-        self._create_task(self._tracked(cycle))
-
-    async def _tracked(self, cycle: RequestCycle) -> None:
-        # The task registers itself while it runs (no done-callback, which would cost
-        # one more event-loop callback per request); shutdown waits for, or cancels, it.
-        task = asyncio.current_task()
-        if task is None:  # driven outside a task (tests emulating eager start)
-            await self._call_app(cycle)
-            return
-        self.tasks.add(task)
-        try:
-            await self._call_app(cycle)
-        finally:
-            self.tasks.discard(task)
-            self.check_drained()
+        self._create_task(self._call_app(cycle))
 
     def check_drained(self) -> None:
         """During shutdown, set ``drained`` once no connection or app task is left."""
@@ -70,6 +56,11 @@ class ServerState:
             self.drained.set()
 
     async def _call_app(self, cycle: RequestCycle) -> None:
+        # The task registers itself while it runs (no done-callback, which would cost
+        # one more event-loop callback per request); shutdown waits for, or cancels, it.
+        task = asyncio.current_task(self.loop)
+        if task is not None:  # None only when driven outside a task (tests)
+            self.tasks.add(task)
         app: Callable[..., Awaitable[object]] = self.app
         try:
             result = await app(cycle.scope, cycle.receive, cycle.send)
@@ -79,15 +70,19 @@ class ServerState:
             elif not (cycle.disconnected and isinstance(exc, OSError)):
                 error_log.error("exception in ASGI application", exc_info=exc)
             self._fail(cycle, "exception in ASGI application")
-            return
-        if result is not None:
-            error_log.error("the ASGI application returned a value instead of None")
-        if not cycle.started:
-            error_log.error("the ASGI application returned without starting a response")
-            self._fail(cycle, "no response from the application")
-        elif not cycle.complete:
-            error_log.error("the ASGI application returned without completing its response")
-            self._fail(cycle, "incomplete response")
+        else:
+            if result is not None:
+                error_log.error("the ASGI application returned a value instead of None")
+            if not cycle.started:
+                error_log.error("the ASGI application returned without starting a response")
+                self._fail(cycle, "no response from the application")
+            elif not cycle.complete:
+                error_log.error("the ASGI application returned without completing its response")
+                self._fail(cycle, "incomplete response")
+        finally:
+            if task is not None:
+                self.tasks.discard(task)
+                self.check_drained()
 
     @staticmethod
     def _fail(cycle: RequestCycle, message: str) -> None:
