@@ -112,7 +112,18 @@ def describe_versions() -> dict[str, dict[str, str] | str]:
     return {
         "ferry_venv": package_versions(servers.FERRY_PYTHON, ["ferry", "uvloop"]),
         "bench_venv": package_versions(
-            BENCH_PYTHON, ["uvicorn", "httptools", "uvloop", "granian", "matplotlib"]
+            BENCH_PYTHON,
+            [
+                "uvicorn",
+                "httptools",
+                "uvloop",
+                "granian",
+                "matplotlib",
+                "aiohttp",
+                "httpx",
+                "urllib3",
+                "requests",
+            ],
         ),
         "nginx": _first_line([servers.nginx_executable(), "-v"]),
         "wrk": _first_line(["wrk", "-v"]),

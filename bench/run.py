@@ -11,6 +11,9 @@ nginx answers the same 13 bytes itself):
             a 13-byte file (64 connections; requests/s) and a 1 MiB file (16
             connections; bytes/s) from `ferry serve DIR` on uvloop and on asyncio, and
             from nginx with `root DIR; sendfile on;` (bench/static_site.py)
+  client    HTTP clients' requests/s over keep-alive against nginx: Ferry's AsyncClient
+            (32 in flight) vs aiohttp and httpx.AsyncClient; Ferry's Client in a loop vs
+            urllib3, requests, httpx.Client and http.client (bench/client_bench.py)
 
 How: each server is started fresh for each scenario, pinned to core 0 (`taskset -c 0`),
 listening on 127.0.0.1; wrk and this harness are pinned to core 1. The harness waits
@@ -24,7 +27,7 @@ targets with pass/fail, writes bench/results/<UTC timestamp>.json and latest.jso
 draws bench/results/latest.png with .venv-bench's matplotlib. See bench/README.md.
 
 Usage: python3 bench/run.py [--duration S] [--only ferry,nginx]
-                            [--scenarios hello,pipeline,memory,static-small,static-large]
+                            [--scenarios hello,pipeline,memory,static-small,static-large,client]
                             [--skip-install]
 """
 
@@ -36,9 +39,11 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import client_bench
 import environment
 import idle_memory
 import loadgen
@@ -49,7 +54,8 @@ import static_site
 from report import Outcome
 
 STATIC_SCENARIOS = ("static-small", "static-large")
-SCENARIOS = ("hello", "pipeline", "memory", *STATIC_SCENARIOS)
+SCENARIOS = ("hello", "pipeline", "memory", *STATIC_SCENARIOS, "client")
+SERVER_SCENARIOS = SCENARIOS[:-1]  # "client" measures clients against nginx instead
 CHART_SCRIPT = Path(__file__).with_name("chart.py")
 CHART_TIMEOUT_S = 120
 
@@ -178,7 +184,7 @@ def run_all(args: argparse.Namespace) -> list[Outcome]:
             # Searchable by nginx's unprivileged worker, which serves the site from it.
             os.chmod(scratch_root, 0o711)
             static_site.write(site)
-        for scenario in args.scenarios:
+        for scenario in (s for s in args.scenarios if s in SERVER_SCENARIOS):
             print(f"\n== {scenario}", flush=True)
             for spec in servers_for(scenario, args.only, site):
                 print(f"  {spec.name}", flush=True)
@@ -192,9 +198,16 @@ def run_all(args: argparse.Namespace) -> list[Outcome]:
     return outcomes
 
 
+def run_clients(args: argparse.Namespace) -> list[client_bench.ClientResult]:
+    """The client scenario: every client against one nginx (bench/client_bench.py)."""
+    print("\n== client", flush=True)
+    with tempfile.TemporaryDirectory(prefix="ferry-bench-client-") as scratch:
+        return client_bench.run(Path(scratch) / "nginx", args.warmup, args.duration)
+
+
 def print_tables(outcomes: list[Outcome], args: argparse.Namespace) -> None:
     print()
-    for scenario in args.scenarios:
+    for scenario in (s for s in args.scenarios if s in SERVER_SCENARIOS):
         if scenario == "memory":
             heading = f"memory — {args.idle_connections:,} idle keep-alive connections"
             print(report.format_memory_table(outcomes, heading), end="\n\n")
@@ -245,13 +258,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     outcomes = run_all(args)
+    clients = run_clients(args) if "client" in args.scenarios else []
     checks = report.evaluate(outcomes, args.scenarios)
     print_tables(outcomes, args)
-    print(report.format_targets(checks), end="\n\n")
+    if clients:
+        print(client_bench.format_report(clients, args.duration), end="\n\n")
+    if checks:
+        print(report.format_targets(checks), end="\n\n")
     header = document_header(args, command, stamp)
-    paths = report.write_results(report.build_document(header, outcomes, checks), stamp)
+    document = report.build_document(header, outcomes, checks)
+    if clients:
+        document["clients"] = [asdict(result) for result in clients]
+    paths = report.write_results(document, stamp)
     print(f"results: {', '.join(str(path) for path in paths)}")
-    print(draw_chart(paths[-1]))
+    if outcomes:  # the chart draws the server scenarios
+        print(draw_chart(paths[-1]))
     print(f"command: {command}")
     return 0
 

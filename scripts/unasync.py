@@ -32,6 +32,7 @@ SUBSTITUTIONS = [
     (r"\b__aenter__\b", "__enter__"),
     (r"\b__aexit__\b", "__exit__"),
     (r"\baclose\b", "close"),
+    (r"\bhandle_async_request\b", "handle_request"),
     (r"\bAsync([A-Z]\w*)", r"\1"),
 ]
 

@@ -29,6 +29,7 @@ def test_top_level_names() -> None:
     import ferry
 
     assert ferry.__all__ == [
+        "ASGITransport",
         "AsyncClient",
         "Client",
         "ClientClosed",
@@ -42,6 +43,7 @@ def test_top_level_names() -> None:
         "FerryError",
         "Limits",
         "LocalProtocolError",
+        "MockTransport",
         "NetworkError",
         "PoolTimeout",
         "ProtocolError",

@@ -25,12 +25,13 @@ from ._errors import (
     WriteTimeout,
 )
 from ._version import __version__
-from .client import AsyncClient, Client
+from .client import ASGITransport, AsyncClient, Client, MockTransport
 from .http1 import Limits
 from .server import Config, Server, serve
 from .static import StaticFiles
 
 __all__ = [
+    "ASGITransport",
     "AsyncClient",
     "Client",
     "ClientClosed",
@@ -44,6 +45,7 @@ __all__ = [
     "FerryError",
     "Limits",
     "LocalProtocolError",
+    "MockTransport",
     "NetworkError",
     "PoolTimeout",
     "ProtocolError",

@@ -24,10 +24,12 @@ from .._errors import (
     WriteTimeout,
 )
 from ._async._client import AsyncClient, AsyncResponse
+from ._inprocess import ASGITransport, MockRequest, MockResponse, MockTransport
 from ._models import PoolLimits, Timeouts
 from ._sync._client import Client, Response
 
 __all__ = [
+    "ASGITransport",
     "AsyncClient",
     "AsyncResponse",
     "Client",
@@ -36,6 +38,9 @@ __all__ = [
     "ConnectError",
     "ConnectTimeout",
     "DecodingError",
+    "MockRequest",
+    "MockResponse",
+    "MockTransport",
     "NetworkError",
     "PoolLimits",
     "PoolTimeout",

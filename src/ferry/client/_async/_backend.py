@@ -32,7 +32,7 @@ class _Protocol(asyncio.Protocol):
         self.buffered = 0
         self.eof = False
         self.error: BaseException | None = None
-        self.waiter: asyncio.Future[None] | None = None
+        self.waiter: asyncio.Future[object] | None = None
         self.drained: asyncio.Future[None] | None = None
         self.paused = False
         self.lost = asyncio.get_running_loop().create_future()
@@ -76,6 +76,14 @@ class _Protocol(asyncio.Protocol):
             self.waiter.set_result(None)
 
 
+_EXPIRED = object()
+
+
+def _expire(waiter: asyncio.Future[object]) -> None:
+    if not waiter.done():
+        waiter.set_result(_EXPIRED)
+
+
 class AsyncStream:
     """A connected byte stream. Not safe for two readers (or writers) at once."""
 
@@ -88,14 +96,19 @@ class AsyncStream:
         Raises ReadTimeout, NetworkError."""
         protocol = self._protocol
         if not protocol.buffer and not protocol.eof:
-            protocol.waiter = asyncio.get_running_loop().create_future()
+            loop = asyncio.get_running_loop()
+            waiter = protocol.waiter = loop.create_future()
+            # A timer that fails the waiter costs less than asyncio.timeout(), which also
+            # tracks the task's cancellation: this wait is on the path of every response.
+            timer = None if time_limit is None else loop.call_later(time_limit, _expire, waiter)
             try:
-                async with asyncio.timeout(time_limit):
-                    await protocol.waiter
-            except TimeoutError:
-                raise ReadTimeout(f"no response bytes within {time_limit} s") from None
+                await waiter
             finally:
                 protocol.waiter = None
+                if timer is not None:
+                    timer.cancel()
+            if waiter.result() is _EXPIRED:
+                raise ReadTimeout(f"no response bytes within {time_limit} s")
         if protocol.buffer:
             data = b"".join(protocol.buffer) if len(protocol.buffer) > 1 else protocol.buffer[0]
             protocol.buffer.clear()
@@ -136,6 +149,25 @@ class AsyncStream:
     def is_readable(self) -> bool:
         """Whether bytes or an EOF arrived: on an idle connection, a sign it is dead."""
         return bool(self._protocol.buffer) or self._protocol.eof
+
+    async def start_tls(
+        self, ssl_context: ssl.SSLContext, host: str, time_limit: float | None
+    ) -> None:
+        """Handshake TLS over this stream (a proxy's tunnel), naming ``host``; nothing
+        may have been read past the tunnel's response. Raises ConnectTimeout,
+        ConnectError."""
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(time_limit):
+                transport = await loop.start_tls(
+                    self._transport, self._protocol, ssl_context, server_hostname=host
+                )
+        except TimeoutError:
+            raise ConnectTimeout(f"no TLS with {host} within {time_limit} s") from None
+        except (OSError, ssl.SSLError) as exc:
+            raise ConnectError(f"cannot start TLS with {host}: {exc}") from exc
+        assert transport is not None  # None only for a closed loop's transport
+        self._transport = transport
 
     def tls_version(self) -> str | None:
         ssl_object = self._transport.get_extra_info("ssl_object")

@@ -12,26 +12,33 @@ from ...http1 import Headers
 from ...http1 import Response as ResponseHead
 from .._decoders import Decoder, decoder_for
 from .._models import (
-    IDEMPOTENT_METHODS,
     URL,
     Body,
     HeaderInput,
     PoolLimits,
+    Proxy,
     Timeouts,
     build_headers,
     encode_headers,
     encode_method,
     header_value,
+    merge_headers,
     prepare_body,
     redirect,
 )
 from ._backend import Trace
-from ._connection import AsyncHTTPConnection, StaleConnection
 from ._pool import AsyncConnectionPool
+from ._transports import (
+    AsyncBaseTransport,
+    AsyncHTTPTransport,
+    AsyncRequest,
+    AsyncResponseBody,
+)
 
 __all__ = ["AsyncClient", "AsyncResponse"]
 
 _BLOCK = 65536
+_DEFAULT_HEADERS = [(b"Accept-Encoding", b"gzip, deflate")]
 
 _Request = tuple[bytes, URL, Headers, Body]
 """(method, URL, the caller's header fields, body): what a redirect may change."""
@@ -46,8 +53,7 @@ class AsyncResponse:
         self,
         url: URL,
         head: ResponseHead,
-        connection: AsyncHTTPConnection,
-        pool: AsyncConnectionPool,
+        body: AsyncResponseBody,
         timeouts: Timeouts,
         decoder: Decoder,
     ) -> None:
@@ -61,8 +67,7 @@ class AsyncResponse:
         """The whole (decoded) body once ``read()`` returned it."""
         self.kept_alive = False
         """Whether the connection could carry another request after this response."""
-        self._connection: AsyncHTTPConnection | None = connection
-        self._pool = pool
+        self._body: AsyncResponseBody | None = body
         self._timeouts = timeouts
         self._decoder = decoder
 
@@ -74,11 +79,11 @@ class AsyncResponse:
     async def iter_bytes(self) -> AsyncIterator[bytes]:
         """The body, decoded, piece by piece. Raises RemoteProtocolError, NetworkError,
         ReadTimeout, DecodingError (the connection is then closed)."""
-        connection = self._connection
-        if connection is None:
+        body = self._body
+        if body is None:
             raise ClientClosed("the response body was already read or closed")
         try:
-            while (data := await connection.receive_data(self._timeouts)) is not None:
+            while (data := await body.receive(self._timeouts)) is not None:
                 if decoded := self._decoder.decode(data):
                     yield decoded
             if tail := self._decoder.flush():
@@ -86,9 +91,8 @@ class AsyncResponse:
         except BaseException:
             await self.aclose()
             raise
-        self._connection = None
-        self.kept_alive = connection.reusable
-        await self._pool.release(connection)
+        self._body = None
+        self.kept_alive = await body.finish()
 
     async def read(self) -> bytes:
         """The whole body, decoded (also kept as ``content``)."""
@@ -102,9 +106,9 @@ class AsyncResponse:
 
     async def aclose(self) -> None:
         """Stop reading: a connection with unread body bytes is closed, not reused."""
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            await self._pool.discard(connection)
+        body, self._body = self._body, None
+        if body is not None:
+            await body.aclose()
 
 
 class AsyncClient:
@@ -117,7 +121,10 @@ class AsyncClient:
     many bytes (and streams of unknown size), so the server can refuse them before they
     are sent (None: never). ``follow_redirects``: follow 301/302/303/307/308 (off by
     default; each request may say otherwise), at most ``max_redirects`` in a row (then
-    TooManyRedirects).
+    TooManyRedirects). ``transport``: what sends the requests (the network by default;
+    ``ASGITransport(app)`` calls an ASGI app in-process, ``MockTransport(handler)`` a
+    function). ``proxy``: ``http://[user:password@]host:port`` of an HTTP proxy for every
+    request (``https://`` ones through a CONNECT tunnel).
     """
 
     def __init__(
@@ -132,10 +139,19 @@ class AsyncClient:
         follow_redirects: bool = False,
         max_redirects: int = 10,
         expect_continue_above: int | None = None,
+        transport: AsyncBaseTransport | None = None,
+        proxy: str | None = None,
     ) -> None:
         self.timeouts = timeouts or Timeouts()
-        self.pool = AsyncConnectionPool(limits or PoolLimits(), _ssl_context(verify), uds)
-        self._headers = [(b"Accept-Encoding", b"gzip, deflate"), *encode_headers(headers)]
+        self.pool = AsyncConnectionPool(
+            limits or PoolLimits(),
+            _ssl_context(verify),
+            uds,
+            proxy=None if proxy is None else Proxy.parse(proxy),
+        )
+        self.transport = transport or AsyncHTTPTransport(self.pool)
+        # The client's own fields replace the defaults of the same name.
+        self._headers = merge_headers(_DEFAULT_HEADERS, encode_headers(headers))
         self._max_ratio = max_decompression_ratio
         self.follow_redirects = follow_redirects
         self.max_redirects = max_redirects
@@ -154,6 +170,7 @@ class AsyncClient:
 
     async def aclose(self) -> None:
         """Close the pool's connections. Requests after this raise ClientClosed."""
+        await self.transport.aclose()
         await self.pool.aclose()
 
     async def request(
@@ -261,36 +278,11 @@ class AsyncClient:
             headers = [*headers, (b"Content-Length", b"%d" % length)]
         if expect:
             headers = [*headers, (b"Expect", b"100-continue")]
-        # RFC 9112 §9.3.1: retry once, and only what can be sent again unchanged.
-        retry = method in IDEMPOTENT_METHODS and whole is not None
-        while True:
-            connection = await self.pool.acquire(url.origin, timeouts, trace)
-            if trace is not None and connection.reused:
-                trace("reused", b"")
-            try:
-                pieces = None if whole is not None else _pieces(stream)
-                await connection.send_request(
-                    method,
-                    url.target,
-                    headers,
-                    whole,
-                    pieces,
-                    timeouts,
-                    trace,
-                    expect_continue=expect,
-                )
-                head = await connection.receive_head(timeouts, trace)
-            except StaleConnection:
-                await self.pool.discard(connection)
-                if not retry:
-                    raise
-                retry = False
-                continue
-            except BaseException:
-                await self.pool.discard(connection)
-                raise
-            decoder = decoder_for(header_value(head.headers, b"content-encoding"), self._max_ratio)
-            return AsyncResponse(url, head, connection, self.pool, timeouts, decoder)
+        pieces = None if whole is not None else _pieces(stream)
+        request = AsyncRequest(method, url, headers, whole, pieces, expect)
+        head, source = await self.transport.handle_async_request(request, timeouts, trace)
+        decoder = decoder_for(header_value(head.headers, b"content-encoding"), self._max_ratio)
+        return AsyncResponse(url, head, source, timeouts, decoder)
 
 
 async def _pieces(stream: object) -> AsyncIterator[bytes]:

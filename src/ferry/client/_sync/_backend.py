@@ -67,6 +67,17 @@ class Stream:
             return True
         return bool(readable)
 
+    def start_tls(self, ssl_context: ssl.SSLContext, host: str, time_limit: float | None) -> None:
+        """Handshake TLS over this stream (a proxy's tunnel), naming ``host``.
+        Raises ConnectTimeout, ConnectError."""
+        try:
+            self._sock.settimeout(time_limit)
+            self._sock = ssl_context.wrap_socket(self._sock, server_hostname=host)
+        except TimeoutError:
+            raise ConnectTimeout(f"no TLS with {host} within {time_limit} s") from None
+        except OSError as exc:  # SSLError too
+            raise ConnectError(f"cannot start TLS with {host}: {exc}") from exc
+
     def tls_version(self) -> str | None:
         if isinstance(self._sock, ssl.SSLSocket):
             return self._sock.version()

@@ -13,26 +13,33 @@ from ...http1 import Headers
 from ...http1 import Response as ResponseHead
 from .._decoders import Decoder, decoder_for
 from .._models import (
-    IDEMPOTENT_METHODS,
     URL,
     Body,
     HeaderInput,
     PoolLimits,
+    Proxy,
     Timeouts,
     build_headers,
     encode_headers,
     encode_method,
     header_value,
+    merge_headers,
     prepare_body,
     redirect,
 )
 from ._backend import Trace
-from ._connection import HTTPConnection, StaleConnection
 from ._pool import ConnectionPool
+from ._transports import (
+    BaseTransport,
+    HTTPTransport,
+    Request,
+    ResponseBody,
+)
 
 __all__ = ["Client", "Response"]
 
 _BLOCK = 65536
+_DEFAULT_HEADERS = [(b"Accept-Encoding", b"gzip, deflate")]
 
 _Request = tuple[bytes, URL, Headers, Body]
 """(method, URL, the caller's header fields, body): what a redirect may change."""
@@ -47,8 +54,7 @@ class Response:
         self,
         url: URL,
         head: ResponseHead,
-        connection: HTTPConnection,
-        pool: ConnectionPool,
+        body: ResponseBody,
         timeouts: Timeouts,
         decoder: Decoder,
     ) -> None:
@@ -62,8 +68,7 @@ class Response:
         """The whole (decoded) body once ``read()`` returned it."""
         self.kept_alive = False
         """Whether the connection could carry another request after this response."""
-        self._connection: HTTPConnection | None = connection
-        self._pool = pool
+        self._body: ResponseBody | None = body
         self._timeouts = timeouts
         self._decoder = decoder
 
@@ -75,11 +80,11 @@ class Response:
     def iter_bytes(self) -> Iterator[bytes]:
         """The body, decoded, piece by piece. Raises RemoteProtocolError, NetworkError,
         ReadTimeout, DecodingError (the connection is then closed)."""
-        connection = self._connection
-        if connection is None:
+        body = self._body
+        if body is None:
             raise ClientClosed("the response body was already read or closed")
         try:
-            while (data := connection.receive_data(self._timeouts)) is not None:
+            while (data := body.receive(self._timeouts)) is not None:
                 if decoded := self._decoder.decode(data):
                     yield decoded
             if tail := self._decoder.flush():
@@ -87,9 +92,8 @@ class Response:
         except BaseException:
             self.close()
             raise
-        self._connection = None
-        self.kept_alive = connection.reusable
-        self._pool.release(connection)
+        self._body = None
+        self.kept_alive = body.finish()
 
     def read(self) -> bytes:
         """The whole body, decoded (also kept as ``content``)."""
@@ -103,9 +107,9 @@ class Response:
 
     def close(self) -> None:
         """Stop reading: a connection with unread body bytes is closed, not reused."""
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            self._pool.discard(connection)
+        body, self._body = self._body, None
+        if body is not None:
+            body.close()
 
 
 class Client:
@@ -118,7 +122,10 @@ class Client:
     many bytes (and streams of unknown size), so the server can refuse them before they
     are sent (None: never). ``follow_redirects``: follow 301/302/303/307/308 (off by
     default; each request may say otherwise), at most ``max_redirects`` in a row (then
-    TooManyRedirects).
+    TooManyRedirects). ``transport``: what sends the requests (the network by default;
+    ``ASGITransport(app)`` calls an ASGI app in-process, ``MockTransport(handler)`` a
+    function). ``proxy``: ``http://[user:password@]host:port`` of an HTTP proxy for every
+    request (``https://`` ones through a CONNECT tunnel).
     """
 
     def __init__(
@@ -133,10 +140,19 @@ class Client:
         follow_redirects: bool = False,
         max_redirects: int = 10,
         expect_continue_above: int | None = None,
+        transport: BaseTransport | None = None,
+        proxy: str | None = None,
     ) -> None:
         self.timeouts = timeouts or Timeouts()
-        self.pool = ConnectionPool(limits or PoolLimits(), _ssl_context(verify), uds)
-        self._headers = [(b"Accept-Encoding", b"gzip, deflate"), *encode_headers(headers)]
+        self.pool = ConnectionPool(
+            limits or PoolLimits(),
+            _ssl_context(verify),
+            uds,
+            proxy=None if proxy is None else Proxy.parse(proxy),
+        )
+        self.transport = transport or HTTPTransport(self.pool)
+        # The client's own fields replace the defaults of the same name.
+        self._headers = merge_headers(_DEFAULT_HEADERS, encode_headers(headers))
         self._max_ratio = max_decompression_ratio
         self.follow_redirects = follow_redirects
         self.max_redirects = max_redirects
@@ -155,6 +171,7 @@ class Client:
 
     def close(self) -> None:
         """Close the pool's connections. Requests after this raise ClientClosed."""
+        self.transport.close()
         self.pool.close()
 
     def request(
@@ -258,36 +275,11 @@ class Client:
             headers = [*headers, (b"Content-Length", b"%d" % length)]
         if expect:
             headers = [*headers, (b"Expect", b"100-continue")]
-        # RFC 9112 §9.3.1: retry once, and only what can be sent again unchanged.
-        retry = method in IDEMPOTENT_METHODS and whole is not None
-        while True:
-            connection = self.pool.acquire(url.origin, timeouts, trace)
-            if trace is not None and connection.reused:
-                trace("reused", b"")
-            try:
-                pieces = None if whole is not None else _pieces(stream)
-                connection.send_request(
-                    method,
-                    url.target,
-                    headers,
-                    whole,
-                    pieces,
-                    timeouts,
-                    trace,
-                    expect_continue=expect,
-                )
-                head = connection.receive_head(timeouts, trace)
-            except StaleConnection:
-                self.pool.discard(connection)
-                if not retry:
-                    raise
-                retry = False
-                continue
-            except BaseException:
-                self.pool.discard(connection)
-                raise
-            decoder = decoder_for(header_value(head.headers, b"content-encoding"), self._max_ratio)
-            return Response(url, head, connection, self.pool, timeouts, decoder)
+        pieces = None if whole is not None else _pieces(stream)
+        request = Request(method, url, headers, whole, pieces, expect)
+        head, source = self.transport.handle_request(request, timeouts, trace)
+        decoder = decoder_for(header_value(head.headers, b"content-encoding"), self._max_ratio)
+        return Response(url, head, source, timeouts, decoder)
 
 
 def _pieces(stream: object) -> Iterator[bytes]:

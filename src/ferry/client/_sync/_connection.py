@@ -6,7 +6,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import Iterator
 
-from ..._errors import NetworkError, ReadTimeout
+from ..._errors import ConnectError, NetworkError, ReadTimeout, RemoteProtocolError
 from ...http1 import (
     NEED_DATA,
     ClientConnection,
@@ -20,7 +20,7 @@ from ...http1 import (
     State,
 )
 from ...http1 import Response as ResponseHead
-from .._models import Timeouts
+from .._models import Proxy, Timeouts
 from ._backend import Stream, Trace, connect
 
 __all__ = ["EXPECT_WAIT", "HTTPConnection", "StaleConnection"]
@@ -61,11 +61,36 @@ class HTTPConnection:
         ssl_context: ssl.SSLContext | None,
         uds: str | None,
         trace: Trace | None,
+        proxy: Proxy | None = None,
     ) -> HTTPConnection:
+        """Connect to ``origin`` (with TLS given an ``ssl_context``), or to the ``proxy``:
+        for TLS through a CONNECT tunnel. Each step (connecting, the tunnel, TLS) has
+        ``timeouts.connect``. Raises ConnectError, ConnectTimeout, NetworkError,
+        ReadTimeout, RemoteProtocolError."""
         _, host, port = origin
+        if proxy is None:
+            stream = connect(
+                host,
+                port,
+                time_limit=timeouts.connect,
+                ssl_context=ssl_context,
+                uds=uds,
+                trace=trace,
+            )
+            return cls(stream, origin)
         stream = connect(
-            host, port, time_limit=timeouts.connect, ssl_context=ssl_context, uds=uds, trace=trace
+            proxy.host, proxy.port, time_limit=timeouts.connect, ssl_context=None, trace=trace
         )
+        if ssl_context is not None:
+            try:
+                _open_tunnel(stream, origin, proxy, timeouts)
+                stream.start_tls(ssl_context, host, timeouts.connect)
+            except BaseException:
+                stream.close()
+                stream.wait_closed()
+                raise
+            if trace is not None:
+                trace("tls", b"")
         return cls(stream, origin)
 
     def send_request(
@@ -211,3 +236,31 @@ class HTTPConnection:
 
     def wait_closed(self) -> None:
         self.stream.wait_closed()
+
+
+def _open_tunnel(
+    stream: Stream, origin: tuple[str, str, int], proxy: Proxy, timeouts: Timeouts
+) -> None:
+    """Ask the proxy for a tunnel to ``origin`` (RFC 9110 §9.3.6: CONNECT with the
+    authority-form target, RFC 9112 §3.2.3); return once it answered 2xx."""
+    _, host, port = origin
+    authority = (f"[{host}]" if ":" in host else host).encode("ascii") + b":%d" % port
+    engine = ClientConnection()
+    headers = [(b"Host", authority), *proxy.headers]
+    request = engine.send_request(b"CONNECT", authority, headers, end=True)
+    stream.write(request, timeouts.write)
+    while (event := engine.next_event()) is NEED_DATA or type(event) is InformationalResponse:
+        if event is NEED_DATA:
+            data = stream.read(timeouts.connect)
+            if data:
+                engine.receive_data(data)
+            else:
+                engine.receive_eof()
+    if type(event) is not ResponseHead:
+        raise ConnectError("the proxy closed the connection before answering CONNECT")
+    if not 200 <= event.status < 300:
+        answer = f"{event.status} {event.reason.decode('latin-1')}"
+        raise ConnectError(f"the proxy refused a tunnel to {authority.decode()}: {answer}")
+    if engine.trailing_data:
+        # The origin speaks only after our TLS ClientHello: these bytes are the proxy's.
+        raise RemoteProtocolError("the proxy sent bytes after its answer to CONNECT")

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 
 from ..._errors import ClientClosed, PoolTimeout
-from .._models import PoolLimits, Timeouts, keep_alive_timeout
+from .._models import PoolLimits, Proxy, Timeouts, keep_alive_timeout
 from ._backend import PoolCondition, Trace
 from ._connection import HTTPConnection
 
@@ -25,7 +25,8 @@ Origin = tuple[str, str, int]
 
 
 class ConnectionPool:
-    """Open, reuse and retire connections. ``clock`` is injectable for tests."""
+    """Open, reuse and retire connections (through ``proxy`` if given). ``clock`` is
+    injectable for tests."""
 
     def __init__(
         self,
@@ -33,7 +34,10 @@ class ConnectionPool:
         ssl_context: ssl.SSLContext | None,
         uds: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        proxy: Proxy | None = None,
     ) -> None:
+        self.proxy = proxy
+        """Where connections go instead of their origin (None: straight there)."""
         self._limits = limits
         self._ssl_context = ssl_context
         self._uds = uds
@@ -78,6 +82,7 @@ class ConnectionPool:
                 self._ssl_context if origin[0] == "https" else None,
                 self._uds,
                 trace,
+                self.proxy,
             )
         except BaseException:
             with self._condition:
