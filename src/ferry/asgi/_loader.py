@@ -1,16 +1,20 @@
-"""Find the application a ``module:attribute`` target names."""
+"""Find the application a ``module:attribute`` target names, and the interface it speaks
+(ASGI 3, ASGI 2 or WSGI)."""
 
 from __future__ import annotations
 
+import functools
 import importlib
+import inspect
 import os
 import sys
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
 
 from .._errors import ConfigError
-from ._types import ASGIApp
+from ._types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["import_app"]
+__all__ = ["ASGI2Adapter", "Interface", "adapt_app", "detect_interface", "import_app"]
 
 
 def import_app(target: str, *, factory: bool = False) -> ASGIApp:
@@ -49,3 +53,75 @@ def import_app(target: str, *, factory: bool = False) -> ASGIApp:
     if not callable(app):
         raise ConfigError(f"application {target!r} is not callable")
     return app  # type: ignore[no-any-return]
+
+
+Interface = Literal["asgi3", "asgi2", "wsgi"]
+
+
+def detect_interface(app: Any) -> Interface:
+    """Which interface ``app`` speaks, from its shape (nothing is called):
+
+    1. a coroutine function, or an object whose ``__call__`` is one: ASGI 3;
+    2. otherwise, by the number of positional parameters of the call (of the
+       constructor, for a class): 1 → ASGI 2 (``app(scope)`` returns the coroutine
+       function that takes ``(receive, send)``), 2 → WSGI (``environ,
+       start_response``), 3 → ASGI 3;
+    3. no countable signature (``*args``, a builtin): a class is taken as ASGI 2 (the
+       classic ``App(scope)`` shape), anything else as ASGI 3.
+    """
+    if _is_async(app) or _is_async(type(app).__call__):
+        return "asgi3"
+    count = _positional_count(app)
+    if count == 1:
+        return "asgi2"
+    if count == 2:
+        return "wsgi"
+    if count is None and inspect.isclass(app):
+        return "asgi2"
+    return "asgi3"
+
+
+def _is_async(function: Any) -> bool:
+    while isinstance(function, functools.partial):
+        function = function.func
+    return inspect.iscoroutinefunction(function)
+
+
+def _positional_count(app: Any) -> int | None:
+    """Positional parameters the call takes (None for *args or no signature)."""
+    try:
+        parameters = inspect.signature(app).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    count = 0
+    for parameter in parameters:
+        if parameter.kind is parameter.VAR_POSITIONAL:
+            return None
+        if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
+            count += 1
+    return count
+
+
+def adapt_app(
+    app: Any, interface: Literal["auto", "asgi3", "asgi2", "wsgi"] = "auto", threads: int = 10
+) -> ASGIApp:
+    """``app`` as an ASGI 3 application: detected (see ``detect_interface``) or forced."""
+    kind = detect_interface(app) if interface == "auto" else interface
+    if kind == "asgi2":
+        return ASGI2Adapter(app)
+    if kind == "wsgi":
+        from ..wsgi import WSGIAdapter
+
+        return WSGIAdapter(app, threads)
+    return app  # type: ignore[no-any-return]
+
+
+class ASGI2Adapter:
+    """An ASGI 2 (double callable) application as an ASGI 3 one."""
+
+    def __init__(self, app: Callable[[Scope], Callable[[Receive, Send], Awaitable[None]]]):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        instance = self.app(scope)
+        await instance(receive, send)

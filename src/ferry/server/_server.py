@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from ..asgi._lifespan import Lifespan
-from ..asgi._loader import import_app
+from ..asgi._loader import adapt_app, import_app
 from ..asgi._types import ASGIApp
 from ._config import Config
 from ._logging import configure_logging
@@ -37,7 +37,10 @@ class Server:
 
     def __init__(self, config: Config, app: ASGIApp | None = None) -> None:
         self.config = config
-        self.app = app if app is not None else import_app(config.app, factory=config.factory)
+        target = app if app is not None else import_app(config.app, factory=config.factory)
+        # ASGI 2 and WSGI apps are served through adapters that are ASGI 3 apps themselves
+        # (the WSGI one owns the thread pool, stopped by its lifespan shutdown).
+        self.app = adapt_app(target, config.interface, config.threads)
         self.started = asyncio.Event()
         self.should_exit = asyncio.Event()
         self.sockets: list[socket.socket] = []
