@@ -10,6 +10,11 @@
     send_end(trailers) -> bytes            the end of the body
     start_next_cycle()                     both sides done and keep_alive: next request
 
+or, for a request whose ``upgrade`` the server takes up (its EndOfMessage received)::
+
+    send_switching_protocols(headers) -> (bytes, bytes)   the 101, and the bytes after
+                                                          the request: the new protocol's
+
 A RemoteProtocolError from ``next_event`` carries the status to answer with; after it the
 connection is in ERROR and ``send_response`` can still render that one error response.
 """
@@ -41,6 +46,7 @@ from ._response import (
     render_informational,
 )
 from ._state import State, Step, advance
+from ._status import status_line
 
 __all__ = ["ServerConnection"]
 
@@ -243,6 +249,34 @@ class ServerConnection:
         if request is None or request.http_version == "1.0":
             return b""  # RFC 9110 §15.2: MUST NOT send a 1xx to an HTTP/1.0 client
         return render_informational(status, headers)
+
+    def send_switching_protocols(self, headers: Headers) -> tuple[bytes, bytes]:
+        """Accept the request's Upgrade: the ``101 Switching Protocols`` head to send, and
+        the bytes received after the request, which belong to the new protocol.
+
+        Both sides move to SWITCHED_PROTOCOL: the engine reads and writes nothing more on
+        this connection. ``headers`` must include the Upgrade field (RFC 9110 §15.2.2).
+        Raises LocalProtocolError if the request did not ask to upgrade or is not
+        complete yet, or if a response has started.
+        """
+        request = self._request
+        if request is None or request.upgrade is None:
+            raise LocalProtocolError("the request did not ask to upgrade")
+        if self.our_state is not State.IDLE or self.their_state is not State.DONE:
+            raise LocalProtocolError("cannot switch protocols now")
+        # RFC 9110 §7.6.1: Connection: upgrade says the Upgrade field is hop-by-hop.
+        head = b"".join(
+            [
+                status_line(101),
+                *render_fields([*headers, (b"connection", b"Upgrade")]),
+                b"\r\n",
+            ]
+        )
+        self.their_state = advance(self.their_state, Step.SWITCH)
+        self.our_state = advance(self.our_state, Step.SWITCH)
+        self.keep_alive = False
+        trailing, self._buf = self._buf, b""
+        return head, trailing
 
     def preview_response_head(self, status: int, headers: Headers) -> bytes:
         """The head ``send_response(status, headers)`` would send now, without sending it."""

@@ -55,6 +55,9 @@ class Request:
     # The authority this request is for: the absolute-form target's, else Host's.
     host: bytes = b""
     expect_continue: bool = False
+    # The protocol a bodiless HTTP/1.1 GET asks to switch to (RFC 9110 §7.8), lower-cased,
+    # when its Connection field lists "upgrade"; None otherwise.
+    upgrade: bytes | None = None
 
 
 @dataclass(slots=True)

@@ -193,11 +193,17 @@ def parse_request_head(head: bytes, limits: Limits) -> tuple[Request, RequestFra
         body_length = CHUNKED
 
     # RFC 9112 §9.3: 1.1 persists unless "close"; 1.0 only with "keep-alive".
+    upgrade = None
     if connection is None:
         keep_alive = version == "1.1"
     else:
         tokens = {t.strip(b" \t").lower() for t in connection.split(b",")}
         keep_alive = b"close" not in tokens and (version == "1.1" or b"keep-alive" in tokens)
+        if b"upgrade" in tokens and method == b"GET" and version == "1.1" and not body_length:
+            # RFC 9110 §7.8: Upgrade must be listed in Connection to count. We only offer
+            # it to a bodiless GET, the one shape an upgrade to WebSocket takes (RFC 6455
+            # §4.1); the server decides whether to take it up (``send_switching_protocols``).
+            upgrade = _upgrade_field(headers)
 
     expect_continue = False
     if expect is not None:
@@ -207,8 +213,14 @@ def parse_request_head(head: bytes, limits: Limits) -> tuple[Request, RequestFra
             raise _bad("unsupported expectation", 417)
         expect_continue = version == "1.1" and body_length != 0
 
-    request = Request(method, target, version, headers, path, query, host, expect_continue)
+    request = Request(method, target, version, headers, path, query, host, expect_continue, upgrade)
     return request, (body_length, keep_alive)
+
+
+def _upgrade_field(headers: Headers) -> bytes | None:
+    """The Upgrade field's value, lower-cased (its fields joined), or None without one."""
+    values = [value for name, value in headers if name == b"upgrade"]
+    return b", ".join(values).lower() if values else None
 
 
 def _collect(headers: Headers) -> tuple[list[bytes], ...]:

@@ -25,6 +25,7 @@ class State(enum.Enum):
     MUST_CLOSE = "MUST_CLOSE"  # done, and the connection will not be reused
     CLOSED = "CLOSED"  # this side closed the connection
     ERROR = "ERROR"  # a protocol error happened; nothing more can be sent or read
+    SWITCHED_PROTOCOL = "SWITCHED_PROTOCOL"  # after a 101: the bytes are another protocol's
 
 
 class Step(enum.Enum):
@@ -36,6 +37,7 @@ class Step(enum.Enum):
     NO_REUSE = "NO_REUSE"  # the connection will close after this message
     CLOSE = "CLOSE"  # the peer (or we) closed the connection
     FAIL = "FAIL"  # a protocol error
+    SWITCH = "SWITCH"  # a 101 Switching Protocols answered an Upgrade request
 
 
 _TABLE: dict[tuple[State, Step], State] = {
@@ -46,6 +48,11 @@ _TABLE: dict[tuple[State, Step], State] = {
     (State.IDLE, Step.NO_REUSE): State.IDLE,
     (State.SEND_BODY, Step.NO_REUSE): State.SEND_BODY,
     (State.MUST_CLOSE, Step.NO_REUSE): State.MUST_CLOSE,
+    # RFC 9110 §7.8: after the 101 the connection speaks the new protocol - from the
+    # server's side at once (nothing of its own was sent yet), from the client's side
+    # once its request (with no body) is complete.
+    (State.IDLE, Step.SWITCH): State.SWITCHED_PROTOCOL,
+    (State.DONE, Step.SWITCH): State.SWITCHED_PROTOCOL,
 }
 
 

@@ -48,6 +48,10 @@ class Config:
     lifespan: Literal["auto", "on", "off"] = option(
         "auto", "run the ASGI lifespan protocol", group="app"
     )
+    interface: Literal["auto", "asgi3", "asgi2", "wsgi"] = option(
+        "auto", "application interface: auto detects it from the app's signature", group="app"
+    )
+    threads: int = option(10, "threads running WSGI requests (one request each)", group="app")
 
     host: str = option("127.0.0.1", "address to listen on", group="socket")
     port: int = option(8000, "TCP port to listen on (0: any free port)", group="socket")
@@ -90,6 +94,9 @@ class Config:
     max_pipeline_buffer: int = option(
         65536, "bytes buffered ahead of the request in flight", group="limits"
     )
+    ws_max_size: int = option(
+        16 * 1024 * 1024, "bytes in one received WebSocket message (close 1009)", group="limits"
+    )
 
     head_timeout: float = option(
         10.0, "seconds to receive a whole request head (408)", group="timeouts"
@@ -108,6 +115,8 @@ class Config:
         for name, choices in _choices().items():
             if getattr(self, name) not in choices:
                 raise ConfigError(f"{name} must be one of {', '.join(choices)}")
+        if self.threads < 1:
+            raise ConfigError("threads must be at least 1")
         if self.uds is not None and self.fd is not None:
             raise ConfigError("--uds and --fd cannot be used together")
         if not 0 <= self.port <= 65535:

@@ -9,6 +9,7 @@ Protocol errors become responses in exactly one place: ``send_error``.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import os
 import time
@@ -27,9 +28,12 @@ from ..http1 import (
     State,
     reason_phrase,
 )
-from ._scope import build_scope
+from ._scope import build_scope, build_websocket_scope
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
+    from ..websocket import WebSocketSession
     from ._state import ServerState
 
 __all__ = ["HTTPProtocol"]
@@ -60,6 +64,7 @@ class HTTPProtocol(asyncio.Protocol):
         "server",
         "state",
         "transport",
+        "upgraded",
     )
 
     def __init__(self, state: ServerState) -> None:
@@ -73,6 +78,7 @@ class HTTPProtocol(asyncio.Protocol):
         )
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.cycle: RequestCycle | None = None
+        self.upgraded: WebSocketSession | None = None  # the WebSocket this connection became
         self.client: tuple[str, int] | None = None
         self.server: tuple[str, int] | tuple[str] | None = None
         self.deadline = 0.0
@@ -101,6 +107,9 @@ class HTTPProtocol(asyncio.Protocol):
         self._set_deadline(HEAD, state.config.head_timeout)
 
     def data_received(self, data: bytes) -> None:
+        if self.upgraded is not None:
+            self.upgraded.data_received(data)
+            return
         self.conn.receive_data(data)
         if self.cycle is None:
             if not self._head_start:
@@ -114,6 +123,9 @@ class HTTPProtocol(asyncio.Protocol):
             self._pause_reading()  # pipelined requests wait; their buffer is bounded
 
     def eof_received(self) -> bool:
+        if self.upgraded is not None:
+            self.upgraded.eof_received()
+            return True
         self.conn.receive_eof()
         if self.cycle is None:
             self._next_request()
@@ -134,6 +146,8 @@ class HTTPProtocol(asyncio.Protocol):
         if self.cycle is not None:
             self.cycle.disconnect()
             self.cycle = None
+        if self.upgraded is not None:
+            self.upgraded.connection_lost()
         self._wake_drain()
 
     def pause_writing(self) -> None:
@@ -160,6 +174,11 @@ class HTTPProtocol(asyncio.Protocol):
             self.transport.close()
 
     def _start_cycle(self, request: Request) -> None:
+        if request.upgrade == b"websocket":
+            websocket = _websocket_support()
+            if websocket is not None and websocket.is_rfc6455_handshake(request):
+                self._start_websocket(websocket, request)
+                return
         state = self.state
         head_end = time.perf_counter()
         head_start = self._head_start or head_end  # a pipelined head: already here
@@ -170,6 +189,32 @@ class HTTPProtocol(asyncio.Protocol):
         self._pump_body()
         if self.cycle is cycle:
             state.run_app(cycle)
+
+    def _start_websocket(self, websocket: ModuleType, request: Request) -> None:
+        """Hand the connection to a WebSocket session (RFC 6455 §4.2) and run the app."""
+        self.conn.next_event()  # the EndOfMessage of the bodiless request
+        self._head_start = 0.0
+        self.deadline_kind = NO_DEADLINE
+        problem = websocket.handshake_problem(request)
+        if problem is not None:
+            self.send_error(400, problem)
+            return
+        state = self.state
+        session: WebSocketSession = websocket.WebSocketSession(
+            self,
+            request,
+            build_websocket_scope(self, request),
+            websocket.WebSocketSettings(max_size=state.config.ws_max_size),
+            state.loop,
+        )
+        self.upgraded = session
+        task = state.loop.create_task(session.run(state.app))
+        state.tasks.add(task)
+        task.add_done_callback(self._websocket_done)
+
+    def _websocket_done(self, task: asyncio.Task[None]) -> None:
+        self.state.tasks.discard(task)
+        self.state.check_drained()
 
     def _pump_body(self) -> None:
         """Hand the request body received so far to the cycle."""
@@ -348,7 +393,9 @@ class HTTPProtocol(asyncio.Protocol):
     def shutdown(self) -> None:
         """Server shutdown: close now if idle, else after the response in flight."""
         self.conn.keep_alive = False
-        if self.cycle is None:
+        if self.upgraded is not None:
+            self.upgraded.shutdown()
+        elif self.cycle is None:
             self.transport.close()
 
     def _set_deadline(self, kind: int, timeout: float) -> None:
@@ -372,6 +419,16 @@ class HTTPProtocol(asyncio.Protocol):
             self._drain_waiter = None
             if not waiter.done():
                 waiter.set_result(None)
+
+
+def _websocket_support() -> ModuleType | None:
+    """ferry.websocket if wsproto is installed (the ``ferry[ws]`` extra), else None: an
+    Upgrade request is then served as plain HTTP (RFC 9110 §7.8: a server MAY ignore it)."""
+    try:
+        importlib.import_module("wsproto")
+    except ImportError:
+        return None
+    return importlib.import_module("ferry.websocket")
 
 
 def _addresses(transport: asyncio.Transport) -> tuple[Any, Any]:

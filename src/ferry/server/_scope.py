@@ -10,7 +10,7 @@ from ..http1 import Request
 if TYPE_CHECKING:
     from ._protocol import HTTPProtocol
 
-__all__ = ["build_scope"]
+__all__ = ["build_scope", "build_websocket_scope"]
 
 _ASGI = {"version": "3.0", "spec_version": "2.4"}
 
@@ -56,4 +56,29 @@ def build_scope(
                 "head_end": head_end,
             },
         },
+    }
+
+
+def build_websocket_scope(protocol: HTTPProtocol, request: Request) -> dict[str, Any]:
+    """The scope of a WebSocket opening handshake (ASGI WebSocket spec 2.4)."""
+    state = protocol.state
+    root_path = state.config.root_path
+    raw_path = request.path
+    offered = b",".join(v for n, v in request.headers if n == b"sec-websocket-protocol")
+    return {
+        "type": "websocket",
+        "asgi": _ASGI,
+        "http_version": request.http_version,
+        "server": protocol.server,
+        "client": protocol.client,
+        "scheme": "ws",
+        "root_path": root_path,
+        "path": root_path + decode_path(raw_path),
+        "raw_path": root_path.encode("latin-1") + raw_path if root_path else raw_path,
+        "query_string": request.query,
+        "headers": request.headers,
+        # RFC 6455 §4.1 (10): a comma-separated list, in the client's order of preference.
+        "subprotocols": [p.strip() for p in offered.decode("latin-1").split(",") if p.strip()],
+        "state": state.lifespan_state.copy(),
+        "extensions": {"websocket.http.response": {}},
     }

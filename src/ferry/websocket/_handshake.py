@@ -1,0 +1,87 @@
+"""The server side of the opening handshake (RFC 6455 §4.2): checking the request and
+building the fields of the 101 that accepts it. Pure functions; no I/O."""
+
+from __future__ import annotations
+
+import binascii
+from dataclasses import dataclass
+
+from wsproto.extensions import Extension, PerMessageDeflate
+from wsproto.handshake import server_extensions_handshake
+from wsproto.utilities import generate_accept_token
+
+from ..http1 import Headers, Request
+
+__all__ = ["WebSocketSettings", "accept_fields", "handshake_problem", "is_rfc6455_handshake"]
+
+
+@dataclass(frozen=True, slots=True)
+class WebSocketSettings:
+    """Per-server WebSocket behaviour."""
+
+    max_size: int = 16 * 1024 * 1024
+    """Bytes in one received message (after decompression); past it: close 1009."""
+    ping_interval: float | None = 20.0
+    """Seconds between keepalive pings; None: send none."""
+    ping_timeout: float = 20.0
+    """Seconds a ping (or our close frame) waits for its answer before we give up."""
+    per_message_deflate: bool = True
+    """Accept the permessage-deflate extension (RFC 7692) when the client offers it."""
+
+
+def _field(request: Request, name: bytes) -> list[bytes]:
+    return [value for field, value in request.headers if field == name]
+
+
+def is_rfc6455_handshake(request: Request) -> bool:
+    """Whether ``request`` (an upgrade to "websocket") is an RFC 6455 handshake at all.
+
+    Without Sec-WebSocket-Version it is not (an old draft's, such as hixie-76 with its
+    Sec-WebSocket-Key1/Key2): the server ignores its Upgrade (RFC 9110 §7.8) and serves
+    it as plain HTTP.
+    """
+    return any(name == b"sec-websocket-version" for name, _ in request.headers)
+
+
+def handshake_problem(request: Request) -> str | None:
+    """Why ``request`` is not a valid WebSocket opening handshake, or None if it is.
+
+    ``request`` is a bodiless HTTP/1.1 GET asking to upgrade to "websocket" (the engine
+    checked that much, RFC 6455 §4.2.1 (1)-(4)).
+    """
+    versions = _field(request, b"sec-websocket-version")
+    # RFC 6455 §4.2.1 (6): version 13; §4.2.2: else 426 with the versions we speak.
+    if versions != [b"13"]:
+        return "Sec-WebSocket-Version must be 13"
+    keys = _field(request, b"sec-websocket-key")
+    # §4.2.1 (5): a base64-encoded 16-byte value.
+    try:
+        if len(keys) != 1 or len(binascii.a2b_base64(keys[0], strict_mode=True)) != 16:
+            return "invalid Sec-WebSocket-Key"
+    except binascii.Error:
+        return "invalid Sec-WebSocket-Key"
+    return None
+
+
+def accept_fields(
+    request: Request, subprotocol: str | None, settings: WebSocketSettings
+) -> tuple[Headers, list[Extension]]:
+    """The fields of the 101 (without Connection, which the engine adds) and the
+    extensions agreed on (RFC 6455 §4.2.2 (5))."""
+    key = _field(request, b"sec-websocket-key")[0]
+    headers: Headers = [
+        (b"upgrade", b"websocket"),
+        (b"sec-websocket-accept", generate_accept_token(key)),
+    ]
+    if subprotocol is not None:
+        headers.append((b"sec-websocket-protocol", subprotocol.encode("latin-1")))
+    extensions: list[Extension] = []
+    offers = _field(request, b"sec-websocket-extensions")
+    if offers and settings.per_message_deflate:
+        deflate = PerMessageDeflate()
+        offered = [o.strip() for o in b",".join(offers).decode("latin-1").split(",")]
+        agreed = server_extensions_handshake([o for o in offered if o], [deflate])
+        if agreed is not None:
+            headers.append((b"sec-websocket-extensions", agreed))
+            extensions.append(deflate)
+    return headers, extensions
