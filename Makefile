@@ -12,13 +12,13 @@ $(BIN)/python:
 
 # Idempotent: re-running only re-syncs the editable install.
 install: $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[fast]"
+	$(BIN)/python -m pip install --quiet -e ".[fast,ws]"
 
 run: install
 	$(BIN)/ferry serve examples.welcome:app --port $(PORT)
 
 $(VENV)/.dev: $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e ".[fast]" --group dev
+	$(BIN)/python -m pip install --quiet -e ".[fast,ws]" --group dev
 	touch $@
 
 lint: $(VENV)/.dev

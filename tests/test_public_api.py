@@ -6,7 +6,16 @@ import importlib
 
 import pytest
 
-PUBLIC_MODULES = ["ferry", "ferry.http1", "ferry.server", "ferry.asgi"]
+PUBLIC_MODULES = [
+    "ferry",
+    "ferry.asgi",
+    "ferry.client",
+    "ferry.http1",
+    "ferry.server",
+    "ferry.static",
+    "ferry.websocket",
+    "ferry.wsgi",
+]
 
 
 def isort_key(name: str) -> tuple[int, str]:
