@@ -22,6 +22,8 @@ SCENARIO_TITLES = {
     "memory": ("memory per idle keep-alive connection", "bytes"),
     "static-small": ("13-byte file, keep-alive, 64 connections", "requests/s"),
     "static-large": ("1 MiB file, keep-alive, 16 connections", "MiB/s"),
+    "wsgi": ("WSGI hello world, keep-alive, 64 connections", "requests/s"),
+    "websocket": ("WebSocket echo, 32 connections", "round trips/s"),
 }
 
 

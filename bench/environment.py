@@ -110,7 +110,7 @@ def _cpu_model() -> str:
 def describe_versions() -> dict[str, dict[str, str] | str]:
     """Versions of everything measured, for reading old results files later."""
     return {
-        "ferry_venv": package_versions(servers.FERRY_PYTHON, ["ferry", "uvloop"]),
+        "ferry_venv": package_versions(servers.FERRY_PYTHON, ["ferry", "uvloop", "websockets"]),
         "bench_venv": package_versions(
             BENCH_PYTHON,
             [
@@ -118,6 +118,8 @@ def describe_versions() -> dict[str, dict[str, str] | str]:
                 "httptools",
                 "uvloop",
                 "granian",
+                "gunicorn",
+                "websockets",
                 "matplotlib",
                 "aiohttp",
                 "httpx",

@@ -62,7 +62,8 @@ class LoadResult:
     requests: int
     socket_errors: int
     bad_responses: int
-    wrk_command: str
+    wrk_command: str  # the load's command line (wrk's, or bench/ws_load.py's)
+    load_cpu_share: float | None = None  # ws_load.py's CPU time over wall time
 
 
 HELLO = LoadProfile("hello", "keep-alive, 64 connections", connections=64)
@@ -86,7 +87,10 @@ STATIC_LARGE = LoadProfile(
     path=static_site.LARGE_PATH,
     metric="bytes",
 )
-PROFILES = {profile.scenario: profile for profile in (HELLO, PIPELINE, STATIC_SMALL, STATIC_LARGE)}
+WSGI = LoadProfile("wsgi", "WSGI hello world, keep-alive, 64 connections", connections=64)
+PROFILES = {
+    profile.scenario: profile for profile in (HELLO, PIPELINE, STATIC_SMALL, STATIC_LARGE, WSGI)
+}
 
 
 def wrk_command(profile: LoadProfile, port: int, duration_s: int) -> list[str]:

@@ -12,6 +12,7 @@ from loadgen import PROFILES, LoadResult
 
 FERRY = "ferry"
 MEMORY = "memory"
+WEBSOCKET = "websocket"
 RESULTS_DIR = Path(__file__).with_name("results")
 
 
@@ -70,11 +71,16 @@ TARGETS = (
     Target("static-small", "nginx", 0.7, server="ferry-asyncio"),
     Target("static-large", "nginx", 0.9),
     Target("static-large", "nginx", 0.9, server="ferry-asyncio"),
+    Target("wsgi", "gunicorn-gthread", 1.5),
+    Target(WEBSOCKET, "uvicorn", 1.5),
 )
 
 
 def metric_unit(scenario: str) -> str:
-    """What a scenario's throughput is compared in: "req/s", or "bytes/s"."""
+    """What a scenario's throughput is compared in: "req/s", "bytes/s", or (WebSocket
+    echo) "round trips/s"."""
+    if scenario == WEBSOCKET:
+        return "round trips/s"
     profile = PROFILES.get(scenario)
     return "bytes/s" if profile is not None and profile.metric == "bytes" else "req/s"
 
@@ -126,7 +132,8 @@ def format_load_table(outcomes: list[Outcome], scenario: str, heading: str) -> s
     """One row per server: req/s, bytes/s, p99, and Ferry's ratio in the scenario's metric."""
     ferry = throughput(outcomes, scenario, FERRY)
     ratio_heading = f"ferry ÷ server ({metric_unit(scenario)})"
-    rows: list[tuple[str, ...]] = [("server", "req/s", "bytes/s", "p99", ratio_heading, "notes")]
+    rate = "round trips/s" if scenario == WEBSOCKET else "req/s"
+    rows: list[tuple[str, ...]] = [("server", rate, "bytes/s", "p99", ratio_heading, "notes")]
     for outcome in (o for o in outcomes if o.scenario == scenario):
         rows.append(_load_row(outcome, ferry, throughput(outcomes, scenario, outcome.server)))
     return f"{heading}\n{_format_rows(rows)}"

@@ -14,6 +14,10 @@ nginx answers the same 13 bytes itself):
   client    HTTP clients' requests/s over keep-alive against nginx: Ferry's AsyncClient
             (32 in flight) vs aiohttp and httpx.AsyncClient; Ferry's Client in a loop vs
             urllib3, requests, httpx.Client and http.client (bench/client_bench.py)
+  wsgi      a WSGI hello world (bench/apps.py:wsgi_hello) under `wrk -t1 -c64`: Ferry
+            (--threads 10), gunicorn's sync and gthread (10 threads) workers, granian WSGI
+  websocket WebSocket echo round trips/s (bench/apps.py:ws_echo), 32 connections each
+            sending 16 bytes and awaiting the echo (bench/ws_load.py): Ferry vs uvicorn
 
 How: each server is started fresh for each scenario, pinned to core 0 (`taskset -c 0`),
 listening on 127.0.0.1; wrk and this harness are pinned to core 1. The harness waits
@@ -27,7 +31,8 @@ targets with pass/fail, writes bench/results/<UTC timestamp>.json and latest.jso
 draws bench/results/latest.png with .venv-bench's matplotlib. See bench/README.md.
 
 Usage: python3 bench/run.py [--duration S] [--only ferry,nginx]
-                            [--scenarios hello,pipeline,memory,static-small,static-large,client]
+                            [--scenarios hello,pipeline,memory,static-small,static-large,
+                                         wsgi,websocket,client]
                             [--skip-install]
 """
 
@@ -51,10 +56,11 @@ import probe
 import report
 import servers
 import static_site
+import ws_bench
 from report import Outcome
 
 STATIC_SCENARIOS = ("static-small", "static-large")
-SCENARIOS = ("hello", "pipeline", "memory", *STATIC_SCENARIOS, "client")
+SCENARIOS = ("hello", "pipeline", "memory", *STATIC_SCENARIOS, "wsgi", "websocket", "client")
 SERVER_SCENARIOS = SCENARIOS[:-1]  # "client" measures clients against nginx instead
 CHART_SCRIPT = Path(__file__).with_name("chart.py")
 CHART_TIMEOUT_S = 120
@@ -78,7 +84,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Benchmark Ferry against uvicorn, granian and nginx (see bench/README.md)."
     )
-    server_names = tuple(servers.SERVERS)
+    server_names = servers.SERVER_NAMES
     parser.add_argument("--duration", type=int, default=10, help="seconds per measured run")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up (0: none)")
     parser.add_argument(
@@ -128,7 +134,11 @@ def servers_for(scenario: str, names: list[str], site: Path) -> list[servers.Ser
     """The servers selected by `--only` that take part in `scenario`."""
     if scenario in STATIC_SCENARIOS:
         return [spec for spec in servers.static_servers(site).values() if spec.selected_by in names]
-    specs = [servers.SERVERS[name] for name in names]
+    if scenario == "wsgi":
+        return [spec for spec in servers.WSGI_SERVERS.values() if spec.selected_by in names]
+    if scenario == "websocket":
+        return [spec for spec in servers.WEBSOCKET_SERVERS.values() if spec.selected_by in names]
+    specs = [servers.SERVERS[name] for name in names if name in servers.SERVERS]
     return [spec for spec in specs if spec.measure_memory] if scenario == "memory" else specs
 
 
@@ -148,6 +158,20 @@ def run_load(
         return Outcome(profile.scenario, spec.name, command, load=load)
     except (servers.ServerError, loadgen.LoadError) as exc:
         return Outcome(profile.scenario, spec.name, command, error=str(exc))
+
+
+def run_websocket(spec: servers.ServerSpec, scratch: Path, args: argparse.Namespace) -> Outcome:
+    """Start the server, run the echo load (its own warm-up, then measured), stop it."""
+    command = None
+    try:
+        with servers.running(spec, scratch) as server:
+            command = shlex.join(server.command)
+            print(f"    $ {command}", flush=True)
+            load = ws_bench.run(server.port, args.warmup, args.duration)
+            print(f"    $ {load.wrk_command}", flush=True)
+        return Outcome("websocket", spec.name, command, load=load)
+    except (servers.ServerError, loadgen.LoadError) as exc:
+        return Outcome("websocket", spec.name, command, error=str(exc))
 
 
 def run_memory(spec: servers.ServerSpec, scratch: Path, args: argparse.Namespace) -> Outcome:
@@ -191,6 +215,8 @@ def run_all(args: argparse.Namespace) -> list[Outcome]:
                 scratch = Path(scratch_root) / f"{scenario}-{spec.name}"
                 if scenario == "memory":
                     outcome = run_memory(spec, scratch, args)
+                elif scenario == "websocket":
+                    outcome = run_websocket(spec, scratch, args)
                 else:
                     outcome = run_load(loadgen.PROFILES[scenario], spec, scratch, args)
                 print(f"    -> {summarize(outcome)}", flush=True)
@@ -211,6 +237,9 @@ def print_tables(outcomes: list[Outcome], args: argparse.Namespace) -> None:
         if scenario == "memory":
             heading = f"memory — {args.idle_connections:,} idle keep-alive connections"
             print(report.format_memory_table(outcomes, heading), end="\n\n")
+        elif scenario == "websocket":
+            heading = f"websocket — {ws_bench.DESCRIPTION}, {args.duration} s"
+            print(report.format_load_table(outcomes, scenario, heading), end="\n\n")
         else:
             profile = loadgen.PROFILES[scenario]
             heading = f"{scenario} — {profile.description}, {args.duration} s"

@@ -7,7 +7,10 @@ directory; the last lines of that log are shown when it fails.
 
 The static scenarios have servers of their own (`static_servers`): Ferry's
 `ferry serve DIR` on each loop, and nginx with `root DIR`, all serving the directory
-`static_site` wrote. (uvicorn and granian have no file server of their own.)
+`static_site` wrote. (uvicorn and granian have no file server of their own.) The
+`wsgi` scenario's servers (`WSGI_SERVERS`) run `bench.apps:wsgi_hello`: Ferry, gunicorn
+with its sync and gthread workers, granian's WSGI interface. The `websocket` scenario's
+(`WEBSOCKET_SERVERS`) run `bench.apps:ws_echo`: Ferry and uvicorn.
 """
 
 import os
@@ -31,6 +34,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 FERRY_PYTHON = REPO_ROOT / ".venv" / "bin" / "python"
 BENCH_BIN = REPO_ROOT / ".venv-bench" / "bin"
 APP = "bench.apps:hello"
+WSGI_APP = "bench.apps:wsgi_hello"
+WS_APP = "bench.apps:ws_echo"
+WSGI_THREADS = "10"  # Ferry's --threads and gunicorn gthread's --threads
 HOST = probe.HOST
 SERVER_CORE = "0"
 START_TIMEOUT_S = 20.0
@@ -75,19 +81,50 @@ class RunningServer:
     command: list[str]
 
 
-def ferry_command(port: int, scratch: Path) -> list[str]:
+def ferry_command(port: int, scratch: Path, app: str = APP) -> list[str]:
     return [
-        *(str(FERRY_PYTHON), "-m", "ferry", "serve", APP),
+        *(str(FERRY_PYTHON), "-m", "ferry", "serve", app),
         *("--host", HOST, "--port", str(port)),
         *("--no-access-log", "--loop", "uvloop"),
     ]
 
 
-def uvicorn_command(port: int, scratch: Path) -> list[str]:
+def ferry_wsgi_command(port: int, scratch: Path) -> list[str]:
     return [
-        *(str(BENCH_BIN / "uvicorn"), APP, "--host", HOST, "--port", str(port)),
+        *ferry_command(port, scratch, WSGI_APP),
+        *("--interface", "wsgi", "--threads", WSGI_THREADS),
+    ]
+
+
+def uvicorn_command(port: int, scratch: Path, app: str = APP) -> list[str]:
+    return [
+        *(str(BENCH_BIN / "uvicorn"), app, "--host", HOST, "--port", str(port)),
         *("--http", "httptools", "--loop", "uvloop"),
         *("--no-access-log", "--log-level", "warning"),
+    ]
+
+
+def uvicorn_ws_command(port: int, scratch: Path) -> list[str]:
+    return [*uvicorn_command(port, scratch, WS_APP), "--ws", "websockets"]
+
+
+def gunicorn_command(worker: str, port: int, scratch: Path) -> list[str]:
+    # One worker process (the master only supervises it); no access log by default.
+    # The sync worker closes every connection after its response: it has no keep-alive.
+    threads = ["--threads", WSGI_THREADS] if worker == "gthread" else []
+    return [
+        *(str(BENCH_BIN / "gunicorn"), "-w", "1", "-k", worker, *threads),
+        *("--bind", f"{HOST}:{port}", "--log-level", "warning", WSGI_APP),
+    ]
+
+
+def granian_wsgi_command(port: int, scratch: Path) -> list[str]:
+    # The single-threaded runtime of granian_command, on the WSGI interface.
+    return [
+        *(str(BENCH_BIN / "granian"), "--interface", "wsgi"),
+        *("--host", HOST, "--port", str(port), "--http", "1"),
+        *("--workers", "1", "--runtime-mode", "st", "--runtime-threads", "1"),
+        *("--no-ws", "--log-level", "warning", WSGI_APP),
     ]
 
 
@@ -201,6 +238,28 @@ SERVERS: dict[str, ServerSpec] = {
         ServerSpec("nginx", nginx_command),
     )
 }
+
+
+WSGI_SERVERS: dict[str, ServerSpec] = {
+    spec.name: spec
+    for spec in (
+        ServerSpec("ferry", ferry_wsgi_command),
+        ServerSpec("gunicorn-sync", partial(gunicorn_command, "sync")),
+        ServerSpec("gunicorn-gthread", partial(gunicorn_command, "gthread")),
+        ServerSpec("granian", granian_wsgi_command),
+    )
+}
+
+WEBSOCKET_SERVERS: dict[str, ServerSpec] = {
+    spec.name: spec
+    for spec in (
+        ServerSpec("ferry", partial(ferry_command, app=WS_APP)),
+        ServerSpec("uvicorn", uvicorn_ws_command),
+    )
+}
+
+# Every name `--only` accepts: the hello servers, then those only some scenarios have.
+SERVER_NAMES = tuple(dict.fromkeys([*SERVERS, *WSGI_SERVERS, *WEBSOCKET_SERVERS]))
 
 
 def static_servers(site: Path) -> dict[str, ServerSpec]:
