@@ -11,9 +11,11 @@ from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.middleware.csrf import get_token
-from django.urls import path
+from django.urls import path, re_path
+from django.views.static import serve
 
-FILE = os.path.join(os.path.dirname(__file__), "django_site.py")
+STATIC_ROOT = os.path.dirname(__file__)
+FILE = os.path.join(STATIC_ROOT, "django_site.py")
 
 if not settings.configured:
     settings.configure(
@@ -67,4 +69,5 @@ urlpatterns: list[Any] = [
     path("form", form),
     path("stream", stream),
     path("source", source),
+    re_path(r"^static/(?P<path>.*)$", serve, {"document_root": STATIC_ROOT}),
 ]

@@ -12,7 +12,7 @@ from ..server._helpers import FIXED_DATE, head, open_connection
 from ..support import serving
 
 fastapi = pytest.importorskip("fastapi")
-pytest.importorskip("multipart")
+pytest.importorskip("python_multipart")
 responses = pytest.importorskip("starlette.responses")
 routing = pytest.importorskip("starlette.routing")
 applications = pytest.importorskip("starlette.applications")
