@@ -31,17 +31,16 @@ from ._body import (
 )
 from ._events import (
     NEED_DATA,
-    PAUSED,
     ConnectionClosed,
     Data,
     EndOfMessage,
-    Event,
     Headers,
     InformationalResponse,
     Response,
     Sentinel,
 )
 from ._limits import Limits
+from ._receiver import Receiver
 from ._response import Framing, render_fields, validate_fields
 from ._response_head import (
     CHUNKED,
@@ -120,16 +119,18 @@ def render_request_head(
     return b"".join(lines), framing, length or 0, keep_alive
 
 
-class ClientConnection:
+class ClientConnection(Receiver):
     """One HTTP/1.1 connection, seen from the client. See the module docstring.
 
     ``limits`` bound what the server sends; by default a response body has no size limit
     (a download may be large) and the head is bounded as a request head is.
+
+    ``next_event`` returns ConnectionClosed when the server closed the connection before
+    sending any byte of a response (RFC 9112 §9.3.1: a request on a reused connection
+    may then be retried if it is idempotent), or while no request is pending.
     """
 
     __slots__ = (
-        "_buf",
-        "_eof",
         "_framing",
         "_informational",
         "_left",
@@ -138,11 +139,9 @@ class ClientConnection:
         "_reader",
         "_request_keep_alive",
         "_scan",
-        "keep_alive",
         "our_state",
         "response",
         "response_head_bytes",
-        "their_state",
     )
 
     def __init__(self, limits: Limits | None = None) -> None:
@@ -227,40 +226,10 @@ class ClientConnection:
 
     # -- input ------------------------------------------------------------------------
 
-    def receive_data(self, data: bytes) -> None:
-        """Add bytes received from the server."""
-        self._buf = self._buf + data if self._buf else data
-
-    def receive_eof(self) -> None:
-        """The server closed its sending side."""
-        self._eof = True
-
     @property
     def trailing_data(self) -> bytes:
         """Bytes received and not turned into events (after a CONNECT 2xx: the tunnel's)."""
         return self._buf
-
-    def next_event(self) -> Event | Sentinel:
-        """The next event from the received bytes.
-
-        Returns ConnectionClosed when the server closed the connection before sending
-        any byte of a response (RFC 9112 §9.3.1: a request on a reused connection may
-        then be retried if it is idempotent), or while no request is pending.
-        Raises RemoteProtocolError for a response that breaks RFC 9110/9112.
-        """
-        state = self.their_state
-        try:
-            if state is State.SEND_BODY:
-                return self._next_body_event()
-            if state is State.IDLE:
-                return self._next_head()
-        except RemoteProtocolError:
-            self.their_state = advance(state, Step.FAIL)
-            self.keep_alive = False
-            raise
-        if state is State.ERROR:
-            raise RemoteProtocolError("the connection already failed")
-        return PAUSED
 
     def _next_body_event(self) -> Data | EndOfMessage | Sentinel:
         assert self._reader is not None

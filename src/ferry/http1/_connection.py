@@ -37,6 +37,7 @@ from ._events import (
 from ._head import CHUNKED, parse_request_head
 from ._limits import Limits
 from ._partial import HeadScan
+from ._receiver import Receiver
 from ._response import (
     Framing,
     ResponseSettings,
@@ -53,14 +54,12 @@ __all__ = ["ServerConnection"]
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
-class ServerConnection:
+class ServerConnection(Receiver):
     """One HTTP/1.1 connection, seen from the server. See the module docstring."""
 
     __slots__ = (
-        "_buf",
         "_continue_sent",
         "_drain_left",
-        "_eof",
         "_framing",
         "_left",
         "_limits",
@@ -68,12 +67,10 @@ class ServerConnection:
         "_request",
         "_scan",
         "_settings",
-        "keep_alive",
         "max_drain",
         "max_requests",
         "our_state",
         "requests_received",
-        "their_state",
     )
 
     def __init__(
@@ -105,14 +102,6 @@ class ServerConnection:
 
     # -- input ------------------------------------------------------------------------
 
-    def receive_data(self, data: bytes) -> None:
-        """Add bytes received from the client."""
-        self._buf = self._buf + data if self._buf else data
-
-    def receive_eof(self) -> None:
-        """The client closed its sending side."""
-        self._eof = True
-
     @property
     def has_pending_input(self) -> bool:
         """Whether ``next_event`` may have something to say without more bytes."""
@@ -127,22 +116,6 @@ class ServerConnection:
     def request(self) -> Request | None:
         """The request of the current cycle, once its head has arrived."""
         return self._request
-
-    def next_event(self) -> Event | Sentinel:
-        """The next event from the received bytes. Raises RemoteProtocolError."""
-        state = self.their_state
-        try:
-            if state is State.SEND_BODY:
-                return self._next_body_event()
-            if state is State.IDLE:
-                return self._next_head()
-        except RemoteProtocolError:
-            self.their_state = advance(state, Step.FAIL)
-            self.keep_alive = False
-            raise
-        if state is State.ERROR:
-            raise RemoteProtocolError("the connection already failed")
-        return PAUSED
 
     def _next_body_event(self) -> Event | Sentinel:
         assert self._reader is not None
