@@ -153,29 +153,16 @@ def nginx_config(port: int) -> str:
     servers never close a busy keep-alive connection; reconnecting would skew the run.
     Temporary paths are relative to the `-p` prefix, so nothing is written elsewhere.
     """
-    return f"""daemon off;
-master_process on;
-worker_processes 1;
-pid nginx.pid;
-error_log stderr warn;
-events {{ worker_connections 8192; }}
-http {{
-    access_log off;
-    client_body_temp_path tmp/body;
-    proxy_temp_path tmp/proxy;
-    fastcgi_temp_path tmp/fastcgi;
-    uwsgi_temp_path tmp/uwsgi;
-    scgi_temp_path tmp/scgi;
-    keepalive_requests 1000000;
-    server {{
+    return _nginx_frame(
+        f"""    server {{
         listen {HOST}:{port};
         location / {{
             default_type text/plain;
             return 200 "Hello, world!";
         }}
     }}
-}}
 """
+    )
 
 
 def ferry_static_command(site: Path, loop: str, port: int, scratch: Path) -> list[str]:
@@ -196,21 +183,8 @@ def nginx_static_config(site: Path, port: int) -> str:
     """Return an nginx configuration serving `site` on `port`: nginx's own sendfile path
     (`sendfile on`, with `tcp_nopush` so the head and the file's first bytes share a
     packet), the same media types Ferry sends, and the settings of `nginx_config`."""
-    return f"""daemon off;
-master_process on;
-worker_processes 1;
-pid nginx.pid;
-error_log stderr warn;
-events {{ worker_connections 8192; }}
-http {{
-    access_log off;
-    client_body_temp_path tmp/body;
-    proxy_temp_path tmp/proxy;
-    fastcgi_temp_path tmp/fastcgi;
-    uwsgi_temp_path tmp/uwsgi;
-    scgi_temp_path tmp/scgi;
-    keepalive_requests 1000000;
-    sendfile on;
+    return _nginx_frame(
+        f"""    sendfile on;
     tcp_nopush on;
     types {{ text/plain txt; application/octet-stream bin; }}
     charset utf-8;
@@ -219,8 +193,34 @@ http {{
         listen {HOST}:{port};
         root {site};
     }}
-}}
 """
+    )
+
+
+def _nginx_frame(http_block: str) -> str:
+    """The settings every benchmark nginx shares, around ``http_block`` (the rest of its
+    ``http`` block): one worker, logs off, temporary paths under the ``-p`` prefix, and
+    ``keepalive_requests`` raised from nginx's default of 1,000 because the other servers
+    never close a busy keep-alive connection."""
+    return (
+        """daemon off;
+master_process on;
+worker_processes 1;
+pid nginx.pid;
+error_log stderr warn;
+events { worker_connections 8192; }
+http {
+    access_log off;
+    client_body_temp_path tmp/body;
+    proxy_temp_path tmp/proxy;
+    fastcgi_temp_path tmp/fastcgi;
+    uwsgi_temp_path tmp/uwsgi;
+    scgi_temp_path tmp/scgi;
+    keepalive_requests 1000000;
+"""
+        + http_block
+        + "}\n"
+    )
 
 
 def nginx_executable() -> str:
