@@ -345,3 +345,51 @@ def test_client_eof_without_close_frame_is_1006(server: int, seen: Seen) -> None
         assert read_until_close(sock) == b""
     assert seen.disconnected.wait(5)
     assert seen.disconnects[0]["code"] == 1006
+
+
+def test_bytes_before_the_accept_are_bounded(loop_name: str) -> None:
+    """A client that floods frames while the app has not accepted yet is not buffered:
+    reading pauses at 64 KiB and resumes with the accept."""
+    import threading
+
+    from ..server._helpers import on_server_loop
+
+    release = threading.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        assert (await receive())["type"] == "websocket.connect"
+        await asyncio.get_running_loop().run_in_executor(None, release.wait, 10)
+        await send({"type": "websocket.accept"})
+        while (message := await receive())["type"] == "websocket.receive":
+            if message.get("text") == "last":
+                await send({"type": "websocket.send", "text": "done"})
+
+    frame = b"\x81\xfe\xff\xff\x00\x00\x00\x00" + b"x" * 0xFFFF  # masked text, 64 KiB - 1
+    key = b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    with serving(app, loop_name) as running, connect_socket(running.port) as sock:
+        sock.setblocking(False)
+        sock.sendall(UPGRADE + key + b"\r\n")
+        sent = 0
+        flood = frame * 512  # 32 MiB: more than loopback's socket buffers hold
+        # Push until the kernel buffers are full: the server must stop reading.
+        while sent < len(flood):
+            try:
+                sent += sock.send(flood[sent : sent + 65536])
+            except BlockingIOError:
+                break
+
+        def buffered() -> int:
+            protocols = list(running.server.state.connections)  # type: ignore[union-attr]
+            return max(p.conn.trailing_data for p in protocols)
+
+        assert sent < len(flood), "the server read everything before the accept"
+        assert on_server_loop(running, buffered) < 1 << 20
+        release.set()
+        sock.setblocking(True)
+        sock.sendall(flood[sent:] + b"\x81\x84\x00\x00\x00\x00last")
+        received = b""
+        while not received.endswith(b"\x81\x04done"):
+            chunk = sock.recv(65536)
+            assert chunk, received
+            received += chunk
+    assert received.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")

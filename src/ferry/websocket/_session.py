@@ -41,6 +41,9 @@ __all__ = ["Channel", "WebSocketSession"]
 logger = logging.getLogger("ferry.error")
 
 _QUEUE_HIGH_WATER = 1 << 20  # received message bytes waiting for the app that pause reading
+# Bytes a client may send before the app has accepted; past them reading pauses until the
+# accept (a client that floods a handshake the app is still deciding on is not buffered).
+_PENDING_LIMIT = 1 << 16
 _CONNECT: Message = {"type": "websocket.connect"}
 
 
@@ -247,6 +250,9 @@ class WebSocketSession:
         self._schedule_ping()
         if trailing:  # frames the client sent right after its request
             self.data_received(trailing)
+        if self._read_paused and self._queued < _QUEUE_HIGH_WATER // 2:
+            self._read_paused = False  # paused while the app decided (_PENDING_LIMIT)
+            channel.transport.resume_reading()
 
     def _response_start(self, message: Message) -> None:
         self.phase = Phase.DENIED
@@ -333,7 +339,11 @@ class WebSocketSession:
         ws = self._ws
         if ws is None:
             # Not accepted yet: the bytes wait in the engine and come back with the 101.
-            self._channel.conn.receive_data(data)
+            channel = self._channel
+            channel.conn.receive_data(data)
+            if channel.conn.trailing_data >= _PENDING_LIMIT and not self._read_paused:
+                self._read_paused = True
+                channel.transport.pause_reading()
             return
         if self.phase is Phase.CLOSED:
             return
