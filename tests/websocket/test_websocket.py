@@ -312,10 +312,20 @@ def test_pre_rfc6455_handshake_is_plain_http(server: int) -> None:
     assert response.endswith(b"\r\n\r\n" + PAGE)
 
 
-def test_wrong_version_is_400(server: int) -> None:
+def test_wrong_version_is_426_with_the_version_spoken(server: int) -> None:
+    # RFC 6455 §4.2.2: 426 Upgrade Required, Sec-WebSocket-Version naming what we speak.
     request = UPGRADE.replace(b"Version: 13", b"Version: 8")
     response = exchange(server, request + b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
-    assert response.endswith(b"\r\n\r\n400 Bad Request: Sec-WebSocket-Version must be 13\n")
+    head, _, body = response.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 426 Upgrade Required\r\n")
+    assert b"\r\nsec-websocket-version: 13\r\n" in head.lower() + b"\r\n"
+    assert body == b"426 Upgrade Required: Sec-WebSocket-Version must be 13\n"
+
+
+def test_bad_key_is_400(server: int) -> None:
+    response = exchange(server, UPGRADE + b"Sec-WebSocket-Key: c2hvcnQ=\r\n\r\n")
+    assert response.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert response.endswith(b"\r\n\r\n400 Bad Request: invalid Sec-WebSocket-Key\n")
 
 
 def test_server_shutdown_closes_1001(loop_name: str) -> None:

@@ -11,24 +11,25 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-import os
 import time
 import typing
 from typing import IO, TYPE_CHECKING, Any
 
-from .._errors import LocalProtocolError, RemoteProtocolError
+from .._errors import RemoteProtocolError
 from ..asgi._cycle import RequestCycle
 from ..http1 import (
     NEED_DATA,
     ConnectionClosed,
     Data,
     EndOfMessage,
+    Headers,
     Request,
     ServerConnection,
     State,
     reason_phrase,
 )
 from ._scope import build_scope, build_websocket_scope
+from ._sendfile import send_file
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -197,7 +198,7 @@ class HTTPProtocol(asyncio.Protocol):
         self.deadline_kind = NO_DEADLINE
         problem = websocket.handshake_problem(request)
         if problem is not None:
-            self.send_error(400, problem)
+            self.send_error(problem.status, problem.message, problem.headers)
             return
         state = self.state
         session: WebSocketSession = websocket.WebSocketSession(
@@ -264,28 +265,13 @@ class HTTPProtocol(asyncio.Protocol):
             await waiter
 
     async def sendfile(self, file: IO[bytes], offset: int, count: int) -> None:
-        """Write ``count`` bytes of ``file`` from ``offset``: zero-copy where the loop can
-        (asyncio), else in pieces of 64 KiB that wait for the client (uvloop)."""
-        loop = self.state.loop
-        if self.state.native_sendfile:
-            position = file.tell()
-            try:
-                await loop.sendfile(self.transport, file, offset, count)
-                return
-            except NotImplementedError:
-                self.state.native_sendfile = False
-            finally:
-                file.seek(position)  # as with pread below: the caller decides the position
-        fd = file.fileno()
-        while count and not self._lost:
-            data = os.pread(fd, min(count, 65536), offset)
-            if not data:
-                raise LocalProtocolError("the file is shorter than the range to send")
-            self.transport.write(data)
-            offset += len(data)
-            count -= len(data)
-            if self._write_paused:
-                await self.drain()
+        """Write ``count`` bytes of ``file`` from ``offset`` (see server/_sendfile.py)."""
+        await send_file(self, file, offset, count)
+
+    @property
+    def lost(self) -> bool:
+        """Whether the connection is gone (connection_lost has run)."""
+        return self._lost
 
     def body_requested(self) -> None:
         """The app waits for the body: from now on the client must send it in time.
@@ -350,10 +336,11 @@ class HTTPProtocol(asyncio.Protocol):
         else:
             self.send_error(500, message)
 
-    def send_error(self, status: int, message: str) -> int:
+    def send_error(self, status: int, message: str, headers: Headers | None = None) -> int:
         """The one place a protocol error, a timeout or an app failure becomes a response.
 
-        The response says ``Connection: close`` and the connection is closed after it.
+        The response says ``Connection: close`` and the connection is closed after it;
+        ``headers`` are fields it carries besides Content-Type (such as 426's Upgrade).
         If a response has already started, the connection is aborted instead. Returns the
         length of the response body sent (0 when aborted).
         """
@@ -371,7 +358,10 @@ class HTTPProtocol(asyncio.Protocol):
         detail = message if status < 500 else text
         body = f"{status} {text}: {detail}\n".encode()
         data = conn.send_response(
-            status, [(b"content-type", b"text/plain; charset=utf-8")], body=body, end=True
+            status,
+            [(b"content-type", b"text/plain; charset=utf-8"), *(headers or ())],
+            body=body,
+            end=True,
         )
         self.transport.write(data)
         self.transport.close()

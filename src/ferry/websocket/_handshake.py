@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import binascii
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from wsproto.extensions import Extension, PerMessageDeflate
 from wsproto.handshake import server_extensions_handshake
@@ -12,7 +13,13 @@ from wsproto.utilities import generate_accept_token
 
 from ..http1 import Headers, Request
 
-__all__ = ["WebSocketSettings", "accept_fields", "handshake_problem", "is_rfc6455_handshake"]
+__all__ = [
+    "HandshakeProblem",
+    "WebSocketSettings",
+    "accept_fields",
+    "handshake_problem",
+    "is_rfc6455_handshake",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,23 +50,39 @@ def is_rfc6455_handshake(request: Request) -> bool:
     return any(name == b"sec-websocket-version" for name, _ in request.headers)
 
 
-def handshake_problem(request: Request) -> str | None:
+class HandshakeProblem(NamedTuple):
+    """Why an opening handshake fails: the error response's status, text and fields."""
+
+    status: int
+    message: str
+    headers: Headers
+
+
+# RFC 6455 §4.2.2: to a version it does not speak, a server answers 426 Upgrade Required
+# with the versions it does speak in Sec-WebSocket-Version (RFC 9110 §15.5.22).
+_WRONG_VERSION = HandshakeProblem(
+    426, "Sec-WebSocket-Version must be 13", [(b"sec-websocket-version", b"13")]
+)
+_BAD_KEY = HandshakeProblem(400, "invalid Sec-WebSocket-Key", [])
+
+
+def handshake_problem(request: Request) -> HandshakeProblem | None:
     """Why ``request`` is not a valid WebSocket opening handshake, or None if it is.
 
     ``request`` is a bodiless HTTP/1.1 GET asking to upgrade to "websocket" (the engine
     checked that much, RFC 6455 §4.2.1 (1)-(4)).
     """
     versions = _field(request, b"sec-websocket-version")
-    # RFC 6455 §4.2.1 (6): version 13; §4.2.2: else 426 with the versions we speak.
+    # RFC 6455 §4.2.1 (6): version 13.
     if versions != [b"13"]:
-        return "Sec-WebSocket-Version must be 13"
+        return _WRONG_VERSION
     keys = _field(request, b"sec-websocket-key")
     # §4.2.1 (5): a base64-encoded 16-byte value.
     try:
         if len(keys) != 1 or len(binascii.a2b_base64(keys[0], strict_mode=True)) != 16:
-            return "invalid Sec-WebSocket-Key"
+            return _BAD_KEY
     except binascii.Error:
-        return "invalid Sec-WebSocket-Key"
+        return _BAD_KEY
     return None
 
 
