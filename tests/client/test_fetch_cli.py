@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from ferry.client._decoders import accept_encoding
 from ferry.client._fetch_cli import add_fetch_command, render_trace, run_fetch
 
 from ..support import echo_app, serving
@@ -20,6 +21,8 @@ REPLY = (
     b"HTTP/1.1 200 OK\r\nServer-Timing: db;dur=1.5, app;dur=2.25, miss\r\n"
     b"Content-Length: 5\r\n\r\nhello"
 )
+
+ACCEPT_ENCODING = accept_encoding()  # what this installation decodes
 
 
 def fetch(*argv: str) -> int:
@@ -56,7 +59,8 @@ def test_verbose_shows_both_heads(capsys: pytest.CaptureFixture[str]) -> None:
         assert fetch("-v", "-H", "X-Test: 1", f"http://127.0.0.1:{server.port}/p?q") == 0
         port = server.port
     assert capsys.readouterr().err == (
-        f"> GET /p?q HTTP/1.1\n> Host: 127.0.0.1:{port}\n> Accept-Encoding: gzip, deflate\n"
+        f"> GET /p?q HTTP/1.1\n> Host: 127.0.0.1:{port}\n"
+        f"> Accept-Encoding: {ACCEPT_ENCODING.decode()}\n"
         "> X-Test: 1\n>\n"
         "< HTTP/1.1 200 OK\n< Server-Timing: db;dur=1.5, app;dur=2.25, miss\n"
         "< Content-Length: 5\n<\n"

@@ -11,7 +11,7 @@ from types import TracebackType
 from ..._errors import ClientClosed, TooManyRedirects
 from ...http1 import Headers
 from ...http1 import Response as ResponseHead
-from .._decoders import Decoder, decoder_for
+from .._decoders import Decoder, accept_encoding, decoder_for
 from .._models import (
     URL,
     Body,
@@ -39,7 +39,6 @@ from ._transports import (
 __all__ = ["Client", "Response"]
 
 _BLOCK = 65536
-_DEFAULT_HEADERS = [(b"Accept-Encoding", b"gzip, deflate")]
 
 _Request = tuple[bytes, URL, Headers, Body]
 """(method, URL, the caller's header fields, body): what a redirect may change."""
@@ -117,7 +116,7 @@ class Client:
 
     ``verify``: verify TLS certificates against the system's trust store (True), not at
     all (False), or with this SSLContext. ``uds``: send every request over this UNIX
-    socket. ``max_decompression_ratio`` bounds a gzip/deflate body's growth.
+    socket. ``max_decompression_ratio`` bounds a compressed body's growth.
     ``expect_continue_above``: send ``Expect: 100-continue`` with bodies of at least this
     many bytes (and streams of unknown size), so the server can refuse them before they
     are sent (None: never). ``follow_redirects``: follow 301/302/303/307/308 (off by
@@ -152,7 +151,9 @@ class Client:
         )
         self.transport = transport or HTTPTransport(self.pool)
         # The client's own fields replace the defaults of the same name.
-        self._headers = merge_headers(_DEFAULT_HEADERS, encode_headers(headers))
+        # Accept-Encoding names only the codings this installation decodes.
+        defaults = [(b"Accept-Encoding", accept_encoding())]
+        self._headers = merge_headers(defaults, encode_headers(headers))
         self._max_ratio = max_decompression_ratio
         self.follow_redirects = follow_redirects
         self.max_redirects = max_redirects
