@@ -80,6 +80,17 @@ def add_fetch_command(subparsers: Any) -> None:
     fetch.add_argument("--json", action="store_true", help="print the trace as JSON")
     fetch.add_argument("--insecure", action="store_true", help="do not verify certificates")
     fetch.add_argument("--unix-socket", metavar="PATH", help="connect to this UNIX socket")
+    fetch.add_argument(
+        "-x",
+        "--proxy",
+        metavar="URL",
+        help="an HTTP proxy for the request (default: HTTP_PROXY, HTTPS_PROXY, ALL_PROXY)",
+    )
+    fetch.add_argument(
+        "--noproxy",
+        metavar="LIST",
+        help="hosts that bypass the proxy, as NO_PROXY lists them (which it replaces)",
+    )
 
 
 @dataclass
@@ -150,6 +161,8 @@ def _fetch(args: argparse.Namespace) -> int:
         verify=not args.insecure,
         uds=args.unix_socket,
         follow_redirects=args.location,
+        proxy=args.proxy,
+        no_proxy=args.noproxy,
     ) as client:
         for _ in range(max(1, args.repeat)):
             timeline = Timeline()

@@ -17,7 +17,6 @@ from .._models import (
     Body,
     HeaderInput,
     PoolLimits,
-    Proxy,
     Timeouts,
     build_headers,
     encode_headers,
@@ -27,6 +26,7 @@ from .._models import (
     prepare_body,
     redirect,
 )
+from .._proxies import ProxyRoutes
 from ._backend import Trace
 from ._pool import ConnectionPool
 from ._transports import (
@@ -124,7 +124,10 @@ class Client:
     TooManyRedirects). ``transport``: what sends the requests (the network by default;
     ``ASGITransport(app)`` calls an ASGI app in-process, ``MockTransport(handler)`` a
     function). ``proxy``: ``http://[user:password@]host:port`` of an HTTP proxy for every
-    request (``https://`` ones through a CONNECT tunnel).
+    request (``https://`` ones through a CONNECT tunnel). ``trust_env``: without a
+    ``proxy``, take the proxies from ``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY`` and
+    ``NO_PROXY`` (see docs/client.md). ``no_proxy``: hosts that bypass the proxy, in
+    ``NO_PROXY``'s syntax (replacing the environment's).
     """
 
     def __init__(
@@ -141,13 +144,14 @@ class Client:
         expect_continue_above: int | None = None,
         transport: BaseTransport | None = None,
         proxy: str | None = None,
+        no_proxy: str | None = None,
+        trust_env: bool = True,
     ) -> None:
         self.timeouts = timeouts or Timeouts()
+        # Over a UNIX socket the environment's proxies (meant for the network) are not used.
+        proxies = ProxyRoutes.build(proxy, no_proxy, trust_env=trust_env and uds is None)
         self.pool = ConnectionPool(
-            limits or PoolLimits(),
-            _ssl_context(verify),
-            uds,
-            proxy=None if proxy is None else Proxy.parse(proxy),
+            limits or PoolLimits(), _ssl_context(verify), uds, proxies=proxies
         )
         self.transport = transport or HTTPTransport(self.pool)
         # The client's own fields replace the defaults of the same name.

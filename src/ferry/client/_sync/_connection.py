@@ -41,9 +41,13 @@ class HTTPConnection:
     ``start_next_cycle`` (if ``reusable``) or ``close``.
     """
 
-    def __init__(self, stream: Stream, origin: tuple[str, str, int]) -> None:
+    def __init__(
+        self, stream: Stream, origin: tuple[str, str, int], proxy: Proxy | None = None
+    ) -> None:
         self.stream = stream
         self.origin = origin
+        self.proxy = proxy
+        """The proxy the connection goes to (None: straight to the origin)."""
         self.engine = ClientConnection()
         self.reused = False
         """Whether an earlier exchange completed on this connection."""
@@ -91,7 +95,7 @@ class HTTPConnection:
                 raise
             if trace is not None:
                 trace("tls", b"")
-        return cls(stream, origin)
+        return cls(stream, origin, proxy)
 
     def send_request(
         self,

@@ -15,7 +15,8 @@ import time
 from collections.abc import Callable
 
 from ..._errors import ClientClosed, PoolTimeout
-from .._models import PoolLimits, Proxy, Timeouts, keep_alive_timeout
+from .._models import PoolLimits, Timeouts, keep_alive_timeout
+from .._proxies import ProxyRoutes
 from ._backend import PoolCondition, Trace
 from ._connection import HTTPConnection
 
@@ -25,8 +26,8 @@ Origin = tuple[str, str, int]
 
 
 class ConnectionPool:
-    """Open, reuse and retire connections (through ``proxy`` if given). ``clock`` is
-    injectable for tests."""
+    """Open, reuse and retire connections (through the proxy ``proxies`` name for each
+    origin). ``clock`` is injectable for tests."""
 
     def __init__(
         self,
@@ -34,10 +35,10 @@ class ConnectionPool:
         ssl_context: ssl.SSLContext | None,
         uds: str | None = None,
         clock: Callable[[], float] = time.monotonic,
-        proxy: Proxy | None = None,
+        proxies: ProxyRoutes | None = None,
     ) -> None:
-        self.proxy = proxy
-        """Where connections go instead of their origin (None: straight there)."""
+        self.proxies = proxies or ProxyRoutes()
+        """Which proxy, if any, each origin's connections go to."""
         self._limits = limits
         self._ssl_context = ssl_context
         self._uds = uds
@@ -82,7 +83,7 @@ class ConnectionPool:
                 self._ssl_context if origin[0] == "https" else None,
                 self._uds,
                 trace,
-                self.proxy,
+                self.proxies.proxy_for(origin),
             )
         except BaseException:
             with self._condition:

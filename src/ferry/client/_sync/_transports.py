@@ -134,7 +134,7 @@ class HTTPTransport(BaseTransport):
         trace: Trace | None,
     ) -> ResponseHead:
         url, target, headers = request.url, request.url.target, request.headers
-        proxy = self.pool.proxy
+        proxy = connection.proxy
         if proxy is not None and url.scheme == "http":
             # RFC 9112 §3.2.2: to a proxy, the absolute form (Host stays, as it must).
             target = b"http://" + url.authority + target
