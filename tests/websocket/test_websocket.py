@@ -120,16 +120,23 @@ def test_default_limit_is_16_mib(loop_name: str) -> None:
     seen = Seen()
 
     async def client(ws: ClientConnection) -> Any:
-        await ws.send(b"x" * (16 * 1024 * 1024))  # exactly the limit: accepted
-        echoed = await ws.recv()
-        await ws.send(b"x" * (16 * 1024 * 1024 + 1))
-        with pytest.raises(ConnectionClosed) as info:
-            await ws.recv()
-        return len(echoed), info.value.rcvd.code if info.value.rcvd else None
+        await ws.send(b"x" * LIMIT)  # exactly the limit: accepted
+        return len(await ws.recv())
 
+    # One byte more, in one binary frame (masked with a zero key): RFC 6455 §7.1.7, the
+    # connection fails at the frame's header with close 1009, then the server half-closes
+    # (its FIN, not a reset, though the frame's payload is still arriving).
+    over = b"\x82\xff" + (LIMIT + 1).to_bytes(8, "big") + bytes(4) + b"x" * (LIMIT + 1)
     with serving(make_app(seen), loop_name) as running:
-        result = talk(running.port, "/echo", client, compression=None, max_size=None)
-    assert result == (16 * 1024 * 1024, 1009)
+        assert talk(running.port, "/echo", client, compression=None, max_size=None) == LIMIT
+        assert seen.disconnected.wait(5)
+        seen.disconnected.clear()
+        with open_raw(running.port) as sock:
+            sock.sendall(over)
+            answer = read_until_close(sock)
+    assert answer[:4] == b"\x88" + bytes([len(answer) - 2]) + b"\x03\xf1"  # 1009
+    assert seen.disconnected.wait(5)
+    assert [message["code"] for message in seen.disconnects] == [1000, 1009]
 
 
 def test_app_closes_with_code_and_reason(server: int) -> None:
@@ -195,6 +202,8 @@ def test_denied_before_accept(server: int, path: str, status: int, body: bytes) 
     assert info.value.response.status_code == status
     assert info.value.response.body == body
 
+
+LIMIT = 16 * 1024 * 1024  # the default --ws-max-size
 
 UPGRADE = (
     b"GET /echo HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"

@@ -1,9 +1,10 @@
 """WebSocket (RFC 6455) over an HTTP/1.1 Upgrade, for ASGI applications.
 
-The framing is wsproto's sans-IO frame layer (the optional extra ``ferry[ws]``); the
-HTTP/1.1 handshake is Ferry's own engine (``ServerConnection.send_switching_protocols``).
-The server imports this package only when ``wsproto`` is installed: without it an Upgrade
-request is served as plain HTTP. See docs/websocket.md.
+The framing is the sans-IO frame layer of the ``websockets`` package (the optional extra
+``ferry[ws]``); the HTTP/1.1 handshake is Ferry's own engine
+(``ServerConnection.send_switching_protocols``). The server imports this package only
+when ``wsproto`` (also in the extra) is installed: without it an Upgrade request is
+served as plain HTTP. See docs/websocket.md.
 """
 
 from __future__ import annotations

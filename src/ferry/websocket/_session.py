@@ -5,12 +5,16 @@ then on it forwards ``data_received``, ``eof_received``, ``connection_lost`` and
 ``shutdown`` here. Phases, in order::
 
     CONNECTING  the app has the websocket.connect; the engine still holds the request
-      -> OPEN   websocket.accept: the 101 is out, wsproto frames from now on
+      -> OPEN   websocket.accept: the 101 is out, websockets' frame layer from now on
       -> DENIED websocket.http.response.start: an HTTP response instead of the 101
     OPEN -> CLOSING   a close frame was sent or received; waiting for its answer
          -> CLOSED    the transport is closing or lost
 
 The app learns of the end through ``websocket.disconnect`` with the close code.
+
+The frame layer is ``websockets.protocol.Protocol`` created already OPEN (the handshake
+is ours): it parses and unmasks frames (in C), enforces the message size limit, answers
+pings and close frames, and tells us when to end the TCP connection (``SEND_EOF``).
 """
 
 from __future__ import annotations
@@ -19,24 +23,22 @@ import asyncio
 import collections
 import enum
 import logging
-from typing import Any, Protocol
+import struct
+from collections.abc import Callable
+from typing import Protocol as TypingProtocol
+from typing import cast
 
-from wsproto.connection import Connection, ConnectionState, ConnectionType
-from wsproto.events import (
-    BytesMessage,
-    CloseConnection,
-    Event,
-    Ping,
-    Pong,
-    TextMessage,
-)
+from websockets.exceptions import ProtocolError as FrameError
+from websockets.frames import BINARY, CLOSE, CONT, PONG, TEXT, Frame
+from websockets.protocol import OPEN, SEND_EOF, SERVER
+from websockets.protocol import Protocol as FrameLayer
 
 from .._errors import ClientDisconnected, LocalProtocolError
 from ..asgi._types import ASGIApp, Message, Scope
 from ..http1 import Request, ServerConnection
 from ._handshake import WebSocketSettings, accept_fields
 
-__all__ = ["Channel", "WebSocketSession"]
+__all__ = ["Channel", "HandshakeLog", "WebSocketSession"]
 
 logger = logging.getLogger("ferry.error")
 
@@ -45,6 +47,15 @@ _QUEUE_HIGH_WATER = 1 << 20  # received message bytes waiting for the app that p
 # accept (a client that floods a handshake the app is still deciding on is not buffered).
 _PENDING_LIMIT = 1 << 16
 _CONNECT: Message = {"type": "websocket.connect"}
+_PING_PAYLOAD = b"ferry"
+# RFC 6455 §5.2: the first byte of an unfragmented text (binary) frame, and the extended
+# payload length headers (16-bit, 64-bit, network order) after the second byte.
+_FIN_TEXT, _FIN_BINARY = 0x81, 0x82
+_SHORT_HEAD = struct.Struct("!BBH")
+_LONG_HEAD = struct.Struct("!BBQ")
+
+HandshakeLog = Callable[[int, int], None]
+"""Called once, when the handshake is answered: (status, response body bytes sent)."""
 
 
 class Phase(enum.Enum):
@@ -55,7 +66,11 @@ class Phase(enum.Enum):
     CLOSED = "CLOSED"
 
 
-class Channel(Protocol):
+_OPEN = Phase.OPEN
+_CLOSED = Phase.CLOSED
+
+
+class Channel(TypingProtocol):
     """What a session needs from the connection it runs on (the HTTP protocol)."""
 
     transport: asyncio.Transport
@@ -68,6 +83,10 @@ class Channel(Protocol):
     def send_error(self, status: int, message: str) -> int: ...
 
 
+def _no_log(status: int, body_bytes: int) -> None:
+    """The default HandshakeLog: log nothing."""
+
+
 class WebSocketSession:
     """The ASGI ``receive``/``send`` of one WebSocket, and the wire events that feed it."""
 
@@ -75,9 +94,11 @@ class WebSocketSession:
         "_channel",
         "_close_timer",
         "_denial_headers",
+        "_denial_sent",
         "_denial_status",
         "_fragments",
-        "_fragments_size",
+        "_fragments_text",
+        "_log",
         "_loop",
         "_ping_timer",
         "_queue",
@@ -102,22 +123,26 @@ class WebSocketSession:
         scope: Scope,
         settings: WebSocketSettings,
         loop: asyncio.AbstractEventLoop,
+        log: HandshakeLog = _no_log,
     ) -> None:
         self._channel = channel
         self._request = request
         self.scope = scope
         self._settings = settings
         self._loop = loop
-        self._ws: Connection | None = None
+        self._log: HandshakeLog | None = log  # None once the line is written
+        self._ws: FrameLayer | None = None
         self.phase = Phase.CONNECTING
         self._queue: collections.deque[Message] = collections.deque()
         self._queued = 0  # payload bytes in _queue
-        self._fragments: list[Any] = []  # the pieces of a message still arriving
-        self._fragments_size = 0
-        self._waiter: asyncio.Future[None] | None = None
+        self._fragments: list[bytes] = []  # the pieces of a message still arriving
+        self._fragments_text = False
+        # The app's receive() waiting: given the next message, or None to look again.
+        self._waiter: asyncio.Future[Message | None] | None = None
         self._read_paused = False
         self._response_started = False
         self._denial_status = 0
+        self._denial_sent = 0
         self._denial_headers: list[tuple[bytes, bytes]] = []
         self._ping_timer: asyncio.TimerHandle | None = None
         self._close_timer: asyncio.TimerHandle | None = None
@@ -132,14 +157,14 @@ class WebSocketSession:
         try:
             await app(self.scope, self.receive, self.send)
         except Exception as exc:
-            if not (self.phase is Phase.CLOSED and isinstance(exc, OSError)):
+            if not (self.phase is _CLOSED and isinstance(exc, OSError)):
                 logger.error("exception in ASGI application", exc_info=exc)
             self._app_failed("exception in ASGI application")
             return
         if self.phase is Phase.CONNECTING:
             logger.error("the ASGI application returned without accepting the WebSocket")
             self._app_failed("no response from the application")
-        elif self.phase is Phase.OPEN:
+        elif self.phase is _OPEN:
             self._send_close(1000, "")
         elif self.phase is Phase.DENIED:
             logger.error("the ASGI application returned without completing its response")
@@ -149,13 +174,23 @@ class WebSocketSession:
         phase = self.phase
         if phase is Phase.CONNECTING or phase is Phase.DENIED:
             # A 500 if nothing was sent yet; else send_error aborts the connection.
-            self.phase = Phase.CLOSED
-            self._channel.send_error(500, message)
-        elif phase is Phase.OPEN:
+            self.phase = _CLOSED
+            sent = self._channel.send_error(500, message)
+            if self._response_started:
+                self._log_handshake(self._denial_status, self._denial_sent)
+            else:
+                self._log_handshake(500, sent)
+        elif phase is _OPEN:
             self._send_close(1011, "")  # RFC 6455 §7.4.1: an unexpected condition
             self._close_transport()
         else:
             self._close_transport()
+
+    def _log_handshake(self, status: int, body_bytes: int) -> None:
+        log = self._log
+        if log is not None:
+            self._log = None
+            log(status, body_bytes)
 
     # -- receive ----------------------------------------------------------------------
 
@@ -173,7 +208,9 @@ class WebSocketSession:
                     "reason": self.close_reason,
                 }
             waiter = self._waiter = self._loop.create_future()
-            await waiter
+            handed: Message | None = await waiter
+            if handed is not None:
+                return handed  # handed over directly: it never was in the queue
         message = self._queue.popleft()
         self._queued -= len(message.get("bytes") or message.get("text") or "")
         if self._read_paused and self._queued < _QUEUE_HIGH_WATER // 2:
@@ -182,6 +219,13 @@ class WebSocketSession:
         return message
 
     def _deliver(self, message: Message, size: int) -> None:
+        waiter = self._waiter
+        if waiter is not None and not self._queue:
+            # The app is waiting for exactly this: no queue, no flow-control accounting.
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(message)
+                return
         self._queue.append(message)
         self._queued += size
         if self._queued >= _QUEUE_HIGH_WATER and not self._read_paused:
@@ -209,34 +253,41 @@ class WebSocketSession:
         """Handle one message from the app. Raises ClientDisconnected once the connection
         is closed, LocalProtocolError for a message that does not fit the phase."""
         kind = message["type"]
+        if self.phase is _OPEN and kind == "websocket.send":
+            self._send_message(message)
+            channel = self._channel
+            if channel.write_paused:
+                await channel.drain()
+                if self.phase is _CLOSED:
+                    raise ClientDisconnected("the WebSocket is closed")
+            return
         phase = self.phase
         if phase is Phase.CONNECTING:
-            if kind == "websocket.accept":
-                self._accept(message)
-            elif kind == "websocket.close":
-                # ASGI: a close before the accept rejects the handshake with a 403.
-                self.phase = Phase.CLOSED
-                self._channel.send_error(403, "the application rejected the WebSocket")
-                self._disconnect(1006)
-            elif kind == "websocket.http.response.start":
-                self._response_start(message)
-            else:
-                raise LocalProtocolError(f"{kind!r} before websocket.accept")
-        elif phase is Phase.OPEN:
-            if kind == "websocket.send":
-                await self._send_message(message)
-            elif kind == "websocket.close":
-                self._send_close(message.get("code") or 1000, message.get("reason") or "")
-            else:
+            self._send_connecting(kind, message)
+        elif phase is _OPEN:
+            if kind != "websocket.close":
                 raise LocalProtocolError(f"{kind!r} on an open WebSocket")
+            self._send_close(message.get("code") or 1000, message.get("reason") or "")
         elif phase is Phase.DENIED:
             if kind != "websocket.http.response.body":
                 raise LocalProtocolError(f"{kind!r} in a denial response")
             self._response_body(message)
-        elif kind == "websocket.close":
-            return  # already closing: nothing more to say
-        else:
+        elif kind != "websocket.close":  # a close while closing: nothing more to say
             raise ClientDisconnected("the WebSocket is closed")
+
+    def _send_connecting(self, kind: str, message: Message) -> None:
+        if kind == "websocket.accept":
+            self._accept(message)
+        elif kind == "websocket.close":
+            # ASGI: a close before the accept rejects the handshake with a 403.
+            self.phase = _CLOSED
+            sent = self._channel.send_error(403, "the application rejected the WebSocket")
+            self._log_handshake(403, sent)
+            self._disconnect(1006)
+        elif kind == "websocket.http.response.start":
+            self._response_start(message)
+        else:
+            raise LocalProtocolError(f"{kind!r} before websocket.accept")
 
     def _accept(self, message: Message) -> None:
         subprotocol = message.get("subprotocol")
@@ -244,9 +295,11 @@ class WebSocketSession:
         extra = [(bytes(name).lower(), bytes(value)) for name, value in message.get("headers", ())]
         channel = self._channel
         head, trailing = channel.conn.send_switching_protocols(headers + extra)
+        self._log_handshake(101, 0)  # before the 101 leaves: logged once the client has it
         channel.write(head)
-        self._ws = Connection(ConnectionType.SERVER, extensions)
-        self.phase = Phase.OPEN
+        ws = self._ws = FrameLayer(SERVER, state=OPEN, max_size=self._settings.max_size)
+        ws.extensions = extensions
+        self.phase = _OPEN
         self._schedule_ping()
         if trailing:  # frames the client sent right after its request
             self.data_received(trailing)
@@ -275,33 +328,65 @@ class WebSocketSession:
             if not more:
                 data += conn.send_end()
         channel.write(data)
+        self._denial_sent += len(body)
         if not more:
-            self.phase = Phase.CLOSED
+            self._log_handshake(self._denial_status, self._denial_sent)
+            self.phase = _CLOSED
             self._disconnect(1006)
             self._close_transport()
 
-    async def _send_message(self, message: Message) -> None:
+    def _send_message(self, message: Message) -> None:
         text = message.get("text")
         data = message.get("bytes")
-        if (text is None) == (data is None):
+        if data is None and text is not None:
+            payload, first_byte = text.encode(), _FIN_TEXT
+        elif text is None and data is not None:
+            payload, first_byte = data, _FIN_BINARY
+        else:
             raise LocalProtocolError("websocket.send needs exactly one of text and bytes")
-        self._write(TextMessage(data=str(text)) if data is None else BytesMessage(data=bytes(data)))
-        channel = self._channel
-        if channel.write_paused:
-            await channel.drain()
-            if self.phase is Phase.CLOSED:
-                raise ClientDisconnected("the WebSocket is closed")
+        ws = self._ws
+        assert ws is not None
+        if ws.extensions:  # permessage-deflate: the frame layer compresses
+            if first_byte == _FIN_TEXT:
+                ws.send_text(payload)
+            else:
+                ws.send_binary(payload)
+            self._flush()
+            return
+        # Without extensions a whole message is one frame whose bytes are fixed by RFC 6455
+        # §5.2 (FIN, opcode, unmasked length, payload): writing them here skips the frame
+        # layer's Frame object and BytesIO, a quarter of the cost of an echo. The frame
+        # layer keeps no state for sent data frames (we never fragment), so it stays in
+        # step; the phase is OPEN, so it has not sent a close frame.
+        size = len(payload)
+        if size < 126:
+            self._channel.write(bytes((first_byte, size)) + payload)
+        elif size < 65536:
+            self._channel.write(_SHORT_HEAD.pack(first_byte, 126, size) + payload)
+        else:  # large: two writes rather than a copy of the payload
+            self._channel.write(_LONG_HEAD.pack(first_byte, 127, size))
+            self._channel.write(payload)
 
-    def _write(self, event: Event) -> None:
+    def _flush(self) -> None:
+        """Write what the frame layer has to send; its end-of-stream mark (SEND_EOF: the
+        closing handshake is over, or the connection failed) ends the connection."""
         assert self._ws is not None
-        self._channel.write(self._ws.send(event))
+        for data in self._ws.data_to_send():
+            if data == SEND_EOF:
+                self._frames_ended()
+            else:
+                self._channel.write(data)
 
     def _send_close(self, code: int, reason: str) -> None:
         """Start the closing handshake (RFC 6455 §7.1.2) and wait for the answer."""
         ws = self._ws
-        if ws is None or ws.state is not ConnectionState.OPEN:
+        if ws is None or self.phase is not _OPEN:
             return
-        self._write(CloseConnection(code=code, reason=reason or None))
+        try:
+            ws.send_close(code, reason)
+        except FrameError as exc:  # a code RFC 6455 §7.4 does not let an endpoint send
+            raise LocalProtocolError(f"websocket.close with code {code}: {exc}") from None
+        self._flush()
         self.phase = Phase.CLOSING
         self._disconnect(code, reason)
         self._cancel_ping()
@@ -317,8 +402,9 @@ class WebSocketSession:
             self._ping_timer = self._loop.call_later(interval, self._ping)
 
     def _ping(self) -> None:
-        if self.phase is Phase.OPEN:
-            self._write(Ping(payload=b"ferry"))
+        if self.phase is _OPEN and self._ws is not None:
+            self._ws.send_ping(_PING_PAYLOAD)
+            self._flush()
             self._ping_timer = self._loop.call_later(
                 self._settings.ping_timeout, self._ping_timed_out
             )
@@ -345,64 +431,91 @@ class WebSocketSession:
                 self._read_paused = True
                 channel.transport.pause_reading()
             return
-        if self.phase is Phase.CLOSED:
+        if self.phase is _CLOSED:
             return
         ws.receive_data(data)
-        for event in ws.events():
-            self._handle(event)
+        # A server-side frame layer past the handshake yields only frames.
+        for frame in cast("list[Frame]", ws.events_received()):
+            opcode = frame.opcode
+            if opcode is TEXT or opcode is BINARY or opcode is CONT:
+                self._message_piece(frame)
+            elif opcode is PONG:
+                self._cancel_ping()
+                self._schedule_ping()
+            elif opcode is CLOSE:
+                self._peer_closed()
+            # PING: the frame layer has queued the pong (RFC 6455 §5.5.2).
+        self._flush()
 
-    def _handle(self, event: Event) -> None:
-        if isinstance(event, TextMessage | BytesMessage):
-            self._message_piece(event)
-        elif isinstance(event, Ping):
-            if self.phase is Phase.OPEN:  # once closing, wsproto sends only the close
-                self._write(event.response())
-        elif isinstance(event, Pong):
-            self._cancel_ping()
-            self._schedule_ping()
-        elif isinstance(event, CloseConnection):
-            self._peer_closed(event)
-
-    def _message_piece(self, event: TextMessage | BytesMessage) -> None:
-        if self.phase is not Phase.OPEN:
+    def _message_piece(self, frame: Frame) -> None:
+        if self.phase is not _OPEN:
             return  # data after our close frame: RFC 6455 §5.5.1 lets us discard it
-        self._fragments.append(event.data)
-        self._fragments_size += len(event.data)
-        if self._fragments_size > self._settings.max_size:
-            self._fragments.clear()
-            self._send_close(1009, "message too big")  # RFC 6455 §7.4.1
-            return
-        if not event.message_finished:
-            return
-        size = self._fragments_size
-        if isinstance(event, TextMessage):
-            message: Message = {"type": "websocket.receive", "text": "".join(self._fragments)}
-        else:
-            message = {"type": "websocket.receive", "bytes": b"".join(self._fragments)}
-        self._fragments = []
-        self._fragments_size = 0
-        self._deliver(message, size)
+        fragments = self._fragments
+        if frame.opcode is not CONT:
+            self._fragments_text = frame.opcode is TEXT
+            if frame.fin:  # the usual case: a whole message in one frame
+                self._message_done(bytes(frame.data))
+                return
+        fragments.append(bytes(frame.data))
+        if frame.fin:
+            self._fragments = []
+            self._message_done(b"".join(fragments))
 
-    def _peer_closed(self, event: CloseConnection) -> None:
+    def _message_done(self, payload: bytes) -> None:
+        """Deliver a whole message; the frame layer has checked its size (max_size)."""
+        if not self._fragments_text:
+            self._deliver({"type": "websocket.receive", "bytes": payload}, len(payload))
+            return
+        try:
+            text = payload.decode()
+        except UnicodeDecodeError:
+            # RFC 6455 §8.1: a text message that is not UTF-8 fails the connection, 1007.
+            assert self._ws is not None
+            self._ws.fail(1007, "invalid UTF-8 in a text message")
+            self.phase = Phase.CLOSING  # frames after this one in the same read are dropped
+            return
+        self._deliver({"type": "websocket.receive", "text": text}, len(payload))
+
+    def _peer_closed(self) -> None:
+        """The client's close frame: the frame layer has answered it if we had not sent
+        ours (RFC 6455 §5.5.1, echoing the code); the app sees the client's code."""
         ws = self._ws
         assert ws is not None
-        if ws.state is ConnectionState.REMOTE_CLOSING:
-            # RFC 6455 §5.5.1: answer with a close frame (echoing the code), then the
-            # server closes the TCP connection first (§7.1.1).
-            self._write(event.response())
-        elif ws.state is ConnectionState.OPEN:
-            # Not the client's close but wsproto's verdict on a broken frame (1002, 1007):
-            # §7.1.7, fail the connection: say why, then close.
-            self._write(CloseConnection(code=event.code, reason=event.reason))
-        self._disconnect(int(event.code), event.reason or "")
-        self._close_transport()
+        assert ws.close_rcvd is not None
+        self._disconnect(ws.close_rcvd.code, ws.close_rcvd.reason)
+        if self.phase is _OPEN:
+            self.phase = Phase.CLOSING
+
+    def _frames_ended(self) -> None:
+        """The frame layer is done: RFC 6455 §7.1.1, the server closes the TCP connection
+        first. After a failure (a broken frame 1002, a message too big 1009, invalid
+        UTF-8 1007) the app learns the code we sent."""
+        ws = self._ws
+        assert ws is not None
+        if ws.close_sent is not None:
+            self._disconnect(ws.close_sent.code, ws.close_sent.reason)
+        transport = self._channel.transport
+        if ws.close_rcvd is not None or not transport.can_write_eof():
+            self._close_transport()
+            return
+        # We failed the connection while the client may still be sending (the rest of a
+        # message too big): closing now, with its bytes unread, would reset the
+        # connection and could destroy our close frame on the way. Half-close instead,
+        # and read on (the frame layer discards) until the client closes its side.
+        self.phase = Phase.CLOSING
+        self._cancel_ping()
+        transport.write_eof()
+        if self._close_timer is None:
+            self._close_timer = self._loop.call_later(
+                self._settings.ping_timeout, self._close_transport
+            )
 
     def eof_received(self) -> None:
         self._disconnect(1006)
         self._close_transport()
 
     def connection_lost(self) -> None:
-        self.phase = Phase.CLOSED
+        self.phase = _CLOSED
         self._cancel_ping()
         if self._close_timer is not None:
             self._close_timer.cancel()
@@ -410,13 +523,13 @@ class WebSocketSession:
 
     def shutdown(self) -> None:
         """Server shutdown: close with 1001 Going Away (RFC 6455 §7.4.1)."""
-        if self.phase is Phase.OPEN:
+        if self.phase is _OPEN:
             self._send_close(1001, "server shutdown")
         elif self.phase is Phase.CONNECTING:
             self._channel.conn.keep_alive = False
 
     def _close_transport(self) -> None:
-        self.phase = Phase.CLOSED
+        self.phase = _CLOSED
         self._cancel_ping()
         self._disconnect(1006)
         self._channel.transport.close()
