@@ -196,17 +196,24 @@ class HTTPProtocol(asyncio.Protocol):
         self.conn.next_event()  # the EndOfMessage of the bodiless request
         self._head_start = 0.0
         self.deadline_kind = NO_DEADLINE
+        state = self.state
+        head_end = time.perf_counter()
         problem = websocket.handshake_problem(request)
         if problem is not None:
-            self.send_error(problem.status, problem.message, problem.headers)
+            sent = self.send_error(problem.status, problem.message, problem.headers)
+            state.log_websocket(self, problem.status, sent, head_end)
             return
-        state = self.state
+
+        def log(status: int, body_bytes: int) -> None:
+            state.log_websocket(self, status, body_bytes, head_end)
+
         session: WebSocketSession = websocket.WebSocketSession(
             self,
             request,
             build_websocket_scope(self, request),
             websocket.WebSocketSettings(max_size=state.config.ws_max_size),
             state.loop,
+            log,
         )
         self.upgraded = session
         task = state.loop.create_task(session.run(state.app))

@@ -9,7 +9,8 @@ import logging
 import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, cast
 
 from .._errors import LocalProtocolError
 from ..asgi._types import ASGIApp
@@ -113,6 +114,20 @@ class ServerState:
             headers.get(b"user-agent", b"-").decode("latin-1"),
             (time.perf_counter() - cycle.start_time) * 1000,
         )
+
+    def log_websocket(
+        self, protocol: HTTPProtocol, status: int, body_bytes: int, start_time: float
+    ) -> None:
+        """The access-log line of a WebSocket handshake, in ``log_access``'s format:
+        ``status`` is 101 when the app accepted, else the denial's (or the error's);
+        ``body_bytes`` that response's body; the duration runs from ``start_time`` (the
+        request's head parsed) to the answer, not to the session's end, so that the line
+        is written when the WebSocket opens rather than hours later."""
+        # log_access reads only these three fields of the cycle it is given.
+        handshake = SimpleNamespace(
+            status=status, body_bytes_sent=body_bytes, start_time=start_time
+        )
+        self.log_access(protocol, cast("RequestCycle", handshake))
 
 
 def _task_factory(loop: asyncio.AbstractEventLoop) -> TaskFactory:
