@@ -1,25 +1,49 @@
-"""Writing a file's bytes to a connection: zero-copy where the loop can, else in bounded
-pieces that wait for the client. The protocol's ``sendfile`` delegates here."""
+"""Writing a file's bytes to a connection: zero-copy where the socket allows it, else in
+bounded pieces that wait for the client. The protocol's ``sendfile`` delegates here.
+
+asyncio has ``loop.sendfile``, which we use. uvloop has none: there ``os.sendfile`` moves
+the bytes from the page cache to the transport's socket itself, whenever the transport
+has nothing buffered (so bytes leave in order). When the socket is full
+(``BlockingIOError``), one ``pread`` piece goes through the transport instead: the
+transport then waits for the socket to be writable, as it always does, and we wait until
+it has written everything before ``os.sendfile`` takes over again. At most one piece
+(64 KiB) is held in memory, whatever the reader's speed. Where no plain socket can be
+reached (TLS, whose bytes must be encrypted; a test's fake transport), every piece goes
+through the transport.
+"""
 
 from __future__ import annotations
 
+import errno
 import os
 from typing import IO, TYPE_CHECKING
 
 from .._errors import LocalProtocolError
 
 if TYPE_CHECKING:
+    import asyncio
+
     from ._protocol import HTTPProtocol
 
 __all__ = ["send_file"]
 
-_PIECE = 65536  # bytes read per write where the file cannot go zero-copy
+_PIECE = 65536  # bytes read per write through the transport
+# The most one os.sendfile call is asked for: the kernel stops at the socket's free space
+# anyway; the cap keeps one call from holding the loop on a huge, fast transfer.
+_SENDFILE_MAX = 8 << 20
+# os.sendfile's errors for a file (or socket) it can't work with: write pieces instead.
+_NO_SENDFILE = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSOCK})
 
 
 async def send_file(protocol: HTTPProtocol, file: IO[bytes], offset: int, count: int) -> None:
     """Write ``count`` bytes of ``file`` from ``offset`` to ``protocol``'s transport:
-    zero-copy where the loop can (asyncio's ``loop.sendfile``), else in pieces of 64 KiB
-    that wait for the client (uvloop). The file's position is left as it was."""
+    zero-copy where the loop (asyncio's ``loop.sendfile``) or the socket (``os.sendfile``)
+    can, else in 64 KiB pieces that wait for the client. The file's position is left as
+    it was.
+
+    Raises LocalProtocolError if the file ends before ``offset + count``. If the client
+    goes away meanwhile, returns once the connection is lost (``protocol.lost``).
+    """
     state = protocol.state
     if state.native_sendfile:
         position = file.tell()
@@ -28,15 +52,98 @@ async def send_file(protocol: HTTPProtocol, file: IO[bytes], offset: int, count:
             return
         except NotImplementedError:
             state.native_sendfile = False
+        except ConnectionError:
+            _client_gone(protocol)
+            await protocol.drain()  # returns once the connection is lost
+            return
         finally:
-            file.seek(position)  # as with pread below: the caller decides the position
-    fd = file.fileno()
+            file.seek(position)  # as with os.sendfile below: the caller decides it
+    await _send_direct(protocol, file.fileno(), offset, count)
+
+
+def _client_gone(protocol: HTTPProtocol) -> None:
+    """``sendfile`` met EPIPE or ECONNRESET: the client is gone, and the transport,
+    which saw no error itself, doesn't know. Abort it, so the connection is lost now and
+    the request's cycle learns of it (the app's ``send`` raises ClientDisconnected)."""
+    protocol.transport.abort()
+
+
+async def _send_direct(protocol: HTTPProtocol, fd: int, offset: int, count: int) -> None:
+    """``os.sendfile`` to the transport's socket while its buffer is empty; pieces through
+    the transport when the socket is full or can't be reached."""
+    transport = protocol.transport
+    socket_fd = _plain_socket_fd(transport)
+    if socket_fd is None:
+        await _send_pieces(protocol, fd, offset, count)
+        return
     while count and not protocol.lost:
-        data = os.pread(fd, min(count, _PIECE), offset)
-        if not data:
+        if transport.is_closing():
+            await protocol.drain()  # returns once the connection is lost
+            return
+        if transport.get_write_buffer_size():
+            await _flushed(protocol)  # our bytes must follow what it holds
+            continue
+        try:
+            sent = os.sendfile(socket_fd, fd, offset, min(count, _SENDFILE_MAX))
+        except BlockingIOError:  # the socket is full: the transport waits for it
+            sent = _write_piece(protocol, fd, offset, count)
+        except ConnectionError:
+            _client_gone(protocol)
+            continue
+        except OSError as exc:
+            if exc.errno not in _NO_SENDFILE:
+                raise
+            await _send_pieces(protocol, fd, offset, count)  # a file sendfile can't read
+            return
+        if not sent:
             raise LocalProtocolError("the file is shorter than the range to send")
+        offset += sent
+        count -= sent
+
+
+def _plain_socket_fd(transport: asyncio.Transport) -> int | None:
+    """The socket's descriptor if bytes may be written to it behind the transport's back:
+    never under TLS (the bytes must be encrypted), nor without a socket."""
+    if transport.get_extra_info("sslcontext") is not None:
+        return None
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return None
+    fileno: int = sock.fileno()
+    return fileno if fileno >= 0 else None
+
+
+def _write_piece(protocol: HTTPProtocol, fd: int, offset: int, count: int) -> int:
+    """Read up to one piece at ``offset`` and hand it to the transport; its length."""
+    data = os.pread(fd, min(count, _PIECE), offset)
+    if not data:
+        raise LocalProtocolError("the file is shorter than the range to send")
+    if not protocol.transport.is_closing():
         protocol.transport.write(data)
-        offset += len(data)
-        count -= len(data)
+    return len(data)
+
+
+async def _flushed(protocol: HTTPProtocol) -> None:
+    """Wait until the transport has written all it holds, or the connection is lost.
+
+    The transport's low-water mark is set to 0 meanwhile, so its own flow control (pause
+    and resume writing) tells us when it is empty; its limits are restored after.
+    """
+    transport = protocol.transport
+    low, high = transport.get_write_buffer_limits()
+    transport.set_write_buffer_limits(high=0, low=0)
+    try:
+        await protocol.drain()
+    finally:
+        if not transport.is_closing():
+            transport.set_write_buffer_limits(high=high, low=low)
+
+
+async def _send_pieces(protocol: HTTPProtocol, fd: int, offset: int, count: int) -> None:
+    """Every byte through the transport, one piece at a time, waiting for the client."""
+    while count and not protocol.lost:
+        sent = _write_piece(protocol, fd, offset, count)
+        offset += sent
+        count -= sent
         if protocol.write_paused:
             await protocol.drain()

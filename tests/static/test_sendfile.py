@@ -1,0 +1,214 @@
+"""Large files through the server's file sending (server/_sendfile.py), on both loops.
+
+asyncio sends with ``loop.sendfile``; uvloop has none, so the server calls ``os.sendfile``
+on the socket itself while the transport's buffer is empty, and writes one 64 KiB piece
+through the transport when the socket is full. Every test reads exact bytes back: a wrong
+offset, a lost or repeated piece, or bytes out of order would show.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ferry.server._sendfile import send_file
+from ferry.static import StaticFiles
+from tests.server._helpers import Reader, captured_log, on_server_loop, parse_fields
+from tests.support import ServerThread, serving
+
+# Bigger than the server's largest send buffer (net.ipv4.tcp_wmem, 4 MiB by default)
+# plus a small receive buffer: a client that stops reading fills the socket.
+BIG_SIZE = 24 << 20
+RECEIVE_BUFFER = 16 * 1024
+
+
+def pattern(size: int) -> bytes:
+    """Bytes whose every 8-byte word holds its own offset: any misplaced piece shows."""
+    return b"".join(offset.to_bytes(8, "big") for offset in range(0, size, 8))[:size]
+
+
+CONTENT = pattern(BIG_SIZE + 5)
+
+
+@pytest.fixture(scope="module")
+def big_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("big")
+    (root / "big.bin").write_bytes(CONTENT)
+    return root
+
+
+@pytest.fixture
+def big_server(loop_name: str, big_root: Path) -> Iterator[ServerThread]:
+    with serving(StaticFiles(big_root), loop_name) as running:
+        yield running
+
+
+def get(sock: socket.socket, target: str = "/big.bin", **fields: str) -> None:
+    lines = [f"GET {target} HTTP/1.1", "Host: t", *(f"{k}: {v}" for k, v in fields.items())]
+    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+
+
+def body_of(reader: Reader) -> tuple[bytes, bytes]:
+    head = reader.head()
+    return head, reader.exactly(int(parse_fields(head)[b"content-length"]))
+
+
+def test_a_big_file_arrives_exactly_twice_on_one_connection(big_server: ServerThread) -> None:
+    with socket.create_connection(("127.0.0.1", big_server.port), timeout=10) as sock:
+        reader = Reader(sock)
+        for _ in range(2):  # the second response's head follows the first body exactly
+            get(sock)
+            head, body = body_of(reader)
+            assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+            assert body == CONTENT
+
+
+def test_a_big_range_and_big_multipart_parts_arrive_exactly(big_server: ServerThread) -> None:
+    with socket.create_connection(("127.0.0.1", big_server.port), timeout=10) as sock:
+        reader = Reader(sock)
+        get(sock, Range="bytes=3-9000002")
+        head, body = body_of(reader)
+        assert parse_fields(head)[b"content-range"] == f"bytes 3-9000002/{len(CONTENT)}".encode()
+        assert body == CONTENT[3:9000003]
+        get(sock, Range="bytes=100-200099,-300000")
+        head, body = body_of(reader)
+    boundary = parse_fields(head)[b"content-type"].partition(b"boundary=")[2]
+    parts = body.split(b"--" + boundary)
+    assert [part.partition(b"\r\n\r\n")[2] for part in parts[1:-1]] == [
+        CONTENT[100:200100] + b"\r\n",
+        CONTENT[-300000:] + b"\r\n",
+    ]
+    assert parts[-1] == b"--\r\n"
+
+
+def buffered_bytes(server: ServerThread) -> int:
+    """What the server's transports hold, read on its loop."""
+    assert server.server is not None
+    connections = server.server.state.connections
+    return on_server_loop(
+        server, lambda: sum(c.transport.get_write_buffer_size() for c in connections)
+    )
+
+
+def test_a_client_that_stops_reading_holds_back_the_server(
+    big_server: ServerThread, loop_name: str
+) -> None:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+    with sock:
+        sock.settimeout(10)
+        sock.connect(("127.0.0.1", big_server.port))
+        get(sock)
+        reader = Reader(sock)
+        reader.head()
+        if loop_name == "uvloop":
+            # The socket fills; one piece then waits in the transport, and no more.
+            deadline = time.monotonic() + 10
+            while (held := buffered_bytes(big_server)) == 0:
+                assert time.monotonic() < deadline, "the server never found the socket full"
+            assert held <= 64 * 1024
+            assert buffered_bytes(big_server) <= held  # nothing more while nobody reads
+        assert reader.exactly(len(CONTENT)) == CONTENT  # reading again: every byte
+
+
+def test_a_client_gone_mid_file_costs_nothing_but_its_connection(
+    big_server: ServerThread,
+) -> None:
+    assert big_server.server is not None
+    state = big_server.server.state
+    with captured_log("ferry.error") as errors:
+        sock = socket.create_connection(("127.0.0.1", big_server.port), timeout=10)
+        get(sock)
+        Reader(sock).exactly(1 << 20)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        sock.close()  # linger 0: a reset, while the server is still sending
+        deadline = time.monotonic() + 10
+        while on_server_loop(big_server, lambda: len(state.connections)):
+            assert time.monotonic() < deadline, "the connection was never let go"
+        with socket.create_connection(("127.0.0.1", big_server.port), timeout=10) as again:
+            get(again, Range="bytes=0-9")
+            assert body_of(Reader(again))[1] == CONTENT[:10]
+    assert errors == []
+
+
+class _TLSLikeTransport:
+    """A transport that reports an SSL context (and a real socket it must not touch)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.written: list[bytes] = []
+
+    def get_extra_info(self, name: str) -> Any:
+        return {"sslcontext": object(), "socket": self.sock}.get(name)
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def is_closing(self) -> bool:
+        return False
+
+
+class _Protocol:
+    def __init__(self, transport: _TLSLikeTransport) -> None:
+        self.transport = transport
+        self.state = type("State", (), {"native_sendfile": False})()
+        self.lost = False
+        self.write_paused = False
+
+    async def drain(self) -> None:
+        raise AssertionError("never paused")
+
+
+def test_tls_transports_get_pieces_never_os_sendfile(big_root: Path) -> None:
+    left, right = socket.socketpair()
+    with left, right, (big_root / "big.bin").open("rb") as file:
+        transport = _TLSLikeTransport(left)
+        protocol: Any = _Protocol(transport)
+        asyncio.run(send_file(protocol, file, 7, 200_000))
+        right.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            right.recv(1)  # nothing went to the socket behind the "TLS" layer
+    assert [len(piece) for piece in transport.written] == [65536, 65536, 65536, 3392]
+    assert b"".join(transport.written) == CONTENT[7:200_007]
+
+
+class _PlainTransport(_TLSLikeTransport):
+    """A plain transport over a real socket whose peer has gone."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__(sock)
+        self.aborted = False
+
+    def get_extra_info(self, name: str) -> Any:
+        return {"socket": self.sock}.get(name)
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def is_closing(self) -> bool:
+        return self.aborted
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+def test_os_sendfile_meeting_a_gone_client_aborts_the_transport(big_root: Path) -> None:
+    left, right = socket.socketpair()
+    right.close()
+    transport = _PlainTransport(left)
+    protocol: Any = _Protocol(transport)
+
+    async def drain() -> None:  # what the real one does after an abort: connection_lost
+        protocol.lost = True
+
+    protocol.drain = drain
+    with left, (big_root / "big.bin").open("rb") as file:
+        asyncio.run(send_file(protocol, file, 0, 1 << 20))
+    assert transport.aborted
+    assert transport.written == []
