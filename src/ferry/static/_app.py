@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 from ..asgi import Receive, Scope, Send
 from ._body import BodyWriter, FileBody
+from ._cache import SMALL_FILE, FileCache, FileEntry, Identity, identity_of
 from ._conditional import (
     Precondition,
     etag_for,
@@ -26,7 +27,7 @@ from ._conditional import (
     http_date,
     if_range_matches,
 )
-from ._encoding import accepted_codings
+from ._encoding import PRECOMPRESSED, accepted_codings
 from ._files import PathRefused, RequestPath, Root, open_file, parse_request_path
 from ._listing import SortOrder, read_entries, render_html, render_json, wants_json
 from ._mediatypes import content_type, is_compressible
@@ -196,19 +197,106 @@ class StaticFiles:
         self.gzip = gzip
         self.gzip_min_size = gzip_min_size
         self.precompressed = precompressed
+        self._cache = FileCache()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
-            return
         if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                await _lifespan(receive, send)
+                return
             raise ValueError(f"StaticFiles serves HTTP only, not {scope['type']!r}")
-        request = _Request.from_scope(scope)
-        reply = self._respond(request)
+        method = scope["method"]
+        reply = None
+        if method == "GET" or method == "HEAD":
+            raw_path = _raw_path(scope)
+            if raw_path in self._cache:  # the fast route: one stat (see _cache.py)
+                reply = self._from_cache(raw_path, method, _request_headers(scope["headers"]))
+        if reply is None:
+            reply = self._respond(_Request.from_scope(scope))
         try:
-            await _send_reply(reply, request, send)
+            await _send_reply(reply, method, scope.get("extensions") or {}, send)
         finally:
             reply.close()
+
+    # -- the fast route: a path seen before, whose file is unchanged ---------------------
+
+    def _from_cache(self, key: bytes, method: str, headers: dict[str, str]) -> Reply | None:
+        """The reply from the cache entry for ``key``, or None when the full route must
+        run: the file changed (the entry is dropped), a Range, or an Accept-Encoding that
+        could choose a sibling or gzip."""
+        entry = self._cache.get(key)
+        if entry is None or (method == "GET" and "range" in headers):
+            return None
+        accept_encoding = headers.get("accept-encoding")
+        if (
+            accept_encoding is not None
+            and entry.negotiated
+            and not self._identity_chosen(entry, accept_encoding)
+        ):
+            return None
+        body: bytes | FileBody | None = entry.body
+        if body is None:
+            body = _open_unchanged(entry)
+        elif not _unchanged(entry):
+            body = None
+        if body is None:
+            self._cache.discard(key)
+            return None
+        outcome = evaluate_preconditions(headers, entry.etag, entry.mtime) if headers else None
+        if outcome is None or outcome is Precondition.PROCEED:
+            return Reply(200, entry.head, body)
+        if isinstance(body, FileBody):
+            os.close(body.fd)
+        return _error(412) if outcome is Precondition.FAILED else Reply(304, entry.not_modified)
+
+    def _identity_chosen(self, entry: FileEntry, accept_encoding: str) -> bool:
+        """Whether the full route too would send the identity bytes: no gzip on the fly,
+        and still no precompressed sibling (the directory is unchanged since there was
+        none)."""
+        if entry.gzip_eligible and _accepts_gzip(accept_encoding):
+            return False
+        if not self.precompressed:
+            return True
+        if entry.siblings_absent_in is None:
+            return False
+        directory, identity = entry.siblings_absent_in
+        try:
+            return identity_of(os.stat(directory)) == identity
+        except OSError:
+            return False
+
+    def _remember(self, key: bytes, joined: str, real: str, fd: int, st: os.stat_result) -> None:
+        """Cache what ``key`` resolved to: the open file ``fd`` at ``real``, reached as
+        ``joined``. Nothing is cached for a file that changed lately, or when the path no
+        longer leads to the same file (it moved while we looked)."""
+        identity = identity_of(st)
+        if not self._cache.settled(st):
+            return
+        media_type = content_type(real)
+        varies = is_compressible(media_type) and (self.gzip or self.precompressed)
+        try:
+            if os.path.realpath(joined) != real or identity_of(os.stat(joined)) != identity:
+                return
+            body = _read_small(fd, st)
+            absent_in = _siblings_absent_in(real) if varies and self.precompressed else None
+        except OSError:
+            return
+        rep = _Representation(fd, st, real, media_type, None, varies)
+        cache = self._cache_fields(varies)
+        entry = FileEntry(
+            path=joined,
+            real=real,
+            identity=identity,
+            etag=rep.etag,
+            mtime=rep.mtime,
+            head=rep.head(cache, [(b"content-length", b"%d" % st.st_size)]),
+            not_modified=[(b"etag", rep.etag.encode()), *cache],
+            body=body,
+            negotiated=varies,
+            gzip_eligible=varies and self.gzip and st.st_size >= self.gzip_min_size,
+            siblings_absent_in=absent_in,
+        )
+        self._cache.put(key, entry)
 
     # -- deciding the response (file-system work only, no I/O on the connection) ------
 
@@ -220,13 +308,15 @@ class StaticFiles:
             return _error(405, [(b"allow", ALLOW)])
         try:
             path = parse_request_path(request.raw_path, show_hidden=self.show_hidden)
-            real = self.root.locate(path.segments)
+            joined = self.root.join(path.segments)
+            real = self.root.admit(os.path.realpath(joined))
             fd, st = open_file(real)
         except PathRefused as exc:
             return _error(exc.status)
         except PermissionError:
             return _error(403)
         if stat.S_ISREG(st.st_mode) and not path.trailing_slash:
+            self._remember(request.raw_path, joined, real, fd, st)
             return self._file(fd, st, real, request)
         os.close(fd)
         if stat.S_ISDIR(st.st_mode):
@@ -248,7 +338,8 @@ class StaticFiles:
     def _index_file(self, path: RequestPath, request: _Request) -> Reply | None:
         assert self.index is not None
         try:
-            real = self.root.locate((*path.segments, self.index))
+            joined = self.root.join((*path.segments, self.index))
+            real = self.root.admit(os.path.realpath(joined))
             fd, st = open_file(real)
         except PathRefused:
             return None
@@ -257,6 +348,7 @@ class StaticFiles:
         if not stat.S_ISREG(st.st_mode):
             os.close(fd)
             return None
+        self._remember(request.raw_path, joined, real, fd, st)
         return self._file(fd, st, real, request)
 
     def _listing(self, url_path: str, real: str, request: _Request) -> Reply:
@@ -343,8 +435,53 @@ class StaticFiles:
             return False
         if request.method == "GET" and "range" in request.headers:
             return False
-        codings = weights(request.headers.get("accept-encoding", ""))
-        return codings.get("gzip", codings.get("*", 0.0)) > 0
+        return _accepts_gzip(request.headers.get("accept-encoding", ""))
+
+
+def _accepts_gzip(accept_encoding: str) -> bool:
+    codings = weights(accept_encoding)
+    return codings.get("gzip", codings.get("*", 0.0)) > 0
+
+
+def _unchanged(entry: FileEntry) -> bool:
+    """Whether the entry's path still leads to the file it was made from."""
+    try:
+        return identity_of(os.stat(entry.path)) == entry.identity
+    except OSError:
+        return False
+
+
+def _open_unchanged(entry: FileEntry) -> FileBody | None:
+    """The whole file of ``entry``, opened, if its path still leads to the same file."""
+    try:
+        fd, st = open_file(entry.path)
+    except (PathRefused, OSError):
+        return None
+    if identity_of(st) != entry.identity:
+        os.close(fd)
+        return None
+    size = st.st_size
+    return FileBody(fd, entry.real, size, [ByteRange(0, size - 1)] if size else [])
+
+
+def _read_small(fd: int, st: os.stat_result) -> bytes | None:
+    """The bytes of a small file (None for a larger one, or one that changed while read)."""
+    if st.st_size > SMALL_FILE:
+        return None
+    data = os.pread(fd, st.st_size + 1, 0)
+    if len(data) != st.st_size or identity_of(os.fstat(fd)) != identity_of(st):
+        return None
+    return data
+
+
+def _siblings_absent_in(real: str) -> tuple[str, Identity] | None:
+    """(directory, its identity) when no precompressed sibling of ``real`` exists, not
+    even as a dangling link: while the directory is unchanged, none can appear."""
+    directory = os.path.dirname(real)
+    identity = identity_of(os.stat(directory))  # first: a sibling made after changes it
+    if any(os.path.lexists(real + suffix) for _, suffix in PRECOMPRESSED):
+        return None
+    return directory, identity
 
 
 def _ranged(rep: _Representation, cache: Headers, request: _Request) -> Reply:
@@ -452,19 +589,19 @@ def _server_timing(extensions: dict[str, Any]) -> bytes | None:
     return f"head;dur={head_ms:.3f}, handler;dur={handler_ms:.3f}".encode()
 
 
-async def _send_reply(reply: Reply, request: _Request, send: Send) -> None:
+async def _send_reply(reply: Reply, method: str, extensions: dict[str, Any], send: Send) -> None:
     headers = reply.headers
-    timing = _server_timing(request.extensions)
+    timing = _server_timing(extensions)
     if timing is not None:
         headers = [*headers, (b"server-timing", timing)]
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-    writer = BodyWriter(send, request.extensions)
     body = reply.body
-    if request.method == "HEAD":
-        await writer.send_bytes(b"")
-    elif isinstance(body, bytes):
-        await writer.send_bytes(body)
-    elif isinstance(body, FileBody):
+    if method == "HEAD" or isinstance(body, bytes):
+        body = b"" if method == "HEAD" else body
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+        return
+    writer = BodyWriter(send, extensions)
+    if isinstance(body, FileBody):
         await writer.send_file(body)
     else:
         await writer.send_gzip(body.fd, body.size)

@@ -96,9 +96,13 @@ class Root:
         self.follow_symlinks = follow_symlinks
         self.show_hidden = show_hidden
 
+    def join(self, segments: tuple[str, ...]) -> str:
+        """The path of checked ``segments`` under the root, links not yet resolved."""
+        return os.path.join(self.path, *segments)
+
     def locate(self, segments: tuple[str, ...]) -> str:
         """The real path for checked ``segments``; see ``admit``."""
-        return self.admit(os.path.realpath(os.path.join(self.path, *segments)))
+        return self.admit(os.path.realpath(self.join(segments)))
 
     def admit(self, real: str) -> str:
         """Return the resolved path ``real`` if it may be served. Raises PathRefused(404)

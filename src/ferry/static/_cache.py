@@ -1,0 +1,117 @@
+"""What a URL path resolved to, kept so that a repeated request costs one ``stat``.
+
+The first request for a file takes the full route (path checks, ``realpath``, the
+containment check, open, fstat) and leaves a ``FileEntry``: the path it joined under the
+root, the file's identity, its response fields, and, for a small file, its bytes. A later
+request for the same raw path stats the joined path (following links, as ``open`` would)
+and uses the entry only if the identity is unchanged:
+
+- ``(st_ino, st_dev, st_size, st_mtime_ns, st_ctime_ns)``: a rewrite changes the mtime and
+  ctime, so an edited file is never served stale (to the timestamp's granularity: the
+  same condition under which the strong ETag stays honest); a rename, a new link, a
+  ``chmod`` change the ctime.
+- a path whose file, or any directory on the way, was replaced by a symlink that leads
+  elsewhere reaches another inode: the entry is dropped and the full route runs again,
+  refusing what leaves the root. The inode an entry names was admitted when it was made.
+
+A file changed less than ``settle_ns`` (2 s) before it would be cached is not cached yet:
+its next change could fall in the same tick of a coarse file-system clock and keep the
+identity (git's "racily clean" files). The ctime is the one to watch: every change sets it,
+and ``utime`` can't set it back.
+
+The cache holds at most ``max_entries`` entries and ``max_body_bytes`` of file bytes, the
+least recently used going first.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+__all__ = ["SMALL_FILE", "FileCache", "FileEntry", "Identity", "identity_of"]
+
+Headers = list[tuple[bytes, bytes]]
+Identity = tuple[int, int, int, int, int]
+
+SMALL_FILE = 64 * 1024  # files up to this size are kept in memory
+
+
+def identity_of(st: os.stat_result) -> Identity:
+    """What must not change for a cached file (or directory) to still be the one cached."""
+    return (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+@dataclass(slots=True, eq=False)
+class FileEntry:
+    """A regular file reached by one raw request path, as of ``identity``.
+
+    ``head`` is the 200's fields for the whole identity representation (no Date nor
+    Server-Timing); ``not_modified`` the 304's. ``body`` holds the bytes of a small file.
+    ``negotiated`` says Accept-Encoding could change what is sent: the entry then serves
+    such a request only while ``siblings_absent_in`` (the identity of the directory in
+    which no precompressed sibling existed) is unchanged and gzip on the fly can't apply.
+    """
+
+    path: str  # joined under the root, links unresolved: stat'ed on every request
+    real: str  # the resolved path (pathsend; precompressed siblings)
+    identity: Identity
+    etag: str
+    mtime: int  # Last-Modified, seconds
+    head: Headers
+    not_modified: Headers
+    body: bytes | None
+    negotiated: bool
+    gzip_eligible: bool
+    siblings_absent_in: tuple[str, Identity] | None
+
+    @property
+    def size(self) -> int:
+        return self.identity[2]
+
+
+class FileCache:
+    """A bounded LRU map from raw request paths to ``FileEntry``."""
+
+    __slots__ = ("_entries", "body_bytes", "max_body_bytes", "max_entries", "settle_ns")
+
+    def __init__(self, max_entries: int = 1024, max_body_bytes: int = 16 << 20) -> None:
+        self._entries: OrderedDict[bytes, FileEntry] = OrderedDict()
+        self.max_entries = max_entries
+        self.max_body_bytes = max_body_bytes
+        self.body_bytes = 0  # held in entries' bodies
+        self.settle_ns = 2_000_000_000
+
+    def settled(self, st: os.stat_result) -> bool:
+        """Whether the file ``st`` describes last changed long enough ago to be cached."""
+        return time.time_ns() - st.st_ctime_ns >= self.settle_ns
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: bytes) -> bool:
+        return key in self._entries
+
+    def get(self, key: bytes) -> FileEntry | None:
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._entries.move_to_end(key)
+        return entry
+
+    def put(self, key: bytes, entry: FileEntry) -> None:
+        """Remember ``entry`` for ``key``; evict the least recently used to stay bounded.
+        An entry whose body alone exceeds the byte budget keeps no body."""
+        if entry.body is not None and len(entry.body) > self.max_body_bytes:
+            entry.body = None
+        self.discard(key)
+        self._entries[key] = entry
+        if entry.body is not None:
+            self.body_bytes += len(entry.body)
+        while len(self._entries) > self.max_entries or self.body_bytes > self.max_body_bytes:
+            self.discard(next(iter(self._entries)))
+
+    def discard(self, key: bytes) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None and entry.body is not None:
+            self.body_bytes -= len(entry.body)

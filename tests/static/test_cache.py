@@ -1,0 +1,215 @@
+"""The per-path cache (static/_cache.py): a repeated request costs one stat, and is never
+served stale or from outside the root.
+
+Each test first checks that the path is cached (else it would pass without the cache),
+then changes the file system under it. ``settle_ns = 0`` lets a file cache at once: the
+files here were just written, and the default (2 s) keeps such files out of the cache.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ferry.static import StaticFiles
+from ferry.static._cache import FileCache, FileEntry
+from tests.support import ServerThread, serving
+
+from ._http import request
+
+SECRET = b"outside the root\n"
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "secret.txt").write_bytes(SECRET)
+    (tmp_path / "outside" / "page.txt").write_bytes(SECRET)
+    root = tmp_path / "root"
+    (root / "dir").mkdir(parents=True)
+    (root / "page.txt").write_bytes(b"version one\n")
+    (root / "dir" / "page.txt").write_bytes(b"in dir\n")
+    (root / "script.js").write_bytes(b"console.log(1);\n")
+    (root / "big.bin").write_bytes(bytes(range(256)) * 1024)  # 256 KiB: not kept in memory
+    return root
+
+
+@pytest.fixture
+def app(root: Path) -> StaticFiles:
+    app = StaticFiles(root)
+    app._cache.settle_ns = 0
+    return app
+
+
+@pytest.fixture
+def server(app: StaticFiles, loop_name: str) -> Iterator[ServerThread]:
+    with serving(app, loop_name) as running:
+        yield running
+
+
+def cached(app: StaticFiles, path: bytes) -> FileEntry | None:
+    return app._cache.get(path)
+
+
+def test_a_repeated_request_is_answered_from_the_cache(
+    server: ServerThread, app: StaticFiles
+) -> None:
+    first = request(server.port, "/page.txt")
+    entry = cached(app, b"/page.txt")
+    assert entry is not None
+    assert entry.body == b"version one\n"
+    second = request(server.port, "/page.txt")
+    assert (second.status, second.headers, second.body) == (
+        first.status,
+        first.headers,
+        first.body,
+    )
+
+
+def test_an_edited_file_is_served_fresh(server: ServerThread, app: StaticFiles, root: Path) -> None:
+    request(server.port, "/page.txt")
+    assert cached(app, b"/page.txt") is not None
+    (root / "page.txt").write_bytes(b"version two, longer\n")
+    response = request(server.port, "/page.txt")
+    assert response.body == b"version two, longer\n"
+    assert response.header("content-length") == "20"
+
+
+def test_an_edit_keeping_size_and_mtime_is_served_fresh(
+    server: ServerThread, app: StaticFiles, root: Path
+) -> None:
+    # Two changes within one tick of a coarse file-system clock can leave the identity as
+    # it was (the ctime too): a file that changed lately is therefore not cached at all.
+    app._cache.settle_ns = 2_000_000_000  # the default
+    page = root / "page.txt"
+    os.utime(page, ns=(1_700_000_000_000_000_000,) * 2)
+    assert request(server.port, "/page.txt").body == b"version one\n"
+    page.write_bytes(b"VERSION ONE\n")  # same size, mtime set back: only the ctime moves
+    os.utime(page, ns=(1_700_000_000_000_000_000,) * 2)
+    assert request(server.port, "/page.txt").body == b"VERSION ONE\n"
+    assert cached(app, b"/page.txt") is None
+
+
+def test_a_big_file_is_cached_without_its_bytes_and_served_fresh(
+    server: ServerThread, app: StaticFiles, root: Path
+) -> None:
+    request(server.port, "/big.bin")
+    entry = cached(app, b"/big.bin")
+    assert entry is not None
+    assert entry.body is None
+    (root / "big.bin").write_bytes(b"small now")
+    assert request(server.port, "/big.bin").body == b"small now"
+
+
+def test_a_file_replaced_by_a_link_leading_outside_is_refused(
+    server: ServerThread, app: StaticFiles, root: Path
+) -> None:
+    request(server.port, "/page.txt")
+    assert cached(app, b"/page.txt") is not None
+    (root / "page.txt").unlink()
+    os.symlink("../outside/secret.txt", root / "page.txt")
+    response = request(server.port, "/page.txt")
+    assert (response.status, response.body) == (404, b"404 Not Found\n")
+    assert cached(app, b"/page.txt") is None
+
+
+def test_a_directory_replaced_by_a_link_leading_outside_is_refused(
+    server: ServerThread, app: StaticFiles, root: Path
+) -> None:
+    assert request(server.port, "/dir/page.txt").body == b"in dir\n"
+    assert cached(app, b"/dir/page.txt") is not None
+    (root / "dir").rename(root / "old_dir")
+    os.symlink("../outside", root / "dir")  # holds a page.txt too
+    response = request(server.port, "/dir/page.txt")
+    assert (response.status, response.body) == (404, b"404 Not Found\n")
+
+
+def test_a_deleted_file_is_404(server: ServerThread, app: StaticFiles, root: Path) -> None:
+    request(server.port, "/page.txt")
+    assert cached(app, b"/page.txt") is not None
+    (root / "page.txt").unlink()
+    assert request(server.port, "/page.txt").status == 404
+
+
+def test_a_precompressed_sibling_made_later_is_served(
+    server: ServerThread, app: StaticFiles, root: Path
+) -> None:
+    gzip = {"Accept-Encoding": "gzip"}
+    assert request(server.port, "/script.js", headers=gzip).body == b"console.log(1);\n"
+    entry = cached(app, b"/script.js")
+    assert entry is not None
+    assert entry.siblings_absent_in is not None
+    (root / "script.js.gz").write_bytes(b"GZIP")
+    # Creating it changed the directory's mtime; set it apart for a coarse clock.
+    os.utime(root, ns=(1_600_000_000_000_000_000,) * 2)
+    response = request(server.port, "/script.js", headers=gzip)
+    assert (response.header("content-encoding"), response.body) == ("gzip", b"GZIP")
+
+
+def test_conditional_requests_from_the_cache(server: ServerThread, app: StaticFiles) -> None:
+    etag = request(server.port, "/page.txt").header("etag")
+    assert etag is not None
+    assert cached(app, b"/page.txt") is not None
+    not_modified = request(server.port, "/page.txt", headers={"If-None-Match": etag})
+    assert (not_modified.status, not_modified.body) == (304, b"")
+    assert not_modified.headers == [
+        ("etag", etag),
+        ("vary", "Accept-Encoding"),
+        ("Server", "ferry"),
+        ("Connection", "close"),
+    ]
+    failed = request(server.port, "/page.txt", headers={"If-Match": '"other"'})
+    assert failed.status == 412
+    ranged = request(server.port, "/page.txt", headers={"Range": "bytes=0-6"})
+    assert (ranged.status, ranged.body) == (206, b"version")
+
+
+def test_a_recently_changed_file_is_not_cached(root: Path) -> None:
+    app = StaticFiles(root)  # the default settle time: the files were just written
+    with serving(app) as running:
+        assert request(running.port, "/page.txt").status == 200
+    assert len(app._cache) == 0
+
+
+def entry(body: bytes | None) -> FileEntry:
+    return FileEntry(
+        path="/p",
+        real="/p",
+        identity=(1, 2, 3, 4, 5),
+        etag='"e"',
+        mtime=0,
+        head=[],
+        not_modified=[],
+        body=body,
+        negotiated=False,
+        gzip_eligible=False,
+        siblings_absent_in=None,
+    )
+
+
+def test_the_cache_holds_at_most_max_entries_least_recently_used_first() -> None:
+    cache = FileCache(max_entries=3)
+    for key in (b"/a", b"/b", b"/c"):
+        cache.put(key, entry(None))
+    assert cache.get(b"/a") is not None  # /a is now the most recently used
+    cache.put(b"/d", entry(None))
+    assert len(cache) == 3
+    assert [key in cache for key in (b"/a", b"/b", b"/c", b"/d")] == [True, False, True, True]
+
+
+def test_the_cache_holds_at_most_max_body_bytes() -> None:
+    cache = FileCache(max_body_bytes=100)
+    cache.put(b"/a", entry(b"a" * 60))
+    cache.put(b"/b", entry(b"b" * 30))
+    assert cache.body_bytes == 90
+    cache.put(b"/c", entry(b"c" * 30))  # 120 > 100: /a goes
+    assert (b"/a" in cache, cache.body_bytes) == (False, 60)
+    cache.put(b"/b", entry(b"B" * 10))  # replacing counts the new body only
+    assert cache.body_bytes == 40
+    cache.put(b"/huge", entry(b"h" * 101))  # alone over budget: kept without its bytes
+    huge = cache.get(b"/huge")
+    assert huge is not None
+    assert (huge.body, cache.body_bytes) == (None, 40)
