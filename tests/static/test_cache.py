@@ -184,6 +184,7 @@ def entry(body: bytes | None) -> FileEntry:
         head=[],
         not_modified=[],
         body=body,
+        document=False,
         negotiated=False,
         gzip_eligible=False,
         siblings_absent_in=None,

@@ -165,18 +165,27 @@ def test_is_compressible(media_type: str, expected: bool) -> None:
 
 
 def test_server_timing_over_a_real_server(server: ServerThread) -> None:
-    # Ferry puts the head's timestamps in the ferry.exchange extension.
-    for path in ("/hello.txt", "/nope", "/sub/"):
+    # Ferry puts the head's timestamps in the ferry.exchange extension; HTML pages (an
+    # index file, a listing) report them, for Navigation Timing to show.
+    for path in ("/site/", "/site/index.html", "/sub/"):
         timing = request(server.port, path).server_timing
-        assert timing is not None
+        assert timing is not None, path
         assert re.fullmatch(r"head;dur=\d+\.\d{3}, handler;dur=\d+\.\d{3}", timing), timing
+
+
+def test_no_server_timing_for_other_responses(server: ServerThread) -> None:
+    # A file's head is then the same on every request (the server reuses its rendering).
+    for path in ("/hello.txt", "/logo.png", "/nope", "/sub"):
+        assert request(server.port, path).server_timing is None, path
+    json_listing = request(server.port, "/sub/", headers={"Accept": "application/json"})
+    assert json_listing.server_timing is None
 
 
 def test_server_timing_from_the_exchange_extension(site_root: Path) -> None:
     exchange = {"head_start": 100.0, "head_end": 100.0015}
     messages = call(
         StaticFiles(site_root),
-        scope_for(b"/hello.txt", extensions={"ferry.exchange": exchange}),
+        scope_for(b"/site/index.html", extensions={"ferry.exchange": exchange}),
     )
     timing = dict(messages[0]["headers"])[b"server-timing"].decode()
     match = re.fullmatch(r"head;dur=(\d+\.\d{3}), handler;dur=(\d+\.\d{3})", timing)
@@ -190,7 +199,8 @@ def test_server_timing_from_the_exchange_extension(site_root: Path) -> None:
 )
 def test_no_server_timing_without_timestamps(site_root: Path, exchange: object) -> None:
     extensions = {} if exchange is None else {"ferry.exchange": exchange}
-    messages = call(StaticFiles(site_root), scope_for(b"/hello.txt", extensions=extensions))
+    messages = call(StaticFiles(site_root), scope_for(b"/site/index.html", extensions=extensions))
+    assert messages[0]["status"] == 200
     assert b"server-timing" not in dict(messages[0]["headers"])
 
 

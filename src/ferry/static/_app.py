@@ -71,6 +71,7 @@ class Reply:
     status: int
     headers: Headers
     body: bytes | FileBody | GzipBody = b""
+    document: bool = False  # an HTML page: it gets Server-Timing (see _server_timing)
 
     def close(self) -> None:
         if not isinstance(self.body, bytes):
@@ -244,10 +245,12 @@ class StaticFiles:
             return None
         outcome = evaluate_preconditions(headers, entry.etag, entry.mtime) if headers else None
         if outcome is None or outcome is Precondition.PROCEED:
-            return Reply(200, entry.head, body)
+            return Reply(200, entry.head, body, entry.document)
         if isinstance(body, FileBody):
             os.close(body.fd)
-        return _error(412) if outcome is Precondition.FAILED else Reply(304, entry.not_modified)
+        if outcome is Precondition.FAILED:
+            return _error(412)
+        return Reply(304, entry.not_modified, document=entry.document)
 
     def _identity_chosen(self, entry: FileEntry, accept_encoding: str) -> bool:
         """Whether the full route too would send the identity bytes: no gzip on the fly,
@@ -292,6 +295,7 @@ class StaticFiles:
             head=rep.head(cache, [(b"content-length", b"%d" % st.st_size)]),
             not_modified=[(b"etag", rep.etag.encode()), *cache],
             body=body,
+            document=_is_document(media_type),
             negotiated=varies,
             gzip_eligible=varies and self.gzip and st.st_size >= self.gzip_min_size,
             siblings_absent_in=absent_in,
@@ -368,7 +372,7 @@ class StaticFiles:
             (b"vary", b"Accept"),
             _NOSNIFF,
         ]
-        return Reply(200, headers, body)
+        return Reply(200, headers, body, document=media_type != b"application/json")
 
     # -- files -------------------------------------------------------------------------
 
@@ -376,6 +380,11 @@ class StaticFiles:
         """The reply for an open regular file; it owns ``fd`` from here on (nothing below
         raises: header values were checked at construction)."""
         rep = self._representation(fd, st, real, request)
+        reply = self._file_reply(rep, request)
+        reply.document = _is_document(rep.media_type)
+        return reply
+
+    def _file_reply(self, rep: _Representation, request: _Request) -> Reply:
         cache = self._cache_fields(rep.varies)
         outcome = evaluate_preconditions(request.headers, rep.etag, rep.mtime)
         if outcome is not Precondition.PROCEED:
@@ -436,6 +445,10 @@ class StaticFiles:
         if request.method == "GET" and "range" in request.headers:
             return False
         return _accepts_gzip(request.headers.get("accept-encoding", ""))
+
+
+def _is_document(media_type: str) -> bool:
+    return media_type.startswith("text/html")
 
 
 def _accepts_gzip(accept_encoding: str) -> bool:
@@ -577,7 +590,11 @@ def _raw_path(scope: Scope) -> bytes:
 
 def _server_timing(extensions: dict[str, Any]) -> bytes | None:
     """``Server-Timing`` from the server's ``ferry.exchange`` extension, if it gives the
-    head's timestamps: time to read the head, and from then to the response's start."""
+    head's timestamps: time to read the head, and from then to the response's start.
+
+    Only HTML pages (files and listings) get it: Navigation Timing shows it next to the
+    browser's own phases. Other responses go without, so the head of a file's response
+    is the same every time and the server can reuse its rendering."""
     exchange = extensions.get("ferry.exchange")
     if not isinstance(exchange, dict):
         return None
@@ -591,7 +608,7 @@ def _server_timing(extensions: dict[str, Any]) -> bytes | None:
 
 async def _send_reply(reply: Reply, method: str, extensions: dict[str, Any], send: Send) -> None:
     headers = reply.headers
-    timing = _server_timing(extensions)
+    timing = _server_timing(extensions) if reply.document else None
     if timing is not None:
         headers = [*headers, (b"server-timing", timing)]
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})

@@ -62,6 +62,7 @@ class FileEntry:
     head: Headers
     not_modified: Headers
     body: bytes | None
+    document: bool  # an HTML page (it gets Server-Timing)
     negotiated: bool
     gzip_eligible: bool
     siblings_absent_in: tuple[str, Identity] | None
