@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from typing import Any
 
 import pytest
@@ -42,10 +43,16 @@ def test_lifespan_shutdown_stops_the_pool(loop_name: str) -> None:
     adapter = WSGIAdapter(hello)
     with serving(adapter, loop_name, lifespan="on") as server:
         assert exchange(server.port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").endswith(b"hello")
-        executor = adapter._executor
-        assert executor is not None
-    assert adapter._executor is None
-    assert executor._shutdown
+        workers = adapter._workers
+        assert workers is not None
+        assert [thread.is_alive() for thread in workers.threads] == [True]
+    assert adapter._workers is None
+    assert workers.stopped
+    for thread in workers.threads:
+        thread.join(5)
+    assert [thread.is_alive() for thread in workers.threads] == [False]
+    with pytest.raises(RuntimeError, match="the WSGI thread pool is stopped"):
+        workers.submit(lambda: None)
 
 
 @pytest.mark.parametrize(
@@ -103,3 +110,62 @@ def test_input_readlines_and_read_all(loop_name: str) -> None:
             sock.sendall(request)
             assert reader.response().endswith(b"Content-Length: 0\r\nKeep-Alive: timeout=5\r\n\r\n")
     assert seen == [b"abc", [b"def\n"], b"xy", b"\nzz\ntail", b"", b""]
+
+
+SCOPE = {
+    "type": "http",
+    "method": "POST",
+    "path": "/",
+    "raw_path": b"/",
+    "query_string": b"",
+    "http_version": "1.1",
+    "headers": [],
+    "server": ("127.0.0.1", 80),
+    "client": None,
+}
+
+
+@pytest.mark.parametrize("cancel_while", ["app-runs", "loop-receives"])
+def test_a_cancelled_request_does_not_strand_its_thread(cancel_while: str) -> None:
+    """When the server cancels a request (shutdown's deadline), its thread's next or
+    current question to the loop is answered with ClientDisconnected, not left hanging."""
+    entered = threading.Event()
+    release = threading.Event()
+    finished = threading.Event()
+    raised: list[str] = []
+
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        entered.set()
+        release.wait(5)
+        try:
+            environ["wsgi.input"].read()
+        except OSError as exc:
+            raised.append(type(exc).__name__)
+        finally:
+            finished.set()
+        start_response("200 OK", [])
+        return [b""]
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        receiving = asyncio.Event()
+
+        async def receive() -> Any:
+            receiving.set()
+            await loop.create_future()  # the body never comes
+
+        adapter = WSGIAdapter(app, threads=1)
+        task = asyncio.ensure_future(adapter(SCOPE, receive, _never))
+        assert await loop.run_in_executor(None, entered.wait, 5)
+        if cancel_while == "loop-receives":
+            release.set()
+            await receiving.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        release.set()
+        assert await loop.run_in_executor(None, finished.wait, 5)
+        adapter.shutdown()
+
+    asyncio.run(main())
+    assert raised == ["ClientDisconnected"]

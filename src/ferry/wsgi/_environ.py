@@ -10,6 +10,11 @@ from ..asgi._types import Scope
 
 __all__ = ["build_environ"]
 
+# Header field name -> environ key ("" for a name that is dropped). Clients choose the
+# names, so the cache is bounded: past its size, new names are translated each time.
+_KEYS: dict[bytes, str] = {}
+_KEYS_MAX = 512
+
 
 def build_environ(scope: Scope, body: Any) -> dict[str, Any]:
     """The environ for ``scope``, reading the request body from ``body`` (wsgi.input).
@@ -20,12 +25,12 @@ def build_environ(scope: Scope, body: Any) -> dict[str, Any]:
     server = scope.get("server") or ("localhost", 80)
     environ: dict[str, Any] = {
         "REQUEST_METHOD": scope["method"],
-        "SCRIPT_NAME": root_path.encode("utf-8").decode("latin-1"),
+        "SCRIPT_NAME": root_path.encode("utf-8").decode("latin-1") if root_path else "",
         "PATH_INFO": _path_info(scope, root_path),
         "QUERY_STRING": scope.get("query_string", b"").decode("latin-1"),
         "SERVER_NAME": str(server[0]),
         "SERVER_PORT": str(server[1]) if server[1] is not None else "80",
-        "SERVER_PROTOCOL": f"HTTP/{scope.get('http_version', '1.1')}",
+        "SERVER_PROTOCOL": "HTTP/" + scope.get("http_version", "1.1"),
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": scope.get("scheme", "http"),
         "wsgi.input": body,
@@ -39,21 +44,28 @@ def build_environ(scope: Scope, body: Any) -> dict[str, Any]:
     if client:
         environ["REMOTE_ADDR"] = str(client[0])
         environ["REMOTE_PORT"] = str(client[1])
-    environ.update(_header_variables(scope.get("headers", ())))
+    _add_header_variables(environ, scope.get("headers", ()))
     return environ
 
 
 def _path_info(scope: Scope, root_path: str) -> str:
     """The percent-decoded path below ``root_path``, as Latin-1 text of its bytes."""
     raw_path: bytes | None = scope.get("raw_path")
-    path = scope["path"].encode("utf-8") if raw_path is None else unquote_to_bytes(raw_path)
-    prefix = root_path.encode("utf-8")
-    if prefix and (path == prefix or path.startswith(prefix + b"/")):
-        path = path[len(prefix) :]
+    path: bytes
+    if raw_path is None:
+        path = scope["path"].encode("utf-8")
+    elif b"%" in raw_path:
+        path = unquote_to_bytes(raw_path)
+    else:
+        path = raw_path
+    if root_path:
+        prefix = root_path.encode("utf-8")
+        if path == prefix or path.startswith(prefix + b"/"):
+            path = path[len(prefix) :]
     return path.decode("latin-1")
 
 
-def _header_variables(headers: Any) -> dict[str, str]:
+def _add_header_variables(environ: dict[str, Any], headers: Any) -> None:
     """HTTP_* variables, and CONTENT_TYPE/CONTENT_LENGTH without the prefix.
 
     Repeated fields are joined with ", " (RFC 9110 §5.3: the same meaning as one field
@@ -61,16 +73,25 @@ def _header_variables(headers: Any) -> dict[str, str]:
     underscore is dropped: "X_User" and "X-User" would both become HTTP_X_USER, and a
     client could pass its own value for a header a proxy in front of us sets.
     """
-    variables: dict[str, str] = {}
+    keys = _KEYS
     for raw_name, raw_value in headers:
-        if b"_" in raw_name:
+        key = keys.get(raw_name)
+        if key is None:
+            key = _key(raw_name)
+            if len(keys) < _KEYS_MAX:
+                keys[raw_name] = key
+        if not key:
             continue
-        name = raw_name.decode("latin-1").upper().replace("-", "_")
-        if name not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-            name = "HTTP_" + name
         value = raw_value.decode("latin-1")
-        if name in variables:
-            separator = "; " if name == "HTTP_COOKIE" else ", "
-            value = variables[name] + separator + value
-        variables[name] = value
-    return variables
+        if key in environ:
+            separator = "; " if key == "HTTP_COOKIE" else ", "
+            value = environ[key] + separator + value
+        environ[key] = value
+
+
+def _key(raw_name: bytes) -> str:
+    """The environ key of a header field name, or "" if the field is dropped."""
+    if b"_" in raw_name:
+        return ""
+    name = raw_name.decode("latin-1").upper().replace("-", "_")
+    return name if name in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + name

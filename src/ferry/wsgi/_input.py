@@ -7,35 +7,32 @@ an upload costs the memory of the pieces in flight, not its size.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from .._errors import ClientDisconnected
-from ..asgi._types import Message, Receive
+from ..asgi._types import Message
 
 __all__ = ["WSGIInput"]
 
 
 class WSGIInput:
     """A binary, read-only file-like (PEP 3333 ``wsgi.input``). Call it from the
-    application's thread only: each refill blocks that thread on the event loop.
+    application's thread only: each refill calls ``fetch``, which blocks that thread
+    until the event loop has received the next ASGI ``http.request`` (or
+    ``http.disconnect``) message.
 
     ``read``/``readline`` raise ClientDisconnected (an OSError) when the client goes
     away before the body's end.
     """
 
-    def __init__(self, receive: Receive, loop: asyncio.AbstractEventLoop) -> None:
-        self._receive = receive
-        self._loop = loop
+    def __init__(self, fetch: Callable[[], Message]) -> None:
+        self._fetch = fetch
         self._buffer = bytearray()
         self._eof = False
 
-    async def _next(self) -> Message:
-        return await self._receive()
-
     def _fill(self) -> None:
         """Append the next body piece to the buffer (blocks on the loop)."""
-        message = asyncio.run_coroutine_threadsafe(self._next(), self._loop).result()
+        message = self._fetch()
         if message["type"] == "http.disconnect":
             self._eof = True
             raise ClientDisconnected("the client closed the connection inside the body")

@@ -81,21 +81,41 @@ def _encode_headers(headers: object) -> list[tuple[bytes, bytes]]:
     if type(headers) is not list:
         raise StartResponseError(f"headers must be a list, got {type(headers).__name__}")
     encoded = []
+    names = _NAMES
     for item in headers:
         if type(item) is not tuple or len(item) != 2:
             raise StartResponseError(f"a header must be a (name, value) tuple, got {item!r}")
         name, value = item
         if not isinstance(name, str) or not isinstance(value, str):
             raise StartResponseError(f"header name and value must be str, got {item!r}")
-        if name.lower() in _HOP_BY_HOP:
-            raise StartResponseError(f"hop-by-hop header not allowed in WSGI: {name!r}")
+        raw_name = names.get(name)
+        if raw_name is None:
+            raw_name = _encode_name(name)
+            if len(names) < _NAMES_MAX:
+                names[name] = raw_name
         try:
             # RFC 9110 §5.5: surrounding whitespace is not part of a field value (Django
             # writes "Set-Cookie:  name=..." with a leading space, as gunicorn tolerates).
-            encoded.append((name.encode("latin-1"), value.strip(" \t").encode("latin-1")))
+            encoded.append((raw_name, value.strip(" \t").encode("latin-1")))
         except UnicodeEncodeError:
             raise StartResponseError(f"header is not Latin-1 text: {item!r}") from None
     return encoded
+
+
+# Header name -> its checked Latin-1 bytes. An app sends the same few names on every
+# response, so checking each once saves most of start_response's work; bounded, as an
+# app could make names up.
+_NAMES: dict[str, bytes] = {}
+_NAMES_MAX = 256
+
+
+def _encode_name(name: str) -> bytes:
+    if name.lower() in _HOP_BY_HOP:
+        raise StartResponseError(f"hop-by-hop header not allowed in WSGI: {name!r}")
+    try:
+        return name.encode("latin-1")
+    except UnicodeEncodeError:
+        raise StartResponseError(f"header name is not Latin-1 text: {name!r}") from None
 
 
 class FileWrapper:
