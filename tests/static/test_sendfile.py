@@ -9,6 +9,7 @@ offset, a lost or repeated piece, or bytes out of order would show.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from ferry.asgi._files import Descriptor
 from ferry.server._sendfile import send_file
 from ferry.static import StaticFiles
 from tests.server._helpers import Reader, captured_log, on_server_loop, parse_fields
@@ -212,3 +214,19 @@ def test_os_sendfile_meeting_a_gone_client_aborts_the_transport(big_root: Path) 
         asyncio.run(send_file(protocol, file, 0, 1 << 20))
     assert transport.aborted
     assert transport.written == []
+
+
+def test_a_descriptor_reads_seeks_and_tells_like_the_file_it_stands_for(
+    big_root: Path,
+) -> None:
+    # zerocopysend's int fds become Descriptors; asyncio's sendfile fallback reads them.
+    with (big_root / "big.bin").open("rb", buffering=0) as file:
+        descriptor = Descriptor(file.fileno())
+        assert (descriptor.fileno(), descriptor.mode) == (file.fileno(), "rb")
+        assert descriptor.seek(16) == 16
+        buffer = bytearray(8)
+        assert descriptor.readinto(buffer) == 8
+        assert bytes(buffer) == CONTENT[16:24]
+        assert descriptor.tell() == file.tell() == 24
+        assert descriptor.seek(-5, os.SEEK_END) == len(CONTENT) - 5
+        assert file.read() == CONTENT[-5:]
