@@ -1,9 +1,10 @@
 """The ASGI zero-copy extensions: ``http.response.pathsend`` (send a whole file by path)
 and ``http.response.zerocopysend`` (send a range of an open file).
 
-The bytes go from the page cache to the socket with ``loop.sendfile`` where the event
-loop can do that (asyncio on a plain connection); elsewhere (uvloop has no sendfile) they
-are read and written in bounded pieces, waiting for the client between pieces.
+The bytes go from the page cache to the socket without passing through Python: with
+``loop.sendfile`` on asyncio, with ``os.sendfile`` on the transport's socket on uvloop
+(which has no ``loop.sendfile``); only where neither can (TLS) are they read and written
+in bounded pieces, waiting for the client between pieces. See server/_sendfile.py.
 """
 
 from __future__ import annotations
