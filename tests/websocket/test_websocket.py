@@ -412,3 +412,13 @@ def test_bytes_before_the_accept_are_bounded(loop_name: str) -> None:
             assert chunk, received
             received += chunk
     assert received.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
+
+
+def test_text_that_is_not_utf8_fails_the_connection_1007(server: int, seen: Seen) -> None:
+    with open_raw(server) as sock:
+        # RFC 6455 §8.1: a text message must be UTF-8; b"\xc3(" is not (zero mask key).
+        sock.sendall(b"\x81\x82\x00\x00\x00\x00\xc3(")
+        answer = read_until_close(sock)
+    assert answer == b"\x88\x21\x03\xefinvalid UTF-8 in a text message"
+    assert seen.disconnected.wait(5)
+    assert seen.disconnects[0]["code"] == 1007
