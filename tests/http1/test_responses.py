@@ -448,3 +448,44 @@ def test_no_drain_when_the_client_waits_for_100_continue() -> None:
     conn = receive(EXPECTING)
     out = conn.send_response(417, [], body=b"", end=True)
     assert out.endswith(b"Connection: close\r\n\r\n")  # the body may never come
+
+
+# -- the head cache -------------------------------------------------------------------------
+
+
+def _render(settings: ResponseSettings, fields: list[tuple[bytes, bytes]]) -> bytes:
+    conn = receive(GET, ServerConnection(settings=settings))
+    return conn.send_response(200, fields, body=b"hi", end=True)
+
+
+def test_a_cached_head_still_gets_the_date_of_its_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = ResponseSettings()
+    fields = [(b"content-type", b"text/plain")]
+    first = _render(settings, fields)
+    later = b"Date: Thu, 01 Jan 2026 00:00:01 GMT\r\n"
+    monkeypatch.setattr("ferry.http1._response.date_header", lambda now=None: later)
+    assert _render(settings, fields) == first.replace(DATE, later)
+    assert len(settings.head_cache) == 1
+
+
+def test_fields_given_as_lists_render_the_same_and_are_not_cached() -> None:
+    settings = ResponseSettings()
+    as_lists = _render(settings, [[b"x-a", b"1"]])  # type: ignore[list-item]
+    assert settings.head_cache == {}
+    assert as_lists == _render(ResponseSettings(), [(b"x-a", b"1")])
+
+
+def test_an_invalid_head_is_refused_every_time_and_never_cached() -> None:
+    settings = ResponseSettings()
+    for _ in range(2):
+        conn = receive(GET, ServerConnection(settings=settings))
+        with pytest.raises(LocalProtocolError):
+            conn.send_response(200, [(b"x-a", b"1\r\nx-b: 2")], body=b"", end=True)
+    assert settings.head_cache == {}
+
+
+def test_the_head_cache_is_bounded() -> None:
+    settings = ResponseSettings()
+    for n in range(600):
+        assert _render(settings, [(b"x-n", b"%d" % n)]).startswith(b"HTTP/1.1 200 OK\r\nx-n: ")
+        assert len(settings.head_cache) <= 256

@@ -53,6 +53,13 @@ __all__ = ["ServerConnection"]
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
+# The transitions of every exchange, looked up in the table once, at import: where the
+# code below uses one, the state it moves from is certain (a guard or the caller's state
+# checked it), so the per-request path spends no call on ``advance``.
+_HEAD_SENT = advance(State.IDLE, Step.HEAD)  # IDLE -> SEND_BODY
+_BODY_ENDED = advance(State.SEND_BODY, Step.END)  # SEND_BODY -> DONE
+_NEXT_CYCLE = advance(State.DONE, Step.NEXT_CYCLE)  # DONE -> IDLE
+
 
 class ServerConnection(Receiver):
     """One HTTP/1.1 connection, seen from the server. See the module docstring."""
@@ -133,7 +140,7 @@ class ServerConnection(Receiver):
                     return PAUSED
                 continue
             if type(event) is EndOfMessage:
-                self.their_state = advance(self.their_state, Step.END)
+                self.their_state = _BODY_ENDED
                 if self._drain_left >= 0:
                     self._drain_left = -1
                     self.start_next_cycle()
@@ -193,7 +200,7 @@ class ServerConnection(Receiver):
         else:
             self._reader = ContentLengthReader(body_length)
         self._continue_sent = False
-        self.their_state = advance(self.their_state, Step.HEAD)
+        self.their_state = _HEAD_SENT  # from IDLE: only an IDLE peer sends a head
 
     # -- output -----------------------------------------------------------------------
 
@@ -281,14 +288,14 @@ class ServerConnection(Receiver):
                 raise LocalProtocolError("response body longer than its Content-Length")
             if end and size < length:
                 raise LocalProtocolError("response body shorter than its Content-Length")
-        self.our_state = advance(self.our_state, Step.HEAD)
+        self.our_state = _HEAD_SENT  # from IDLE, checked above
         self.keep_alive = keep_alive
         self._framing = framing
         self._left = length
         if end and framing == Framing.LENGTH:
             # The whole body at once, its length in the head: one buffer, no framing.
             self._left = 0
-            self.our_state = advance(self.our_state, Step.END)
+            self.our_state = _BODY_ENDED
             return out + body if body else out
         if body:
             out += self.send_data(body)
@@ -358,7 +365,7 @@ class ServerConnection(Receiver):
             raise LocalProtocolError("no response body is being sent")
         if self._framing == Framing.LENGTH and self._left:
             raise LocalProtocolError("response body shorter than its Content-Length")
-        self.our_state = advance(self.our_state, Step.END)
+        self.our_state = _BODY_ENDED  # from SEND_BODY, checked above
         if self._framing == Framing.CHUNKED:
             return last_chunk(render_fields(trailers) if trailers else [])
         return b""
@@ -378,7 +385,6 @@ class ServerConnection(Receiver):
             return
         if self.their_state is not State.DONE:
             raise LocalProtocolError("cannot start a new cycle now")
-        self.their_state = advance(self.their_state, Step.NEXT_CYCLE)
-        self.our_state = advance(self.our_state, Step.NEXT_CYCLE)
+        self.their_state = self.our_state = _NEXT_CYCLE  # both DONE, checked above
         self._request = None
         self._reader = None

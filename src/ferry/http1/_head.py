@@ -35,7 +35,12 @@ def parse_field_block(block: bytes, limits: Limits, pos: int = 0) -> Headers:
     """
     if _abnf.field_block_re.fullmatch(block, pos) is None:
         raise _diagnose_field_block(block[pos:])
-    headers = [(name.lower(), value) for name, value in _abnf.field_line_re.findall(block, pos)]
+    # The block is valid: each line is a token (which has no ":"), a colon and a value
+    # without CR or LF; the value's leading and trailing OWS are not part of it.
+    headers = []
+    for line in block[pos:].split(b"\r\n")[:-1]:
+        name, _, value = line.partition(b":")
+        headers.append((name.lower(), value.strip(b" \t")))
     if len(headers) > limits.max_header_count:
         raise _bad("too many header fields", 431)
     return headers

@@ -28,6 +28,12 @@ _SPECIAL = frozenset(
 )
 
 
+# A rendered head, less its Date line: (the lines before Date, whether Date goes in, the
+# lines after it, Framing, length, keep-alive).
+_Rendered = tuple[bytes, bool, bytes, int, int, bool]
+_HEAD_CACHE_SIZE = 256  # distinct response shapes remembered per settings
+
+
 @dataclass(frozen=True, slots=True)
 class ResponseSettings:
     """What the server adds to every response."""
@@ -36,6 +42,11 @@ class ResponseSettings:
     keep_alive_timeout: int | None = 5  # advertised as ``Keep-Alive: timeout=N``
     server_line: bytes = field(init=False)
     keep_alive_line: bytes = field(init=False)
+    head_cache: dict[tuple[object, ...], _Rendered] = field(
+        init=False, compare=False, repr=False, default_factory=dict
+    )
+    """Heads already validated and rendered, by everything that decides them (see
+    ``render_head``). Bounded: emptied when full."""
 
     def __post_init__(self) -> None:
         server = b"" if self.server_header is None else b"Server: %s\r\n" % self.server_header
@@ -116,9 +127,53 @@ def render_head(
 
     ``body_length`` is the whole body's length when it is known before the head is sent
     (the application gave its whole body at once), else None.
+
+    Applications send the same few heads again and again, so a head is validated and
+    rendered once per distinct input and then taken from ``settings.head_cache``; only
+    the Date line (RFC 9110 §6.6.1, cached per second) is put in afresh.
     """
     if type(status) is not int or not 200 <= status <= 599:
         raise LocalProtocolError(f"invalid final response status {status!r}")
+    try:
+        # Fields given as lists (or bytearrays) are unhashable: rendered every time.
+        key: tuple[object, ...] | None = (
+            status,
+            http_version,
+            head_request,
+            keep_alive,
+            body_length,
+            *headers,
+        )
+        rendered = settings.head_cache.get(key)  # type: ignore[arg-type]
+    except TypeError:
+        key = rendered = None
+    if rendered is None:
+        rendered = _render(
+            status, headers, settings, http_version, head_request, keep_alive, body_length
+        )
+        if key is not None:
+            cache = settings.head_cache
+            if len(cache) >= _HEAD_CACHE_SIZE:
+                cache.clear()
+            cache[key] = rendered
+    before, dated, after, framing, length, keep_alive = rendered
+    return (
+        (before + date_header() + after if dated else before + after),
+        framing,
+        length,
+        keep_alive,
+    )
+
+
+def _render(
+    status: int,
+    headers: Headers,
+    settings: ResponseSettings,
+    http_version: str,
+    head_request: bool,
+    keep_alive: bool,
+    body_length: int | None,
+) -> _Rendered:
     validate_fields(headers)
     lines = [status_line(status)]
     length: int | None = None
@@ -144,10 +199,8 @@ def render_head(
             else:
                 has_server = True
         lines.append(b"%s: %s\r\n" % (name, value))
-    if not has_date:
-        lines.append(date_header())
-    if not has_server:
-        lines.append(settings.server_line)
+    before = b"".join(lines)
+    lines = [] if has_server else [settings.server_line]
 
     declared = length
     if length is None:
@@ -178,7 +231,7 @@ def render_head(
         lines.append(settings.keep_alive_line + b"\r\n")
     else:
         lines.append(settings.keep_alive_line + b"\r\n")
-    return b"".join(lines), framing, length or 0, keep_alive
+    return before, not has_date, b"".join(lines), framing, length or 0, keep_alive
 
 
 def render_informational(status: int, headers: Headers) -> bytes:
