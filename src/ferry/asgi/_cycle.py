@@ -174,7 +174,8 @@ class RequestCycle:
             raise LocalProtocolError(f"http.response.start 'status' must be an int: {status!r}")
         # The engine validates every field when it renders the head (names are tokens,
         # values carry no CR, LF or NUL, both are bytes).
-        self._headers = _header_list(message.get("headers", ()))
+        headers = message.get("headers", ())
+        self._headers = headers if type(headers) is list else _header_list(headers)
         self.status = status
         self._trailers_expected = bool(message.get("trailers", False))
         self.started = True
@@ -185,10 +186,11 @@ class RequestCycle:
         if self.complete:
             raise LocalProtocolError("http.response.body after the response completed")
         body = message.get("body", b"")
-        if not isinstance(body, bytes | bytearray | memoryview):
-            raise LocalProtocolError("http.response.body 'body' must be bytes")
-        body = bytes(body)
-        more = bool(message.get("more_body", False))
+        if type(body) is not bytes:
+            if not isinstance(body, bytearray | memoryview):
+                raise LocalProtocolError("http.response.body 'body' must be bytes")
+            body = bytes(body)
+        more = message.get("more_body", False)
         conn = self._conn
         self.body_bytes_sent += len(body)
         if conn.our_state is State.IDLE:
@@ -265,9 +267,11 @@ class RequestCycle:
 
     def _finish(self, data: bytes) -> None:
         self.complete = True
-        self._channel.write(data)
-        self._wake()
-        self._channel.response_complete(self)
+        channel = self._channel
+        channel.write(data)
+        if self._waiter is not None:
+            self._wake()
+        channel.response_complete(self)
 
 
 def _header_list(headers: Any) -> Headers:

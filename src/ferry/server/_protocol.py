@@ -46,12 +46,16 @@ NO_DEADLINE, HEAD, IDLE, BODY = range(4)
 
 _BODY_HIGH_WATER = 65536  # queued request-body bytes that pause reading
 _MAX_NESTING = 16  # pipelined requests answered within one call chain (see response_complete)
+_BATCH_BYTES = 65536  # pipelined responses held back for one write, at most
 
 
 class HTTPProtocol(asyncio.Protocol):
     """Serves HTTP/1.1 on one connection."""
 
     __slots__ = (
+        "_batch",
+        "_batch_seen",
+        "_batch_size",
         "_drain_waiter",
         "_head_start",
         "_lost",
@@ -62,6 +66,7 @@ class HTTPProtocol(asyncio.Protocol):
         "cycle",
         "deadline",
         "deadline_kind",
+        "responses",
         "server",
         "state",
         "transport",
@@ -89,6 +94,11 @@ class HTTPProtocol(asyncio.Protocol):
         self._drain_waiter: asyncio.Future[None] | None = None
         self._lost = False  # connection_lost has run
         self._head_start = 0.0  # perf_counter() when this request's first byte came
+        self.responses = 0  # responses completed on this connection
+        # Pipelined responses written as one (see _start_batch): None when not batching.
+        self._batch: list[bytes] | None = None
+        self._batch_size = 0
+        self._batch_seen = 0  # self.responses when the batch was last looked at
 
     # -- asyncio callbacks --------------------------------------------------------------
 
@@ -115,8 +125,6 @@ class HTTPProtocol(asyncio.Protocol):
         if self.cycle is None:
             if not self._head_start:
                 self._head_start = time.perf_counter()  # for Server-Timing's "head" phase
-            if self.deadline_kind == IDLE:
-                self._set_deadline(HEAD, self.state.config.head_timeout)
             self._next_request()
         elif self.conn.their_state is State.SEND_BODY:
             self._pump_body()
@@ -141,6 +149,7 @@ class HTTPProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
+        self._batch = None
         self.state.connections.discard(self)
         self.state.check_drained()
         self.deadline_kind = NO_DEADLINE
@@ -170,14 +179,18 @@ class HTTPProtocol(asyncio.Protocol):
         if type(event) is Request:
             self._start_cycle(event)
         elif event is NEED_DATA:
-            return
+            # A head begun and not complete: from its first piece on it has head_timeout
+            # to arrive whole (not reset by each further piece: slowloris).
+            if self.deadline_kind != HEAD and self.conn.trailing_data:
+                self._set_deadline(HEAD, self.state.config.head_timeout)
         elif type(event) is ConnectionClosed or not self.conn.keep_alive:
-            self.transport.close()
+            self._close()
 
     def _start_cycle(self, request: Request) -> None:
         if request.upgrade == b"websocket":
             websocket = _websocket_support()
             if websocket is not None and websocket.is_rfc6455_handshake(request):
+                self._flush()  # the responses before it go out before the 101
                 self._start_websocket(websocket, request)
                 return
         state = self.state
@@ -259,12 +272,19 @@ class HTTPProtocol(asyncio.Protocol):
         return self._write_paused or self.transport.is_closing()
 
     def write(self, data: bytes) -> None:
-        if not self.transport.is_closing():
+        batch = self._batch
+        if batch is not None:
+            batch.append(data)
+            self._batch_size += len(data)
+            if self._batch_size >= _BATCH_BYTES:
+                self._flush()
+        elif not self.transport.is_closing():
             self.transport.write(data)
 
     async def drain(self) -> None:
         """Wait until the transport's write buffer is below its low-water mark, or
         until the connection is lost."""
+        self._flush()
         if self.write_paused and not self._lost:
             waiter = self._drain_waiter
             if waiter is None:
@@ -273,6 +293,7 @@ class HTTPProtocol(asyncio.Protocol):
 
     async def sendfile(self, file: IO[bytes], offset: int, count: int) -> None:
         """Write ``count`` bytes of ``file`` from ``offset`` (see server/_sendfile.py)."""
+        self._flush()
         await send_file(self, file, offset, count)
 
     @property
@@ -305,16 +326,19 @@ class HTTPProtocol(asyncio.Protocol):
         if cycle is not self.cycle:
             return
         self.cycle = None
+        self.responses += 1
         self.state.log_access(self, cycle)
         conn = self.conn
         if not conn.keep_alive or self.state.shutting_down:
-            self.transport.close()
+            self._close()
             return
         conn.start_next_cycle()
         self._set_deadline(IDLE, self.state.config.keep_alive_timeout)
         if self._read_paused:
             self._resume_reading()
         if conn.has_pending_input:
+            if conn.trailing_data and self._batch is None:
+                self._start_batch()
             # A pipelined request, an unread body, or the client's EOF. With eager tasks
             # (Python 3.12+) the next app may finish inside this very call, so a long
             # pipeline would nest one call deeper per request: past a few, go on from
@@ -328,6 +352,46 @@ class HTTPProtocol(asyncio.Protocol):
                     state.nesting -= 1
             else:
                 state.loop.call_soon(self._next_request)
+
+    # -- pipelined responses: one write for many --------------------------------------
+
+    def _start_batch(self) -> None:
+        """Hold the responses to the pipelined requests waiting in the buffer, to write
+        them out together (one send instead of one per response).
+
+        A response is held only while the pipeline makes progress: each loop iteration
+        ``_batch_tick`` checks that another response was completed since the last one;
+        when none was (the next application is waiting for something), or when the
+        pipeline ends, or past _BATCH_BYTES, the batch is written. Everything that
+        writes to the transport itself flushes it first, so the order never changes.
+        """
+        self._batch = []
+        self._batch_size = 0
+        self._batch_seen = self.responses - 1  # the first tick always finds progress
+        self.state.loop.call_soon(self._batch_tick)
+
+    def _batch_tick(self) -> None:
+        if self._batch is None:
+            return
+        if self.responses != self._batch_seen and (
+            self.cycle is not None or self.conn.has_pending_input
+        ):
+            self._batch_seen = self.responses
+            self.state.loop.call_soon(self._batch_tick)
+        else:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Write the held responses, and stop holding them."""
+        batch = self._batch
+        if batch is not None:
+            self._batch = None
+            if batch and not self.transport.is_closing():
+                self.transport.write(b"".join(batch))
+
+    def _close(self) -> None:
+        self._flush()
+        self.transport.close()
 
     # -- errors, deadlines, shutdown ----------------------------------------------------
 
@@ -359,6 +423,7 @@ class HTTPProtocol(asyncio.Protocol):
             self.cycle.disconnect()
             self.cycle = None
         if conn.our_state is not State.IDLE:
+            self._batch = None  # aborted: what is held goes with the connection
             self.transport.abort()
             return 0
         text = reason_phrase(status).decode()
@@ -370,8 +435,8 @@ class HTTPProtocol(asyncio.Protocol):
             body=body,
             end=True,
         )
-        self.transport.write(data)
-        self.transport.close()
+        self.write(data)
+        self._close()
         return len(body)
 
     def check_deadline(self, now: float) -> None:
@@ -381,7 +446,7 @@ class HTTPProtocol(asyncio.Protocol):
             return
         if kind == IDLE or (kind == HEAD and not self.conn.trailing_data):
             self.deadline_kind = NO_DEADLINE
-            self.transport.close()  # an idle connection: nothing to answer
+            self._close()  # an idle connection: nothing to answer
         elif kind == HEAD:
             self.send_error(408, "request head not received in time")
         else:
@@ -393,7 +458,7 @@ class HTTPProtocol(asyncio.Protocol):
         if self.upgraded is not None:
             self.upgraded.shutdown()
         elif self.cycle is None:
-            self.transport.close()
+            self._close()
 
     def _set_deadline(self, kind: int, timeout: float) -> None:
         self.deadline_kind = kind

@@ -8,6 +8,7 @@ import asyncio
 import logging
 import sys
 import time
+from asyncio import current_task
 from collections.abc import Awaitable, Callable, Coroutine
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, cast
@@ -59,9 +60,10 @@ class ServerState:
     async def _call_app(self, cycle: RequestCycle) -> None:
         # The task registers itself while it runs (no done-callback, which would cost
         # one more event-loop callback per request); shutdown waits for, or cancels, it.
-        task = asyncio.current_task(self.loop)
+        task = current_task(self.loop)
+        tasks = self.tasks
         if task is not None:  # None only when driven outside a task (tests)
-            self.tasks.add(task)
+            tasks.add(task)
         app: Callable[..., Awaitable[object]] = self.app
         try:
             result = await app(cycle.scope, cycle.receive, cycle.send)
@@ -72,6 +74,8 @@ class ServerState:
                 error_log.error("exception in ASGI application", exc_info=exc)
             self._fail(cycle, "exception in ASGI application")
         else:
+            if result is None and cycle.complete:
+                return  # the common case (the finally clause still runs)
             if result is not None:
                 error_log.error("the ASGI application returned a value instead of None")
             if not cycle.started:
@@ -82,8 +86,9 @@ class ServerState:
                 self._fail(cycle, "incomplete response")
         finally:
             if task is not None:
-                self.tasks.discard(task)
-                self.check_drained()
+                tasks.discard(task)
+                if self.shutting_down:
+                    self.check_drained()
 
     @staticmethod
     def _fail(cycle: RequestCycle, message: str) -> None:
