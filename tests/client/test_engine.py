@@ -356,6 +356,7 @@ def test_declared_content_length_is_enforced() -> None:
         (b"GET", b"/", [*HOST, *HOST]),
         (b"GET", b"/", [*HOST, (b"X", b"a\r\nInjected: 1")]),
         (b"GET", b"/", [*HOST, (b"Bad Name", b"1")]),
+        (b"GET", b"/", [*HOST, (b"X", [b"1"])]),  # not bytes, and unhashable: not cached
         (b"POST", b"/", [*HOST, (b"Content-Length", b"1"), (b"Transfer-Encoding", b"chunked")]),
         (b"POST", b"/", [*HOST, (b"Transfer-Encoding", b"gzip")]),
         (b"POST", b"/", [*HOST, (b"Content-Length", b"-1")]),

@@ -17,6 +17,7 @@ A RemoteProtocolError from ``next_event`` leaves the connection in ERROR: close 
 
 from __future__ import annotations
 
+import functools
 import re
 
 from .._errors import LocalProtocolError, RemoteProtocolError
@@ -72,6 +73,24 @@ def render_request_head(
     ``body_length`` is the whole body's length when known before the head is sent, else
     None (chunked, unless ``headers`` carry a Content-Length). Raises LocalProtocolError.
     """
+    try:
+        # A client sends the same few heads again and again (the same URL, the same
+        # fields): validating and rendering one costs more than looking it up.
+        return _render_cached(method, target, tuple(headers), body_length)
+    except TypeError:  # something unhashable among the fields: _render says what
+        return _render(method, target, headers, body_length)
+
+
+@functools.lru_cache(maxsize=256)
+def _render_cached(
+    method: bytes, target: bytes, headers: tuple[tuple[bytes, bytes], ...], body_length: int | None
+) -> RequestShape:
+    return _render(method, target, list(headers), body_length)
+
+
+def _render(
+    method: bytes, target: bytes, headers: Headers, body_length: int | None
+) -> RequestShape:
     if _abnf.token_re.fullmatch(method) is None:
         raise LocalProtocolError(f"the method is not a token: {method!r}")
     if _target_re.fullmatch(target) is None:
@@ -248,6 +267,8 @@ class ClientConnection(Receiver):
             if buf:
                 raise RemoteProtocolError("the server sent bytes before any request")
             return self._closed() if self._eof else NEED_DATA
+        if not buf and not self._eof:
+            return NEED_DATA  # the usual case just after a request: nothing to check yet
         pos = 0
         while buf.startswith(b"\r\n", pos):
             # Tolerate a stray CRLF after the previous body (as llhttp does), boundedly.

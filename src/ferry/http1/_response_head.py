@@ -130,6 +130,8 @@ def _persists(version: str, connection: bytes | None) -> bool:
     # RFC 9112 §9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 only with "keep-alive".
     if connection is None:
         return version == "1.1"
+    if connection == b"keep-alive":  # the usual value, decided without splitting it
+        return True
     tokens = {t.strip(b" \t").lower() for t in connection.split(b",")}
     return b"close" not in tokens and (version == "1.1" or b"keep-alive" in tokens)
 
@@ -154,7 +156,8 @@ def _transfer_coding_framing(codings: list[bytes], lengths: list[bytes], version
 def _content_length(values: list[bytes], limits: Limits) -> int:
     # RFC 9110 §8.6: Content-Length = 1*DIGIT. RFC 9112 §6.3 (5): an invalid value in a
     # response is an unrecoverable error; we count a list (even "5, 5") as invalid.
-    if len(values) != 1 or _abnf.digits_re.fullmatch(values[0]) is None:
+    # bytes.isdigit() is true for one or more ASCII digits only: 1*DIGIT.
+    if len(values) != 1 or not values[0].isdigit():
         raise _bad("invalid Content-Length in a response")
     if len(values[0]) > 18:
         raise _bad("Content-Length too large")
