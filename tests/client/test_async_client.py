@@ -7,6 +7,7 @@ import asyncio
 import json
 import socket
 import threading
+import time
 from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
 from typing import Any
@@ -170,6 +171,29 @@ def test_read_timeout_and_bad_response(loop_name: str) -> None:
             assert client.pool.open_connections == 0
         with pytest.raises(ClientClosed):
             await client.get(f"http://127.0.0.1:{port}/")
+
+    with ScriptedServer(handler) as scripted:
+        run(loop_name, main(scripted.port))
+
+
+def test_read_timeout_is_between_reads(loop_name: str) -> None:
+    """A body that trickles in slower in all than the read timeout, but never pausing
+    that long, is read: each wait has the whole timeout (the timer follows it)."""
+    pieces = [b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n", b"a", b"b", b"c", b"d"]
+    pause = threading.Event()  # never set: wait(0.3) paces the server's pieces
+
+    def handler(sock: socket.socket, index: int) -> None:
+        read_head(sock)
+        for piece in pieces:
+            sock.sendall(piece)
+            pause.wait(0.3)  # pacing the response, not synchronising with the client
+        wait_closed(sock)
+
+    async def main(port: int) -> None:
+        async with AsyncClient(timeouts=Timeouts(read=1.0)) as client:
+            started = time.monotonic()
+            assert (await client.get(f"http://127.0.0.1:{port}/")).content == b"abcd"
+            assert time.monotonic() - started > 1.0  # longer than one timeout in all
 
     with ScriptedServer(handler) as scripted:
         run(loop_name, main(scripted.port))

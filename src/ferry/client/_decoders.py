@@ -211,11 +211,14 @@ class ZstdDecoder(_Bounded):
 Decoder = IdentityDecoder | ZlibDecoder | BrotliDecoder | ZstdDecoder
 
 
+_IDENTITY = IdentityDecoder()  # stateless: one serves every response
+
+
 def decoder_for(content_encoding: bytes | None, max_ratio: int) -> Decoder:
     """A decoder for the response's Content-Encoding; identity for none, or for one we
     cannot decode (then the body is handed over as received)."""
     if content_encoding is None:
-        return IdentityDecoder()
+        return _IDENTITY
     coding = content_encoding.strip().lower()
     if coding in (b"gzip", b"x-gzip"):
         return ZlibDecoder(b"gzip", max_ratio)
@@ -225,4 +228,4 @@ def decoder_for(content_encoding: bytes | None, max_ratio: int) -> Decoder:
         return BrotliDecoder(_BROTLI, max_ratio)
     if coding == b"zstd" and _ZSTANDARD is not None:
         return ZstdDecoder(_ZSTANDARD, max_ratio)
-    return IdentityDecoder()
+    return _IDENTITY

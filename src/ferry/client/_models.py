@@ -161,6 +161,8 @@ def _parse_url(url: str) -> URL:
     return URL._parse(url)
 
 
+_METHODS = {m.decode(): m for m in (b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"PATCH")}
+
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 # Credentials go to the origin they were meant for only (RFC 9110 §15.4, security notes).
 _SENSITIVE = frozenset({b"authorization", b"cookie", b"proxy-authorization", b"host"})
@@ -192,6 +194,8 @@ def redirect(
 
 def encode_headers(given: HeaderInput) -> Headers:
     """Header fields as bytes (ISO-8859-1 maps each code point below 256 to its byte)."""
+    if not given:
+        return []
     pairs = list(given.items()) if isinstance(given, dict) else list(given or [])
     try:
         return [(n.encode("latin-1"), v.encode("latin-1")) for n, v in pairs]
@@ -201,6 +205,9 @@ def encode_headers(given: HeaderInput) -> Headers:
 
 def encode_method(method: str) -> bytes:
     """The method as bytes, upper-cased; the engine checks that it is a token."""
+    known = _METHODS.get(method)
+    if known is not None:
+        return known
     try:
         return method.upper().encode("ascii")
     except UnicodeError:
@@ -209,6 +216,8 @@ def encode_method(method: str) -> bytes:
 
 def build_headers(url: URL, own: Headers, defaults: Headers) -> Headers:
     """Host first, then the client's defaults not overridden, then the caller's fields."""
+    if not own:
+        return [(b"Host", url.authority), *defaults]
     names = {n.lower() for n, _ in own}
     headers: Headers = [] if b"host" in names else [(b"Host", url.authority)]
     return headers + merge_headers(defaults, own)

@@ -77,11 +77,7 @@ class _Protocol(asyncio.Protocol):
 
 
 _EXPIRED = object()
-
-
-def _expire(waiter: asyncio.Future[object]) -> None:
-    if not waiter.done():
-        waiter.set_result(_EXPIRED)
+_NEVER = float("inf")
 
 
 class AsyncStream:
@@ -90,25 +86,17 @@ class AsyncStream:
     def __init__(self, transport: asyncio.Transport, protocol: _Protocol) -> None:
         self._transport = transport
         self._protocol = protocol
+        self._loop = asyncio.get_running_loop()
+        # The read timeout: one timer per stream, moved lazily (see _wait_readable).
+        self._deadline = 0.0
+        self._timer: asyncio.TimerHandle | None = None
 
     async def read(self, time_limit: float | None) -> bytes:
         """The bytes received so far (waiting for some); b"" once the peer closed.
         Raises ReadTimeout, NetworkError."""
         protocol = self._protocol
         if not protocol.buffer and not protocol.eof:
-            loop = asyncio.get_running_loop()
-            waiter = protocol.waiter = loop.create_future()
-            # A timer that fails the waiter costs less than asyncio.timeout(), which also
-            # tracks the task's cancellation: this wait is on the path of every response.
-            timer = None if time_limit is None else loop.call_later(time_limit, _expire, waiter)
-            try:
-                await waiter
-            finally:
-                protocol.waiter = None
-                if timer is not None:
-                    timer.cancel()
-            if waiter.result() is _EXPIRED:
-                raise ReadTimeout(f"no response bytes within {time_limit} s")
+            await self._wait_readable(time_limit)
         if protocol.buffer:
             data = b"".join(protocol.buffer) if len(protocol.buffer) > 1 else protocol.buffer[0]
             protocol.buffer.clear()
@@ -120,6 +108,39 @@ class AsyncStream:
         if isinstance(protocol.error, OSError):
             raise NetworkError(f"connection lost: {protocol.error}") from protocol.error
         return b""
+
+    async def _wait_readable(self, time_limit: float | None) -> None:
+        """Wait for bytes or the EOF. The timer is not made and cancelled for each wait,
+        which would cost a heap push and pop each time (this wait is on the path of every
+        response): a wait only moves the deadline later, and the timer, when it fires
+        before the deadline, sets itself again for it. Raises ReadTimeout."""
+        protocol = self._protocol
+        waiter = protocol.waiter = self._loop.create_future()
+        if time_limit is None:
+            self._deadline = _NEVER
+        else:
+            self._deadline = deadline = self._loop.time() + time_limit
+            timer = self._timer
+            if timer is None or timer.when() > deadline:
+                if timer is not None:
+                    timer.cancel()
+                self._timer = self._loop.call_at(deadline, self._check_deadline, deadline)
+        try:
+            await waiter
+        finally:
+            protocol.waiter = None
+        if waiter.result() is _EXPIRED:
+            raise ReadTimeout(f"no response bytes within {time_limit} s")
+
+    def _check_deadline(self, armed_for: float) -> None:
+        self._timer = None
+        waiter = self._protocol.waiter
+        if waiter is None or waiter.done():
+            return  # no read waits: the next one sets a timer again
+        if armed_for >= self._deadline:
+            waiter.set_result(_EXPIRED)
+        elif self._deadline != _NEVER:  # the deadline moved on: follow it
+            self._timer = self._loop.call_at(self._deadline, self._check_deadline, self._deadline)
 
     async def write(self, data: bytes, time_limit: float | None) -> None:
         """Send ``data`` (waiting while the send buffer is full). Raises WriteTimeout,
@@ -139,6 +160,9 @@ class AsyncStream:
 
     def close(self) -> None:
         """Close the connection at once (unsent bytes are dropped)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self._transport.abort()
 
     async def wait_closed(self) -> None:
@@ -244,25 +268,37 @@ async def _start_stream(
 
 
 class PoolCondition:
-    """The pool's lock and wake-up call (an asyncio.Condition with a timed wait)."""
+    """The pool's lock and wake-up call. On one event loop, code between two awaits runs
+    alone, and the pool awaits nothing while it holds the condition but ``wait`` (which
+    lets go of it, as a condition's wait does): so there is no lock to take, only
+    waiters to wake. Taking an asyncio.Lock twice per request would cost more."""
 
     def __init__(self) -> None:
-        self._condition = asyncio.Condition()
+        self._waiters: list[asyncio.Future[None]] = []
 
     async def __aenter__(self) -> None:
-        await self._condition.acquire()
+        pass
 
     async def __aexit__(self, *exc_info: object) -> None:
-        self._condition.release()
+        pass
 
     async def wait(self, time_limit: float | None) -> bool:
-        """Wait (holding the lock) for ``notify_all``; False when ``time_limit`` passed."""
+        """Wait for ``notify_all``; False when ``time_limit`` passed."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
         try:
             async with asyncio.timeout(time_limit):
-                await self._condition.wait()
+                await waiter
         except TimeoutError:
             return False
+        finally:
+            if waiter in self._waiters:  # timed out or cancelled: not notified
+                self._waiters.remove(waiter)
         return True
 
     def notify_all(self) -> None:
-        self._condition.notify_all()
+        if self._waiters:
+            for waiter in self._waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+            self._waiters.clear()

@@ -78,26 +78,45 @@ class AsyncResponse:
     async def iter_bytes(self) -> AsyncIterator[bytes]:
         """The body, decoded, piece by piece. Raises RemoteProtocolError, NetworkError,
         ReadTimeout, DecodingError (the connection is then closed)."""
-        body = self._body
-        if body is None:
+        if self._body is None:
             raise ClientClosed("the response body was already read or closed")
         try:
-            while (data := await body.receive(self._timeouts)) is not None:
-                if decoded := self._decoder.decode(data):
-                    yield decoded
-            if tail := self._decoder.flush():
-                yield tail
+            while self._body is not None:
+                if piece := await self._next_piece():
+                    yield piece
+        except BaseException:  # GeneratorExit too: a caller that stopped early
+            await self.aclose()
+            raise
+
+    async def read(self) -> bytes:
+        """The whole body, decoded (also kept as ``content``). Raises as ``iter_bytes``."""
+        if self.content is None:
+            if self._body is None:
+                raise ClientClosed("the response body was already read or closed")
+            # Not through iter_bytes: an async generator costs more than the small body
+            # of a typical response takes to read.
+            pieces = []
+            while self._body is not None:
+                pieces.append(await self._next_piece())
+            self.content = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        return self.content
+
+    async def _next_piece(self) -> bytes:
+        """The next piece of the body, decoded (maybe empty). After the last one the
+        connection is released and ``_body`` is None; after an error it is closed."""
+        body = self._body
+        assert body is not None
+        try:
+            data = await body.receive(self._timeouts)
+            if data is not None:
+                return self._decoder.decode(data)
+            tail = self._decoder.flush()
         except BaseException:
             await self.aclose()
             raise
         self._body = None
         self.kept_alive = await body.finish()
-
-    async def read(self) -> bytes:
-        """The whole body, decoded (also kept as ``content``)."""
-        if self.content is None:
-            self.content = b"".join([piece async for piece in self.iter_bytes()])
-        return self.content
+        return tail
 
     async def text(self, encoding: str = "utf-8") -> str:
         body = await self.read()
@@ -188,16 +207,14 @@ class AsyncClient:
         timeouts: Timeouts | None = None,
         follow_redirects: bool | None = None,
     ) -> AsyncResponse:
-        """Send a request and read the whole response (``content`` holds the body)."""
-        async with self.stream(
-            method,
-            url,
-            headers=headers,
-            body=body,
-            timeouts=timeouts,
-            follow_redirects=follow_redirects,
-        ) as response:
+        """Send a request and read the whole response (``content`` holds the body).
+        Raises as ``stream``, and DecodingError."""
+        # What stream() does, without a context manager: this is every request's path.
+        response = await self._open(method, url, headers, body, timeouts, follow_redirects)
+        try:
             await response.read()
+        finally:
+            await response.aclose()
         return response
 
     async def get(self, url: str, *, headers: HeaderInput = None) -> AsyncResponse:
@@ -236,21 +253,43 @@ class AsyncClient:
         of the exchange (see docs/client.md). Raises LocalProtocolError,
         RemoteProtocolError, NetworkError (ConnectError), ClientTimeout, TooManyRedirects,
         ClientClosed."""
+        response = await self._open(method, url, headers, body, timeouts, follow_redirects, trace)
+        try:
+            yield response
+        finally:
+            await response.aclose()
+
+    async def _open(
+        self,
+        method: str,
+        url: str,
+        headers: HeaderInput,
+        body: Body,
+        timeouts: Timeouts | None,
+        follow_redirects: bool | None,
+        trace: Trace | None = None,
+    ) -> AsyncResponse:
+        """Send the request (and follow redirects if asked to): the final response, its
+        body unread."""
         request = (encode_method(method), URL.parse(url), encode_headers(headers), body)
+        timeouts = timeouts or self.timeouts
+        response = await self._send(*request, timeouts, trace)
         follow = self.follow_redirects if follow_redirects is None else follow_redirects
-        response = await self._send(*request, timeouts or self.timeouts, trace)
+        if not follow:
+            return response
         try:
             hops = 0
-            while follow and (hop := self._redirect(request, response)) is not None:
+            while (hop := self._redirect(request, response)) is not None:
                 if hops == self.max_redirects:
                     raise TooManyRedirects(f"more than {self.max_redirects} redirects")
                 hops += 1
                 await response.aclose()
                 request = hop
-                response = await self._send(*request, timeouts or self.timeouts, trace)
-            yield response
-        finally:
+                response = await self._send(*request, timeouts, trace)
+        except BaseException:
             await response.aclose()
+            raise
+        return response
 
     @staticmethod
     def _redirect(request: _Request, response: AsyncResponse) -> _Request | None:

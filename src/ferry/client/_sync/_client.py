@@ -79,26 +79,45 @@ class Response:
     def iter_bytes(self) -> Iterator[bytes]:
         """The body, decoded, piece by piece. Raises RemoteProtocolError, NetworkError,
         ReadTimeout, DecodingError (the connection is then closed)."""
-        body = self._body
-        if body is None:
+        if self._body is None:
             raise ClientClosed("the response body was already read or closed")
         try:
-            while (data := body.receive(self._timeouts)) is not None:
-                if decoded := self._decoder.decode(data):
-                    yield decoded
-            if tail := self._decoder.flush():
-                yield tail
+            while self._body is not None:
+                if piece := self._next_piece():
+                    yield piece
+        except BaseException:  # GeneratorExit too: a caller that stopped early
+            self.close()
+            raise
+
+    def read(self) -> bytes:
+        """The whole body, decoded (also kept as ``content``). Raises as ``iter_bytes``."""
+        if self.content is None:
+            if self._body is None:
+                raise ClientClosed("the response body was already read or closed")
+            # Not through iter_bytes: an async generator costs more than the small body
+            # of a typical response takes to read.
+            pieces = []
+            while self._body is not None:
+                pieces.append(self._next_piece())
+            self.content = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        return self.content
+
+    def _next_piece(self) -> bytes:
+        """The next piece of the body, decoded (maybe empty). After the last one the
+        connection is released and ``_body`` is None; after an error it is closed."""
+        body = self._body
+        assert body is not None
+        try:
+            data = body.receive(self._timeouts)
+            if data is not None:
+                return self._decoder.decode(data)
+            tail = self._decoder.flush()
         except BaseException:
             self.close()
             raise
         self._body = None
         self.kept_alive = body.finish()
-
-    def read(self) -> bytes:
-        """The whole body, decoded (also kept as ``content``)."""
-        if self.content is None:
-            self.content = b"".join([piece for piece in self.iter_bytes()])
-        return self.content
+        return tail
 
     def text(self, encoding: str = "utf-8") -> str:
         body = self.read()
@@ -189,16 +208,14 @@ class Client:
         timeouts: Timeouts | None = None,
         follow_redirects: bool | None = None,
     ) -> Response:
-        """Send a request and read the whole response (``content`` holds the body)."""
-        with self.stream(
-            method,
-            url,
-            headers=headers,
-            body=body,
-            timeouts=timeouts,
-            follow_redirects=follow_redirects,
-        ) as response:
+        """Send a request and read the whole response (``content`` holds the body).
+        Raises as ``stream``, and DecodingError."""
+        # What stream() does, without a context manager: this is every request's path.
+        response = self._open(method, url, headers, body, timeouts, follow_redirects)
+        try:
             response.read()
+        finally:
+            response.close()
         return response
 
     def get(self, url: str, *, headers: HeaderInput = None) -> Response:
@@ -233,21 +250,43 @@ class Client:
         of the exchange (see docs/client.md). Raises LocalProtocolError,
         RemoteProtocolError, NetworkError (ConnectError), ClientTimeout, TooManyRedirects,
         ClientClosed."""
+        response = self._open(method, url, headers, body, timeouts, follow_redirects, trace)
+        try:
+            yield response
+        finally:
+            response.close()
+
+    def _open(
+        self,
+        method: str,
+        url: str,
+        headers: HeaderInput,
+        body: Body,
+        timeouts: Timeouts | None,
+        follow_redirects: bool | None,
+        trace: Trace | None = None,
+    ) -> Response:
+        """Send the request (and follow redirects if asked to): the final response, its
+        body unread."""
         request = (encode_method(method), URL.parse(url), encode_headers(headers), body)
+        timeouts = timeouts or self.timeouts
+        response = self._send(*request, timeouts, trace)
         follow = self.follow_redirects if follow_redirects is None else follow_redirects
-        response = self._send(*request, timeouts or self.timeouts, trace)
+        if not follow:
+            return response
         try:
             hops = 0
-            while follow and (hop := self._redirect(request, response)) is not None:
+            while (hop := self._redirect(request, response)) is not None:
                 if hops == self.max_redirects:
                     raise TooManyRedirects(f"more than {self.max_redirects} redirects")
                 hops += 1
                 response.close()
                 request = hop
-                response = self._send(*request, timeouts or self.timeouts, trace)
-            yield response
-        finally:
+                response = self._send(*request, timeouts, trace)
+        except BaseException:
             response.close()
+            raise
+        return response
 
     @staticmethod
     def _redirect(request: _Request, response: Response) -> _Request | None:
