@@ -167,6 +167,17 @@ def test_conditional_requests_from_the_cache(server: ServerThread, app: StaticFi
     assert (ranged.status, ranged.body) == (206, b"version")
 
 
+def test_requests_taking_the_full_route_keep_the_entry(
+    server: ServerThread, app: StaticFiles
+) -> None:
+    request(server.port, "/script.js")
+    entry = cached(app, b"/script.js")
+    assert entry is not None
+    ranged = request(server.port, "/script.js", headers={"Range": "bytes=-3"})
+    assert (ranged.status, ranged.body) == (206, b");\n")
+    assert cached(app, b"/script.js") is entry  # not made again (nor the file read again)
+
+
 def test_a_recently_changed_file_is_not_cached(root: Path) -> None:
     app = StaticFiles(root)  # the default settle time: the files were just written
     with serving(app) as running:

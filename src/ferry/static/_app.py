@@ -273,6 +273,9 @@ class StaticFiles:
         ``joined``. Nothing is cached for a file that changed lately, or when the path no
         longer leads to the same file (it moved while we looked)."""
         identity = identity_of(st)
+        known = self._cache.get(key)
+        if known is not None and known.identity == identity and known.path == joined:
+            return  # cached already (this request needed the full route: a Range, say)
         if not self._cache.settled(st):
             return
         media_type = content_type(real)
