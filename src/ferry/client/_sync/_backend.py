@@ -28,12 +28,19 @@ class Stream:
 
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
+        self._time_limit = sock.gettimeout()
+
+    def _set_time_limit(self, time_limit: float | None) -> None:
+        # settimeout() is a system call (ioctl FIONBIO) each time: only when it changes.
+        if time_limit != self._time_limit:
+            self._sock.settimeout(time_limit)
+            self._time_limit = time_limit
 
     def read(self, time_limit: float | None) -> bytes:
         """Some bytes (waiting for them); b"" once the peer closed.
         Raises ReadTimeout, NetworkError."""
         try:
-            self._sock.settimeout(time_limit)
+            self._set_time_limit(time_limit)
             return self._sock.recv(65536)
         except TimeoutError:
             raise ReadTimeout(f"no response bytes within {time_limit} s") from None
@@ -43,7 +50,7 @@ class Stream:
     def write(self, data: bytes, time_limit: float | None) -> None:
         """Send ``data``. Raises WriteTimeout, NetworkError."""
         try:
-            self._sock.settimeout(time_limit)
+            self._set_time_limit(time_limit)
             self._sock.sendall(data)
         except TimeoutError:
             raise WriteTimeout(f"request not sent within {time_limit} s") from None
@@ -71,7 +78,7 @@ class Stream:
         """Handshake TLS over this stream (a proxy's tunnel), naming ``host``.
         Raises ConnectTimeout, ConnectError."""
         try:
-            self._sock.settimeout(time_limit)
+            self._set_time_limit(time_limit)
             self._sock = ssl_context.wrap_socket(self._sock, server_hostname=host)
         except TimeoutError:
             raise ConnectTimeout(f"no TLS with {host} within {time_limit} s") from None
