@@ -8,6 +8,7 @@ files here were just written, and the default (2 s) keeps such files out of the 
 
 from __future__ import annotations
 
+import gzip
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -225,3 +226,62 @@ def test_the_cache_holds_at_most_max_body_bytes() -> None:
     huge = cache.get(b"/huge")
     assert huge is not None
     assert (huge.body, cache.body_bytes) == (None, 40)
+
+
+def test_a_304_for_a_big_cached_file(server: ServerThread, app: StaticFiles) -> None:
+    etag = request(server.port, "/big.bin").header("etag")
+    assert etag is not None
+    assert cached(app, b"/big.bin") is not None
+    response = request(server.port, "/big.bin", headers={"If-None-Match": etag})
+    assert (response.status, response.body) == (304, b"")
+
+
+def test_a_deleted_big_file_is_404(server: ServerThread, app: StaticFiles, root: Path) -> None:
+    request(server.port, "/big.bin")
+    assert cached(app, b"/big.bin") is not None
+    (root / "big.bin").unlink()
+    assert request(server.port, "/big.bin").status == 404
+    assert cached(app, b"/big.bin") is None
+
+
+def test_gzip_on_the_fly_is_not_skipped_by_the_cache(
+    server: ServerThread, app: StaticFiles, root: Path
+) -> None:
+    (root / "style.css").write_bytes(b"body { color: red; }\n" * 100)  # over gzip_min_size
+    request(server.port, "/style.css")
+    entry = cached(app, b"/style.css")
+    assert entry is not None
+    assert entry.gzip_eligible
+    response = request(server.port, "/style.css", headers={"Accept-Encoding": "gzip"})
+    assert (response.header("content-encoding"), gzip.decompress(response.body)) == (
+        "gzip",
+        b"body { color: red; }\n" * 100,
+    )
+
+
+def test_an_existing_sibling_is_always_considered(
+    server: ServerThread, app: StaticFiles, root: Path
+) -> None:
+    (root / "script.js.br").write_bytes(b"BROTLI")
+    request(server.port, "/script.js")
+    entry = cached(app, b"/script.js")
+    assert entry is not None
+    assert entry.siblings_absent_in is None
+    response = request(server.port, "/script.js", headers={"Accept-Encoding": "br"})
+    assert (response.header("content-encoding"), response.body) == ("br", b"BROTLI")
+    identity = request(server.port, "/script.js", headers={"Accept-Encoding": "gzip"})
+    assert (identity.header("content-encoding"), identity.body) == (None, b"console.log(1);\n")
+
+
+def test_without_precompressed_siblings_accept_encoding_is_answered_from_the_cache(
+    root: Path,
+) -> None:
+    (root / "script.js.gz").write_bytes(b"GZIP")
+    app = StaticFiles(root, precompressed=False)
+    app._cache.settle_ns = 0
+    with serving(app) as running:
+        request(running.port, "/script.js")
+        entry = cached(app, b"/script.js")
+        response = request(running.port, "/script.js", headers={"Accept-Encoding": "gzip"})
+        assert cached(app, b"/script.js") is entry
+    assert (response.header("content-encoding"), response.body) == (None, b"console.log(1);\n")

@@ -9,6 +9,7 @@ offset, a lost or repeated piece, or bytes out of order would show.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import socket
 import time
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from ferry import LocalProtocolError
 from ferry.asgi._files import Descriptor
 from ferry.server._sendfile import send_file
 from ferry.static import StaticFiles
@@ -230,3 +232,45 @@ def test_a_descriptor_reads_seeks_and_tells_like_the_file_it_stands_for(
         assert descriptor.tell() == file.tell() == 24
         assert descriptor.seek(-5, os.SEEK_END) == len(CONTENT) - 5
         assert file.read() == CONTENT[-5:]
+
+
+def test_a_file_sendfile_cannot_read_goes_in_pieces(
+    big_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_sendfile(*args: int) -> int:
+        raise OSError(errno.EINVAL, "not for this file")
+
+    monkeypatch.setattr(os, "sendfile", no_sendfile)
+    left, right = socket.socketpair()
+    with left, right, (big_root / "big.bin").open("rb") as file:
+        transport = _PlainTransport(left)
+        asyncio.run(send_file(_Protocol(transport), file, 3, 70_000))  # type: ignore[arg-type]
+    assert b"".join(transport.written) == CONTENT[3:70_003]
+
+
+def test_a_file_shorter_than_the_range_is_a_local_error(big_root: Path) -> None:
+    left, right = socket.socketpair()
+    end = len(CONTENT)
+    with left, right, (big_root / "big.bin").open("rb") as file:
+        for transport in (_PlainTransport(left), _TLSLikeTransport(left)):
+            protocol: Any = _Protocol(transport)
+            with pytest.raises(LocalProtocolError, match="shorter than the range"):
+                asyncio.run(send_file(protocol, file, end - 10, 100))
+        right.setblocking(False)
+        assert right.recv(100) == CONTENT[-10:]  # os.sendfile's bytes; then nothing more
+
+
+def test_pieces_wait_for_the_client_when_the_transport_pauses(big_root: Path) -> None:
+    left, right = socket.socketpair()
+    with left, right, (big_root / "big.bin").open("rb") as file:
+        transport = _TLSLikeTransport(left)
+        protocol: Any = _Protocol(transport)
+        protocol.write_paused = True
+        drained: list[int] = []
+
+        async def drain() -> None:
+            drained.append(len(transport.written))
+
+        protocol.drain = drain
+        asyncio.run(send_file(protocol, file, 0, 3 * 65536))
+    assert drained == [1, 2, 3]  # after every piece
