@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ferry import LocalProtocolError
-from ferry.client import AsyncClient, Client
+from ferry.client import AsyncClient, Client, MockResponse, MockTransport
 from ferry.client._decoders import accept_encoding
 from ferry.client._models import Proxy
 from ferry.client._proxies import Bypass, ProxyRoutes
@@ -141,6 +141,16 @@ def test_a_bad_proxy_in_the_environment_is_named(monkeypatch: pytest.MonkeyPatch
     with pytest.raises(LocalProtocolError, match="all_proxy from the environment: not an http"):
         Client()
     with Client(trust_env=False):
+        pass
+
+
+def test_the_environment_is_not_read_for_a_transport_of_ones_own(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("ALL_PROXY", "socks5://127.0.0.1:1080")
+    with Client(transport=MockTransport(lambda request: MockResponse(204))) as client:
+        assert client.get("http://mock.test/").status == 204
+    with Client(uds=str(tmp_path / "no.sock")):
         pass
 
 

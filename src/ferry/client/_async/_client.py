@@ -166,8 +166,10 @@ class AsyncClient:
         trust_env: bool = True,
     ) -> None:
         self.timeouts = timeouts or Timeouts()
-        # Over a UNIX socket the environment's proxies (meant for the network) are not used.
-        proxies = ProxyRoutes.build(proxy, no_proxy, trust_env=trust_env and uds is None)
+        # The environment's proxies are for the network: not for a UNIX socket, nor for a
+        # transport of the caller's (an ASGI app, a mock).
+        from_env = trust_env and uds is None and transport is None
+        proxies = ProxyRoutes.build(proxy, no_proxy, trust_env=from_env)
         self.pool = AsyncConnectionPool(
             limits or PoolLimits(), _ssl_context(verify), uds, proxies=proxies
         )
