@@ -53,6 +53,12 @@ __all__ = ["ServerConnection"]
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
+# Parsed request heads are kept by their bytes (in Limits.head_cache): a head seen before
+# is valid or not exactly as before, so it is not parsed again. Bounded in entries and in
+# the size of a head worth keeping.
+_HEAD_CACHE_SIZE = 256
+_HEAD_CACHE_MAX_HEAD = 4096
+
 # The transitions of every exchange, looked up in the table once, at import: where the
 # code below uses one, the state it moves from is certain (a guard or the caller's state
 # checked it), so the per-request path spends no call on ``advance``.
@@ -165,7 +171,16 @@ class ServerConnection(Receiver):
             self._scan.reset()
         if end + 4 - pos > self._limits.max_head_size:
             raise RemoteProtocolError("request header section too large", status=431)
-        request, framing = parse_request_head(buf[pos : end + 2], self._limits)
+        head = buf[pos : end + 2]
+        cache = self._limits.head_cache
+        parsed = cache.get(head)
+        if parsed is None:
+            parsed = parse_request_head(head, self._limits)  # raises for a bad head
+            if len(head) <= _HEAD_CACHE_MAX_HEAD:
+                if len(cache) >= _HEAD_CACHE_SIZE:
+                    cache.clear()
+                cache[head] = parsed
+        request, framing = parsed
         self._buf = buf[end + 4 :]
         if request.method == b"CONNECT":
             # An origin server has no tunnel to offer (RFC 9110 §9.3.6).

@@ -40,9 +40,13 @@ NEED_DATA = Sentinel.NEED_DATA
 PAUSED = Sentinel.PAUSED
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Request:
-    """A request head: the request line and its header fields (RFC 9112 §2.1)."""
+    """A request head: the request line and its header fields (RFC 9112 §2.1).
+
+    Read-only, and shared: the engine hands out the same Request for byte-identical
+    heads, so its ``headers`` list must not be changed either (copy it first).
+    """
 
     method: bytes
     target: bytes

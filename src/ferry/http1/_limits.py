@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["Limits"]
 
@@ -25,3 +26,8 @@ class Limits:
     """Bytes in a chunked message's trailer section (431 when exceeded)."""
     max_leading_empty_lines: int = 2
     """Empty lines tolerated before a request line (RFC 9112 §2.2: SHOULD ignore one)."""
+    head_cache: dict[bytes, Any] = field(
+        init=False, compare=False, repr=False, default_factory=dict
+    )
+    """Request heads already parsed under these limits, by their bytes (see
+    ``ServerConnection``): clients send the same head again and again. Bounded."""

@@ -42,7 +42,7 @@ def build_scope(
         "path": root_path + decode_path(raw_path),
         "raw_path": root_path.encode("latin-1") + raw_path if root_path else raw_path,
         "query_string": request.query,
-        "headers": request.headers,
+        "headers": request.headers.copy(),  # the app's to change; the Request is shared
         "state": state.lifespan_state.copy(),
         "extensions": {
             "http.response.trailers": {},
@@ -76,7 +76,7 @@ def build_websocket_scope(protocol: HTTPProtocol, request: Request) -> dict[str,
         "path": root_path + decode_path(raw_path),
         "raw_path": root_path.encode("latin-1") + raw_path if root_path else raw_path,
         "query_string": request.query,
-        "headers": request.headers,
+        "headers": request.headers.copy(),
         # RFC 6455 §4.1 (10): a comma-separated list, in the client's order of preference.
         "subprotocols": [p.strip() for p in offered.decode("latin-1").split(",") if p.strip()],
         "state": state.lifespan_state.copy(),
