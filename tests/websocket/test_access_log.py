@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-pytest.importorskip("wsproto")
+pytest.importorskip("websockets")
 pytest.importorskip("websockets")
 
 from ..support import connect, exchange, read_until_close, serving

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("wsproto")
+pytest.importorskip("websockets")
 
 from ..support import serving
 from ._app import Seen, make_app

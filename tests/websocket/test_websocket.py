@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("wsproto")
+pytest.importorskip("websockets")
 pytest.importorskip("websockets")
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -253,10 +253,10 @@ def test_frames_sent_with_the_request_are_read_after_the_accept(server: int) -> 
         assert read_until_close(sock) == b"\x88\x02\x03\xe8"  # the answer, echoing 1000
 
 
-def test_upgrade_without_wsproto_is_plain_http(
+def test_upgrade_without_the_ws_extra_is_plain_http(
     loop_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(sys.modules, "wsproto", None)  # import wsproto now fails
+    monkeypatch.setitem(sys.modules, "websockets", None)  # import websockets now fails
     key = b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
     with serving(echo_app, loop_name) as running:
         response = exchange(running.port, UPGRADE + key)

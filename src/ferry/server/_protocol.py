@@ -484,10 +484,10 @@ class HTTPProtocol(asyncio.Protocol):
 
 
 def _websocket_support() -> ModuleType | None:
-    """ferry.websocket if wsproto is installed (the ``ferry[ws]`` extra), else None: an
+    """ferry.websocket if websockets is installed (the ``ferry[ws]`` extra), else None: an
     Upgrade request is then served as plain HTTP (RFC 9110 §7.8: a server MAY ignore it)."""
     try:
-        importlib.import_module("wsproto")
+        importlib.import_module("websockets")
     except ImportError:
         return None
     return importlib.import_module("ferry.websocket")

@@ -3,8 +3,8 @@
 The framing is the sans-IO frame layer of the ``websockets`` package (the optional extra
 ``ferry[ws]``); the HTTP/1.1 handshake is Ferry's own engine
 (``ServerConnection.send_switching_protocols``). The server imports this package only
-when ``wsproto`` (also in the extra) is installed: without it an Upgrade request is
-served as plain HTTP. See docs/websocket.md.
+when ``websockets`` is installed: without it an Upgrade request is served as plain
+HTTP. See docs/websocket.md.
 """
 
 from __future__ import annotations
