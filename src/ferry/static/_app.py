@@ -19,7 +19,15 @@ from urllib.parse import quote
 
 from ..asgi import Receive, Scope, Send
 from ._body import BodyWriter, FileBody
-from ._cache import SMALL_FILE, FileCache, FileEntry, Identity, identity_of
+from ._cache import (
+    FileCache,
+    FileEntry,
+    identity_of,
+    open_unchanged,
+    read_small,
+    siblings_absent_in,
+    unchanged,
+)
 from ._conditional import (
     Precondition,
     etag_for,
@@ -27,7 +35,7 @@ from ._conditional import (
     http_date,
     if_range_matches,
 )
-from ._encoding import PRECOMPRESSED, accepted_codings
+from ._encoding import accepted_codings
 from ._files import PathRefused, RequestPath, Root, open_file, parse_request_path
 from ._listing import SortOrder, read_entries, render_html, render_json, wants_json
 from ._mediatypes import content_type, is_compressible
@@ -237,8 +245,8 @@ class StaticFiles:
             return None
         body: bytes | FileBody | None = entry.body
         if body is None:
-            body = _open_unchanged(entry)
-        elif not _unchanged(entry):
+            body = open_unchanged(entry)
+        elif not unchanged(entry):
             body = None
         if body is None:
             self._cache.discard(key)
@@ -283,8 +291,8 @@ class StaticFiles:
         try:
             if os.path.realpath(joined) != real or identity_of(os.stat(joined)) != identity:
                 return
-            body = _read_small(fd, st)
-            absent_in = _siblings_absent_in(real) if varies and self.precompressed else None
+            body = read_small(fd, st)
+            absent_in = siblings_absent_in(real) if varies and self.precompressed else None
         except OSError:
             return
         rep = _Representation(fd, st, real, media_type, None, varies)
@@ -457,47 +465,6 @@ def _is_document(media_type: str) -> bool:
 def _accepts_gzip(accept_encoding: str) -> bool:
     codings = weights(accept_encoding)
     return codings.get("gzip", codings.get("*", 0.0)) > 0
-
-
-def _unchanged(entry: FileEntry) -> bool:
-    """Whether the entry's path still leads to the file it was made from."""
-    try:
-        return identity_of(os.stat(entry.path)) == entry.identity
-    except OSError:
-        return False
-
-
-def _open_unchanged(entry: FileEntry) -> FileBody | None:
-    """The whole file of ``entry``, opened, if its path still leads to the same file."""
-    try:
-        fd, st = open_file(entry.path)
-    except (PathRefused, OSError):
-        return None
-    if identity_of(st) != entry.identity:
-        os.close(fd)
-        return None
-    size = st.st_size
-    return FileBody(fd, entry.real, size, [ByteRange(0, size - 1)] if size else [])
-
-
-def _read_small(fd: int, st: os.stat_result) -> bytes | None:
-    """The bytes of a small file (None for a larger one, or one that changed while read)."""
-    if st.st_size > SMALL_FILE:
-        return None
-    data = os.pread(fd, st.st_size + 1, 0)
-    if len(data) != st.st_size or identity_of(os.fstat(fd)) != identity_of(st):
-        return None
-    return data
-
-
-def _siblings_absent_in(real: str) -> tuple[str, Identity] | None:
-    """(directory, its identity) when no precompressed sibling of ``real`` exists, not
-    even as a dangling link: while the directory is unchanged, none can appear."""
-    directory = os.path.dirname(real)
-    identity = identity_of(os.stat(directory))  # first: a sibling made after changes it
-    if any(os.path.lexists(real + suffix) for _, suffix in PRECOMPRESSED):
-        return None
-    return directory, identity
 
 
 def _ranged(rep: _Representation, cache: Headers, request: _Request) -> Reply:

@@ -30,7 +30,22 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
-__all__ = ["SMALL_FILE", "FileCache", "FileEntry", "Identity", "identity_of"]
+from ._body import FileBody
+from ._encoding import PRECOMPRESSED
+from ._files import PathRefused, open_file
+from ._ranges import ByteRange
+
+__all__ = [
+    "SMALL_FILE",
+    "FileCache",
+    "FileEntry",
+    "Identity",
+    "identity_of",
+    "open_unchanged",
+    "read_small",
+    "siblings_absent_in",
+    "unchanged",
+]
 
 Headers = list[tuple[bytes, bytes]]
 Identity = tuple[int, int, int, int, int]
@@ -116,3 +131,44 @@ class FileCache:
         entry = self._entries.pop(key, None)
         if entry is not None and entry.body is not None:
             self.body_bytes -= len(entry.body)
+
+
+def unchanged(entry: FileEntry) -> bool:
+    """Whether the entry's path still leads to the file it was made from."""
+    try:
+        return identity_of(os.stat(entry.path)) == entry.identity
+    except OSError:
+        return False
+
+
+def open_unchanged(entry: FileEntry) -> FileBody | None:
+    """The whole file of ``entry``, opened, if its path still leads to the same file."""
+    try:
+        fd, st = open_file(entry.path)
+    except (PathRefused, OSError):
+        return None
+    if identity_of(st) != entry.identity:
+        os.close(fd)
+        return None
+    size = st.st_size
+    return FileBody(fd, entry.real, size, [ByteRange(0, size - 1)] if size else [])
+
+
+def read_small(fd: int, st: os.stat_result) -> bytes | None:
+    """The bytes of a small file (None for a larger one, or one that changed while read)."""
+    if st.st_size > SMALL_FILE:
+        return None
+    data = os.pread(fd, st.st_size + 1, 0)
+    if len(data) != st.st_size or identity_of(os.fstat(fd)) != identity_of(st):
+        return None
+    return data
+
+
+def siblings_absent_in(real: str) -> tuple[str, Identity] | None:
+    """(directory, its identity) when no precompressed sibling of ``real`` exists, not
+    even as a dangling link: while the directory is unchanged, none can appear."""
+    directory = os.path.dirname(real)
+    identity = identity_of(os.stat(directory))  # first: a sibling made after changes it
+    if any(os.path.lexists(real + suffix) for _, suffix in PRECOMPRESSED):
+        return None
+    return directory, identity
