@@ -5,9 +5,11 @@ as for the application servers); `large.bin` is 1 MiB of incompressible bytes wi
 binary type, so that no server is tempted to compress it.
 
 StaticFiles caches a file's fields (and, up to 64 KiB, its bytes) once its ctime is 2 s
-old (docs/static.md); the files are written before any server starts, and each server's
-start, readiness check and warm-up take longer than that, so the measured seconds serve
-from the cache as they would on a site that was not just deployed.
+old (docs/static.md). The files are written before the first server starts, and the
+server's start plus the warm-up (2 s by default) cover that, so the measured seconds are
+served from the cache, as on a site that was not deployed this very moment. (With a
+shorter `--warmup` and only the static scenarios, the first Ferry run's first second
+may not be.)
 """
 
 import os
