@@ -1,4 +1,5 @@
-"""Request heads are parsed once per distinct bytes: the cache in Limits."""
+"""The per-request shortcuts: heads parsed once per distinct bytes (the cache in Limits),
+and the end of a bodiless request taken in one call."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import dataclasses
 import pytest
 
 from ferry import RemoteProtocolError
-from ferry.http1 import Limits, Request, ServerConnection
+from ferry.http1 import PAUSED, Data, EndOfMessage, Limits, Request, ServerConnection
 
 GET = b"GET /a?b=1 HTTP/1.1\r\nHost: h\r\nAccept: */*\r\n\r\n"
 
@@ -62,3 +63,18 @@ def test_the_cache_is_bounded_in_entries_and_head_size() -> None:
     limits.head_cache.clear()
     first_request(big, limits)
     assert limits.head_cache == {}
+
+
+def test_end_bodiless_request_takes_the_end_of_a_request_without_body() -> None:
+    conn = ServerConnection()
+    conn.receive_data(GET + b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi")
+    assert type(conn.next_event()) is Request
+    assert conn.end_bodiless_request() is True
+    assert conn.next_event() is PAUSED  # as after next_event() returned EndOfMessage
+    assert conn.end_bodiless_request() is False  # nothing to take now
+    conn.send_response(204, [], end=True)
+    conn.start_next_cycle()
+    assert type(conn.next_event()) is Request
+    assert conn.end_bodiless_request() is False  # it has a body: the events carry it
+    assert conn.next_event() == Data(b"hi")
+    assert conn.next_event() == EndOfMessage()

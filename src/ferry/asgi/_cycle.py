@@ -90,7 +90,8 @@ class RequestCycle:
 
     def feed_end(self) -> None:
         self._body_done = True
-        self._wake()
+        if self._waiter is not None:
+            self._wake()
 
     def disconnect(self) -> None:
         """The client went away (or the request failed): receive() gives http.disconnect."""
@@ -154,7 +155,8 @@ class RequestCycle:
         if self.disconnected:
             raise ClientDisconnected("the client closed the connection")
         if kind == "http.response.body":
-            await self._send_body(message)
+            if self._write_body(message):
+                await self._drain()
         elif kind == "http.response.start":
             self._start(message)
         elif kind == "http.response.trailers":
@@ -180,7 +182,8 @@ class RequestCycle:
         self._trailers_expected = bool(message.get("trailers", False))
         self.started = True
 
-    async def _send_body(self, message: Message) -> None:
+    def _write_body(self, message: Message) -> bool:
+        """Write a piece of the body; True when the app must wait for the client (drain)."""
         if not self.started:
             raise LocalProtocolError("http.response.body before http.response.start")
         if self.complete:
@@ -208,13 +211,15 @@ class RequestCycle:
                 data += conn.send_end()
         if not more and not self._trailers_expected:
             self._finish(data)
-            return
+            return False
         channel = self._channel
         channel.write(data)
-        if channel.write_paused:
-            await channel.drain()
-            if self.disconnected:
-                raise ClientDisconnected("the client closed the connection")
+        return channel.write_paused
+
+    async def _drain(self) -> None:
+        await self._channel.drain()
+        if self.disconnected:
+            raise ClientDisconnected("the client closed the connection")
 
     async def _send_path(self, message: Message) -> None:
         """ASGI pathsend: the whole body is the file at ``path``."""

@@ -198,11 +198,16 @@ class HTTPProtocol(asyncio.Protocol):
         head_start = self._head_start or head_end  # a pipelined head: already here
         self._head_start = 0.0
         scope = build_scope(self, request, head_start, head_end)
-        cycle = self.cycle = RequestCycle(scope, self, self.conn, head_end)
+        conn = self.conn
+        cycle = self.cycle = RequestCycle(scope, self, conn, head_end)
         self.deadline_kind = NO_DEADLINE
-        self._pump_body()
-        if self.cycle is cycle:
-            state.run_app(cycle)
+        if conn.end_bodiless_request():
+            cycle.feed_end()
+        else:
+            self._pump_body()
+            if self.cycle is not cycle:
+                return  # the body was bad: answered with an error
+        state.run_app(cycle)
 
     def _start_websocket(self, websocket: ModuleType, request: Request) -> None:
         """Hand the connection to a WebSocket session (RFC 6455 §4.2) and run the app."""
@@ -327,7 +332,8 @@ class HTTPProtocol(asyncio.Protocol):
             return
         self.cycle = None
         self.responses += 1
-        self.state.log_access(self, cycle)
+        if self.state.access_log:
+            self.state.log_access(self, cycle)
         conn = self.conn
         if not conn.keep_alive or self.state.shutting_down:
             self._close()
