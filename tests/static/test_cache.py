@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ferry.static import StaticFiles
-from ferry.static._cache import FileCache, FileEntry
-from tests.support import ServerThread, serving
+from ferry.static._cache import FileCache, FileEntry, GzipVariant
+from tests.support import ServerThread, exchange, serving
 
-from ._http import request
+from ._http import parse_response, request
 
 SECRET = b"outside the root\n"
 
@@ -236,19 +237,51 @@ def test_the_cache_holds_at_most_max_body_bytes() -> None:
     assert (huge.body, cache.body_bytes) == (None, 40)
 
 
-def test_gzip_on_the_fly_is_not_skipped_by_the_cache(
+CSS = b"body { color: red; }\n" * 100  # over gzip_min_size, under 64 KiB
+
+
+def raw_get(port: int, target: str, **fields: str) -> bytes:
+    """The whole response as sent (framing included), Date and Server-Timing aside."""
+    lines = [f"GET {target} HTTP/1.1", "Host: t", "Connection: close"]
+    lines += [f"{name.replace('_', '-')}: {value}" for name, value in fields.items()]
+    raw = exchange(port, ("\r\n".join(lines) + "\r\n\r\n").encode())
+    return re.sub(rb"\r\n(Date|server-timing): [^\r]*", b"", raw)
+
+
+def test_gzip_on_the_fly_from_the_cache_is_what_the_full_route_sends(
     server: ServerThread, app: StaticFiles, root: Path
 ) -> None:
-    (root / "style.css").write_bytes(b"body { color: red; }\n" * 100)  # over gzip_min_size
-    request(server.port, "/style.css")
+    (root / "style.css").write_bytes(CSS)
+    full_route = raw_get(server.port, "/style.css", Accept_Encoding="gzip")
     entry = cached(app, b"/style.css")
     assert entry is not None
-    assert entry.gzip_eligible
-    response = request(server.port, "/style.css", headers={"Accept-Encoding": "gzip"})
-    assert (response.header("content-encoding"), gzip.decompress(response.body)) == (
-        "gzip",
-        b"body { color: red; }\n" * 100,
+    assert entry.gzip is not None
+    assert entry.gzip.pieces is None  # made on the first request served from the cache
+    from_cache = raw_get(server.port, "/style.css", Accept_Encoding="gzip")
+    assert entry.gzip.pieces is not None
+    assert from_cache == full_route  # the same fields, framing (chunked) and bytes
+    response = parse_response(from_cache)
+    assert (response.header("content-encoding"), gzip.decompress(response.body)) == ("gzip", CSS)
+    etag = response.header("etag")
+    assert etag is not None
+    assert etag.endswith('-gzip"')
+    not_modified = request(
+        server.port, "/style.css", headers={"Accept-Encoding": "gzip", "If-None-Match": etag}
     )
+    assert (not_modified.status, not_modified.header("etag")) == (304, etag)
+    identity = request(server.port, "/style.css")
+    assert (identity.header("content-encoding"), identity.body) == (None, CSS)
+
+
+def test_gzip_from_the_cache_follows_an_edit(
+    server: ServerThread, app: StaticFiles, root: Path
+) -> None:
+    (root / "style.css").write_bytes(CSS)
+    for _ in range(2):
+        request(server.port, "/style.css", headers={"Accept-Encoding": "gzip"})
+    (root / "style.css").write_bytes(CSS.upper() + b"/* longer */")
+    response = request(server.port, "/style.css", headers={"Accept-Encoding": "gzip"})
+    assert gzip.decompress(response.body) == CSS.upper() + b"/* longer */"
 
 
 def test_an_existing_sibling_is_always_considered(
@@ -277,3 +310,16 @@ def test_without_precompressed_siblings_accept_encoding_is_answered_from_the_cac
         response = request(running.port, "/script.js", headers={"Accept-Encoding": "gzip"})
         assert cached(app, b"/script.js") is entry
     assert (response.header("content-encoding"), response.body) == (None, b"console.log(1);\n")
+
+
+def test_gzip_pieces_count_in_the_byte_budget() -> None:
+    cache = FileCache(max_body_bytes=100)
+    with_gzip = entry(b"a" * 50)
+    with_gzip.gzip = GzipVariant(etag='"g"', head=[], not_modified=[])
+    cache.put(b"/a", with_gzip)
+    cache.put(b"/b", entry(b"b" * 30))
+    pieces = cache.gzipped(b"/a", with_gzip.gzip, lambda: (b"x" * 10, b"y" * 5))
+    assert (pieces, cache.body_bytes) == ((b"x" * 10, b"y" * 5), 95)
+    assert cache.gzipped(b"/a", with_gzip.gzip, lambda: (b"never made",)) is pieces
+    cache.put(b"/c", entry(b"c" * 10))  # 105 > 100: /a, the least recently used, goes
+    assert (b"/a" in cache, cache.body_bytes) == (False, 40)

@@ -18,10 +18,11 @@ from typing import Any
 from urllib.parse import quote
 
 from ..asgi import Receive, Scope, Send
-from ._body import BodyWriter, FileBody
+from ._body import CHUNK_SIZE, BodyWriter, FileBody, gzip_pieces
 from ._cache import (
     FileCache,
     FileEntry,
+    GzipVariant,
     identity_of,
     open_unchanged,
     read_small,
@@ -78,11 +79,11 @@ class Reply:
 
     status: int
     headers: Headers
-    body: bytes | FileBody | GzipBody = b""
+    body: bytes | tuple[bytes, ...] | FileBody | GzipBody = b""  # a tuple: body messages
     document: bool = False  # an HTML page: it gets Server-Timing (see _server_timing)
 
     def close(self) -> None:
-        if not isinstance(self.body, bytes):
+        if isinstance(self.body, FileBody | GzipBody):
             os.close(self.body.fd)
 
 
@@ -236,14 +237,16 @@ class StaticFiles:
         entry = self._cache.get(key)
         if entry is None or (method == "GET" and "range" in headers):
             return None
+        gzip = None
         accept_encoding = headers.get("accept-encoding")
-        if (
-            accept_encoding is not None
-            and entry.negotiated
-            and not self._identity_chosen(entry, accept_encoding)
-        ):
-            return None
-        body: bytes | FileBody | None = entry.body
+        if accept_encoding is not None and entry.negotiated:
+            if not self._no_sibling_applies(entry):
+                return None
+            if entry.gzip_eligible and _accepts_gzip(accept_encoding):
+                if entry.gzip is None or entry.body is None:
+                    return None  # too big to keep: gzipped while it is sent
+                gzip = entry.gzip
+        body: bytes | tuple[bytes, ...] | FileBody | None = entry.body
         if body is None:
             body = open_unchanged(entry)
         elif not unchanged(entry):
@@ -251,21 +254,23 @@ class StaticFiles:
         if body is None:
             self._cache.discard(key)
             return None
-        outcome = evaluate_preconditions(headers, entry.etag, entry.mtime) if headers else None
+        etag, head, not_modified = entry.etag, entry.head, entry.not_modified
+        if gzip is not None and isinstance(body, bytes):
+            etag, head, not_modified = gzip.etag, gzip.head, gzip.not_modified
+            data = body
+            body = self._cache.gzipped(key, gzip, lambda: gzip_pieces(data))
+        outcome = evaluate_preconditions(headers, etag, entry.mtime) if headers else None
         if outcome is None or outcome is Precondition.PROCEED:
-            return Reply(200, entry.head, body, entry.document)
+            return Reply(200, head, body, entry.document)
         if isinstance(body, FileBody):
             os.close(body.fd)
         if outcome is Precondition.FAILED:
             return _error(412)
-        return Reply(304, entry.not_modified, document=entry.document)
+        return Reply(304, not_modified, document=entry.document)
 
-    def _identity_chosen(self, entry: FileEntry, accept_encoding: str) -> bool:
-        """Whether the full route too would send the identity bytes: no gzip on the fly,
-        and still no precompressed sibling (the directory is unchanged since there was
-        none)."""
-        if entry.gzip_eligible and _accepts_gzip(accept_encoding):
-            return False
+    def _no_sibling_applies(self, entry: FileEntry) -> bool:
+        """Whether the full route too would find no precompressed sibling: none existed,
+        and the directory is unchanged since."""
         if not self.precompressed:
             return True
         if entry.siblings_absent_in is None:
@@ -297,6 +302,15 @@ class StaticFiles:
             return
         rep = _Representation(fd, st, real, media_type, None, varies)
         cache = self._cache_fields(varies)
+        gzip_eligible = varies and self.gzip and st.st_size >= self.gzip_min_size
+        gzip = None
+        if gzip_eligible and body is not None and st.st_size <= CHUNK_SIZE:
+            on_the_fly = _Representation(fd, st, real, media_type, "gzip", varies, on_the_fly=True)
+            gzip = GzipVariant(
+                etag=on_the_fly.etag,
+                head=on_the_fly.head(cache),
+                not_modified=[(b"etag", on_the_fly.etag.encode()), *cache],
+            )
         entry = FileEntry(
             path=joined,
             real=real,
@@ -308,8 +322,9 @@ class StaticFiles:
             body=body,
             document=_is_document(media_type),
             negotiated=varies,
-            gzip_eligible=varies and self.gzip and st.st_size >= self.gzip_min_size,
+            gzip_eligible=gzip_eligible,
             siblings_absent_in=absent_in,
+            gzip=gzip,
         )
         self._cache.put(key, entry)
 
@@ -588,7 +603,9 @@ async def _send_reply(reply: Reply, method: str, extensions: dict[str, Any], sen
         await send({"type": "http.response.body", "body": body, "more_body": False})
         return
     writer = BodyWriter(send, extensions)
-    if isinstance(body, FileBody):
+    if isinstance(body, tuple):
+        await writer.send_pieces(body)
+    elif isinstance(body, FileBody):
         await writer.send_file(body)
     else:
         await writer.send_gzip(body.fd, body.size)

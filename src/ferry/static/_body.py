@@ -24,7 +24,15 @@ from ..asgi import Send
 from ._encoding import GzipCompressor
 from ._ranges import ByteRange
 
-__all__ = ["CHUNK_SIZE", "PATHSEND", "ZEROCOPYSEND", "BodyWriter", "FileBody", "FileShrankError"]
+__all__ = [
+    "CHUNK_SIZE",
+    "PATHSEND",
+    "ZEROCOPYSEND",
+    "BodyWriter",
+    "FileBody",
+    "FileShrankError",
+    "gzip_pieces",
+]
 
 CHUNK_SIZE = 64 * 1024
 SMALL_RANGE = CHUNK_SIZE  # ranges up to this size are read, not sent with sendfile
@@ -105,6 +113,12 @@ class BodyWriter:
             offset += len(data)
             await self.send_bytes(data, more_body=more_body or offset < end)
 
+    async def send_pieces(self, pieces: tuple[bytes, ...]) -> None:
+        """Send bytes held in memory as these body messages; the last ends the response."""
+        for piece in pieces[:-1]:
+            await self.send_bytes(piece, more_body=True)
+        await self.send_bytes(pieces[-1])
+
     async def send_gzip(self, fd: int, size: int) -> None:
         """Compress the first ``size`` bytes of ``fd`` as they are read, piece by piece.
 
@@ -121,3 +135,12 @@ class BodyWriter:
             if compressed:
                 await self.send_bytes(compressed, more_body=True)
         await self.send_bytes(compressor.flush())
+
+
+def gzip_pieces(data: bytes) -> tuple[bytes, ...]:
+    """The body messages ``send_gzip`` sends for a file of at most ``CHUNK_SIZE`` bytes
+    holding ``data`` (the same bytes, the same framing)."""
+    compressor = GzipCompressor()
+    first = compressor.compress(data)
+    last = compressor.flush()
+    return (first, last) if first else (last,)

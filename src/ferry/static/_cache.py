@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ._body import FileBody
@@ -39,6 +40,7 @@ __all__ = [
     "SMALL_FILE",
     "FileCache",
     "FileEntry",
+    "GzipVariant",
     "Identity",
     "identity_of",
     "open_unchanged",
@@ -49,6 +51,7 @@ __all__ = [
 
 Headers = list[tuple[bytes, bytes]]
 Identity = tuple[int, int, int, int, int]
+Pieces = tuple[bytes, ...]
 
 SMALL_FILE = 64 * 1024  # files up to this size are kept in memory
 
@@ -59,6 +62,17 @@ def identity_of(st: os.stat_result) -> Identity:
 
 
 @dataclass(slots=True, eq=False)
+class GzipVariant:
+    """A small text file gzipped on the fly: its validator and fields, and (once a client
+    asked for it) the body messages ``BodyWriter.send_gzip`` would send."""
+
+    etag: str
+    head: Headers
+    not_modified: Headers
+    pieces: Pieces | None = None
+
+
+@dataclass(slots=True, eq=False)
 class FileEntry:
     """A regular file reached by one raw request path, as of ``identity``.
 
@@ -66,7 +80,8 @@ class FileEntry:
     Server-Timing); ``not_modified`` the 304's. ``body`` holds the bytes of a small file.
     ``negotiated`` says Accept-Encoding could change what is sent: the entry then serves
     such a request only while ``siblings_absent_in`` (the identity of the directory in
-    which no precompressed sibling existed) is unchanged and gzip on the fly can't apply.
+    which no precompressed sibling existed) is unchanged; ``gzip`` is what gzip on the
+    fly sends, for a small file that qualifies (a larger one takes the full route).
     """
 
     path: str  # joined under the root, links unresolved: stat'ed on every request
@@ -81,6 +96,7 @@ class FileEntry:
     negotiated: bool
     gzip_eligible: bool
     siblings_absent_in: tuple[str, Identity] | None
+    gzip: GzipVariant | None = None
 
     @property
     def size(self) -> int:
@@ -96,7 +112,7 @@ class FileCache:
         self._entries: OrderedDict[bytes, FileEntry] = OrderedDict()
         self.max_entries = max_entries
         self.max_body_bytes = max_body_bytes
-        self.body_bytes = 0  # held in entries' bodies
+        self.body_bytes = 0  # held in entries' bodies and gzip pieces
         self.settle_ns = 2_000_000_000
 
     def settled(self, st: os.stat_result) -> bool:
@@ -122,15 +138,36 @@ class FileCache:
             entry.body = None
         self.discard(key)
         self._entries[key] = entry
-        if entry.body is not None:
-            self.body_bytes += len(entry.body)
-        while len(self._entries) > self.max_entries or self.body_bytes > self.max_body_bytes:
-            self.discard(next(iter(self._entries)))
+        self.body_bytes += _weight(entry)
+        self._evict()
+
+    def gzipped(self, key: bytes, variant: GzipVariant, make: Callable[[], Pieces]) -> Pieces:
+        """The pieces of ``variant`` (of the entry cached for ``key``), made with ``make``
+        the first time, and then counted in the byte budget."""
+        if variant.pieces is None:
+            variant.pieces = make()
+            entry = self._entries.get(key)
+            if entry is not None and entry.gzip is variant:
+                self.body_bytes += sum(map(len, variant.pieces))
+                self._evict()
+        return variant.pieces
 
     def discard(self, key: bytes) -> None:
         entry = self._entries.pop(key, None)
-        if entry is not None and entry.body is not None:
-            self.body_bytes -= len(entry.body)
+        if entry is not None:
+            self.body_bytes -= _weight(entry)
+
+    def _evict(self) -> None:
+        while len(self._entries) > self.max_entries or self.body_bytes > self.max_body_bytes:
+            self.discard(next(iter(self._entries)))
+
+
+def _weight(entry: FileEntry) -> int:
+    """The bytes of file content ``entry`` holds."""
+    weight = 0 if entry.body is None else len(entry.body)
+    if entry.gzip is not None and entry.gzip.pieces is not None:
+        weight += sum(map(len, entry.gzip.pieces))
+    return weight
 
 
 def unchanged(entry: FileEntry) -> bool:
