@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import stat
-import time
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -42,6 +41,7 @@ from ._listing import SortOrder, read_entries, render_html, render_json, wants_j
 from ._mediatypes import content_type, is_compressible
 from ._negotiation import weights
 from ._ranges import ByteRange, Unsatisfiable, content_range, parse_range, plan_multipart
+from ._scope import raw_path, request_headers, server_timing
 
 __all__ = ["StaticFiles", "app_for_directory"]
 
@@ -50,19 +50,6 @@ Headers = list[tuple[bytes, bytes]]
 ALLOW = b"GET, HEAD, OPTIONS"
 _NOSNIFF = (b"x-content-type-options", b"nosniff")
 _ACCEPT_RANGES = (b"accept-ranges", b"bytes")
-# Request header fields the handler reads; the others are not even decoded.
-_WANTED = frozenset(
-    {
-        b"accept",
-        b"accept-encoding",
-        b"if-match",
-        b"if-modified-since",
-        b"if-none-match",
-        b"if-range",
-        b"if-unmodified-since",
-        b"range",
-    }
-)
 
 
 @dataclass(slots=True)
@@ -80,7 +67,7 @@ class Reply:
     status: int
     headers: Headers
     body: bytes | tuple[bytes, ...] | FileBody | GzipBody = b""  # a tuple: body messages
-    document: bool = False  # an HTML page: it gets Server-Timing (see _server_timing)
+    document: bool = False  # an HTML page: it gets Server-Timing (see _scope.server_timing)
 
     def close(self) -> None:
         if isinstance(self.body, FileBody | GzipBody):
@@ -102,8 +89,8 @@ class _Request:
     def from_scope(cls, scope: Scope) -> _Request:
         return cls(
             method=scope["method"],
-            raw_path=_raw_path(scope),
-            headers=_request_headers(scope["headers"]),
+            raw_path=raw_path(scope),
+            headers=request_headers(scope["headers"]),
             query_string=scope.get("query_string", b""),
             root_path=scope.get("root_path", ""),
             extensions=scope.get("extensions") or {},
@@ -218,9 +205,9 @@ class StaticFiles:
         method = scope["method"]
         reply = None
         if method == "GET" or method == "HEAD":
-            raw_path = _raw_path(scope)
-            if raw_path in self._cache:  # the fast route: one stat (see _cache.py)
-                reply = self._from_cache(raw_path, method, _request_headers(scope["headers"]))
+            key = raw_path(scope)
+            if key in self._cache:  # the fast route: one stat (see _cache.py)
+                reply = self._from_cache(key, method, request_headers(scope["headers"]))
         if reply is None:
             reply = self._respond(_Request.from_scope(scope))
         try:
@@ -545,55 +532,9 @@ def _redirect(url_path: str, query_string: bytes) -> Reply:
     return _error(301, [(b"location", location)])
 
 
-# -- ASGI plumbing -----------------------------------------------------------------------
-
-
-def _request_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
-    """The wanted header fields, names lower-cased, repeated fields comma-joined."""
-    headers: dict[str, str] = {}
-    for name, value in raw:
-        name = name.lower()
-        if name in _WANTED:
-            key = name.decode("latin-1")
-            text = value.decode("latin-1")
-            headers[key] = f"{headers[key]}, {text}" if key in headers else text
-    return headers
-
-
-def _raw_path(scope: Scope) -> bytes:
-    """The request path as sent, without the mount point (``root_path``) if it has one."""
-    raw: bytes | None = scope.get("raw_path")
-    if raw is None:
-        raw = quote(scope["path"]).encode("ascii")
-    root_path: str = scope.get("root_path", "")
-    if root_path:
-        for prefix in (root_path.encode("utf-8"), quote(root_path).encode("ascii")):
-            if raw.startswith(prefix):
-                return raw[len(prefix) :]
-    return raw
-
-
-def _server_timing(extensions: dict[str, Any]) -> bytes | None:
-    """``Server-Timing`` from the server's ``ferry.exchange`` extension, if it gives the
-    head's timestamps: time to read the head, and from then to the response's start.
-
-    Only HTML pages (files and listings) get it: Navigation Timing shows it next to the
-    browser's own phases. Other responses go without, so the head of a file's response
-    is the same every time and the server can reuse its rendering."""
-    exchange = extensions.get("ferry.exchange")
-    if not isinstance(exchange, dict):
-        return None
-    head_start, head_end = exchange.get("head_start"), exchange.get("head_end")
-    if not isinstance(head_start, float) or not isinstance(head_end, float):
-        return None
-    now = time.perf_counter()
-    head_ms, handler_ms = (head_end - head_start) * 1000, (now - head_end) * 1000
-    return f"head;dur={head_ms:.3f}, handler;dur={handler_ms:.3f}".encode()
-
-
 async def _send_reply(reply: Reply, method: str, extensions: dict[str, Any], send: Send) -> None:
     headers = reply.headers
-    timing = _server_timing(extensions) if reply.document else None
+    timing = server_timing(extensions) if reply.document else None
     if timing is not None:
         headers = [*headers, (b"server-timing", timing)]
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
