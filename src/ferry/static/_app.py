@@ -5,6 +5,9 @@ One request goes: method → path checks (``_files``) → open and fstat → dir
 the fly, identity) → preconditions (``_conditional``) → Range (``_ranges``) → send
 (``_body``). All file-system work happens before the response starts, so an error becomes
 a clean 4xx; the body is then written without holding more than 64 KiB.
+
+That full route runs once per raw path: it leaves a cache entry (``_cache``), and later
+requests for the path, while its file is unchanged, cost one ``stat``.
 """
 
 from __future__ import annotations
