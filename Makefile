@@ -4,15 +4,18 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
 
-.PHONY: install run test lint typecheck unit bench clean
+.PHONY: install run test lint typecheck unit unit-compiled bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
 
-# Idempotent: re-running only re-syncs the editable install.
+# Idempotent: re-running only re-syncs the editable install. The compiled accelerator
+# (the hot modules built by mypyc, src/ferry/_accel.py) is rebuilt only when its sources
+# changed; without a C compiler it is skipped and Ferry runs the same code as Python.
 install: $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[fast,ws]"
+	$(BIN)/python -m pip install --quiet -e ".[fast,ws]" "mypy>=1.10"
+	$(BIN)/python scripts/accelerate.py
 
 run: install
 	$(BIN)/ferry serve examples.welcome:app --port $(PORT)
@@ -29,13 +32,20 @@ lint: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy
 
+# The suite runs twice: as pure Python (with branch coverage; FERRY_PURE=1), and with
+# the compiled accelerator that `make install` and `make run` use.
 unit: $(VENV)/.dev
-	$(BIN)/pytest --cov --cov-report=term $(PYTEST_ARGS)
+	FERRY_PURE=1 $(BIN)/pytest --cov --cov-report=term $(PYTEST_ARGS)
 
-test: lint typecheck unit
+unit-compiled: $(VENV)/.dev
+	$(BIN)/python scripts/accelerate.py
+	$(BIN)/python -c "import ferry._accel as a; print('accelerator', a.reason())"
+	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+test: lint typecheck unit unit-compiled
 
 bench: install
 	$(PYTHON) bench/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .venv-bench .mypy_cache .pytest_cache .ruff_cache .coverage
+	rm -rf $(VENV) .venv-bench .mypy_cache .pytest_cache .ruff_cache .coverage src/ferry/_compiled

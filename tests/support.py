@@ -18,6 +18,10 @@ from ferry.asgi import ASGIApp, Receive, Scope, Send
 
 LOOPS = ["asyncio", "uvloop"]
 
+FIXED_TIME = 1767225600.0
+"""2026-01-01T00:00:00Z: what the conftests set ``ferry.http1._date.clock`` to, so that
+every in-process response carries ``Date: Thu, 01 Jan 2026 00:00:00 GMT``."""
+
 
 def new_loop(name: str) -> asyncio.AbstractEventLoop:
     if name == "uvloop":

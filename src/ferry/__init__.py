@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from . import _accel  # noqa: F401  first: it puts the compiled modules in place, if built
 from ._errors import (
     ClientClosed,
     ClientDisconnected,

@@ -5,13 +5,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from ..server._helpers import FIXED_DATE, captured_log
+from ..server._helpers import captured_log
+from ..support import FIXED_TIME
 
 
 @pytest.fixture(autouse=True)
 def fixed_date(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every in-process response carries FIXED_DATE, so whole heads compare exactly."""
-    monkeypatch.setattr("ferry.http1._response.date_header", lambda now=None: FIXED_DATE)
+    monkeypatch.setattr("ferry.http1._date.clock", lambda: FIXED_TIME)
 
 
 @pytest.fixture

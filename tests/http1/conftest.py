@@ -2,13 +2,12 @@ from __future__ import annotations
 
 import pytest
 
-from ferry.http1 import _response
-
+from ..support import FIXED_TIME
 from .helpers import FIXED_DATE
 
 
 @pytest.fixture(autouse=True)
 def fixed_date(monkeypatch: pytest.MonkeyPatch) -> bytes:
     """Every response head carries the same Date line, so tests can compare exact bytes."""
-    monkeypatch.setattr(_response, "date_header", lambda: FIXED_DATE)
+    monkeypatch.setattr("ferry.http1._date.clock", lambda: FIXED_TIME)
     return FIXED_DATE

@@ -15,6 +15,8 @@ from ferry.http1 import (
     State,
 )
 
+from ..support import FIXED_TIME
+
 DATE = b"Date: Thu, 01 Jan 2026 00:00:00 GMT\r\n"
 ADDED = DATE + b"Server: ferry\r\n"
 GET = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"
@@ -463,7 +465,7 @@ def test_a_cached_head_still_gets_the_date_of_its_second(monkeypatch: pytest.Mon
     fields = [(b"content-type", b"text/plain")]
     first = _render(settings, fields)
     later = b"Date: Thu, 01 Jan 2026 00:00:01 GMT\r\n"
-    monkeypatch.setattr("ferry.http1._response.date_header", lambda now=None: later)
+    monkeypatch.setattr("ferry.http1._date.clock", lambda: FIXED_TIME + 1)
     assert _render(settings, fields) == first.replace(DATE, later)
     assert len(settings.head_cache) == 1
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import IO, Any, Protocol
 
 from .._errors import ClientDisconnected, LocalProtocolError
-from ..http1 import Headers, ServerConnection, State
+from ..http1 import Fields, ServerConnection, State
 from ._files import open_path, zerocopy_range
 from ._types import Message, Scope
 
@@ -77,7 +77,7 @@ class RequestCycle:
         self.started = False  # http.response.start received
         self.complete = False  # the response has been fully sent
         self.status = 0
-        self._headers: Headers = []
+        self._headers: Fields = []
         self._trailers_expected = False
         self.body_bytes_sent = 0
 
@@ -279,7 +279,7 @@ class RequestCycle:
         channel.response_complete(self)
 
 
-def _header_list(headers: Any) -> Headers:
+def _header_list(headers: Any) -> Fields:
     """ASGI headers (an iterable of [name, value] pairs) as a list the engine validates."""
     if type(headers) is list:
         return headers

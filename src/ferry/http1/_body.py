@@ -6,6 +6,8 @@ NEED_DATA) with the new position. It never copies more than the bytes it hands o
 
 from __future__ import annotations
 
+from typing import Final
+
 from .._errors import RemoteProtocolError
 from . import _abnf
 from ._events import NEED_DATA, Data, EndOfMessage, Headers, Sentinel
@@ -69,7 +71,10 @@ class ChunkedReader:
 
     __slots__ = ("_chunk_left", "_limits", "_phase", "_total")
 
-    _SIZE, _DATA, _DATA_CRLF, _TRAILERS = range(4)
+    _SIZE: Final = 0
+    _DATA: Final = 1
+    _DATA_CRLF: Final = 2
+    _TRAILERS: Final = 3
 
     def __init__(self, limits: Limits) -> None:
         self._limits = limits

@@ -30,7 +30,7 @@ from ._events import (
     Data,
     EndOfMessage,
     Event,
-    Headers,
+    Fields,
     Request,
     Sentinel,
 )
@@ -246,7 +246,7 @@ class ServerConnection(Receiver):
         self._continue_sent = True
         return _CONTINUE
 
-    def send_informational(self, status: int, headers: Headers) -> bytes:
+    def send_informational(self, status: object, headers: Fields) -> bytes:
         """A 1xx response such as 103 Early Hints; b"" to an HTTP/1.0 client."""
         if self.our_state is not State.IDLE:
             raise LocalProtocolError("informational response after the final one started")
@@ -255,7 +255,7 @@ class ServerConnection(Receiver):
             return b""  # RFC 9110 §15.2: MUST NOT send a 1xx to an HTTP/1.0 client
         return render_informational(status, headers)
 
-    def send_switching_protocols(self, headers: Headers) -> tuple[bytes, bytes]:
+    def send_switching_protocols(self, headers: Fields) -> tuple[bytes, bytes]:
         """Accept the request's Upgrade: the ``101 Switching Protocols`` head to send, and
         the bytes received after the request, which belong to the new protocol.
 
@@ -283,14 +283,14 @@ class ServerConnection(Receiver):
         trailing, self._buf = self._buf, b""
         return head, trailing
 
-    def preview_response_head(self, status: int, headers: Headers) -> bytes:
+    def preview_response_head(self, status: object, headers: Fields) -> bytes:
         """The head ``send_response(status, headers)`` would send now, without sending it."""
         return self._shape(status, headers, None)[0]
 
     def send_response(
         self,
-        status: int,
-        headers: Headers,
+        status: object,
+        headers: Fields,
         *,
         body: bytes | None = None,
         end: bool = False,
@@ -328,7 +328,7 @@ class ServerConnection(Receiver):
             out += self.send_end()
         return out
 
-    def _shape(self, status: int, headers: Headers, body_length: int | None) -> ResponseShape:
+    def _shape(self, status: object, headers: Fields, body_length: int | None) -> ResponseShape:
         request = self._request
         keep_alive = self.keep_alive and self.their_state is not State.ERROR
         if keep_alive and self.their_state is State.SEND_BODY:
@@ -384,7 +384,7 @@ class ServerConnection(Receiver):
             self._left -= count
         return b"", b""
 
-    def send_end(self, trailers: Headers | None = None) -> bytes:
+    def send_end(self, trailers: Fields | None = None) -> bytes:
         """End the response body; ``trailers`` are sent only with chunked framing."""
         if self.our_state is not State.SEND_BODY:
             raise LocalProtocolError("no response body is being sent")

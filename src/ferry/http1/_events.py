@@ -7,6 +7,7 @@ of a message. The two sentinels say why there is no event now.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "Data",
     "EndOfMessage",
     "Event",
+    "Fields",
     "Headers",
     "InformationalResponse",
     "Request",
@@ -25,6 +27,10 @@ __all__ = [
 
 Headers = list[tuple[bytes, bytes]]
 """Header fields in the order received; names lower-cased, values with OWS stripped."""
+
+Fields = Sequence[Sequence[bytes]]
+"""Header fields to send, as an application gives them: (name, value) pairs, which ASGI
+allows to be lists as well as tuples. The engine validates each one as it renders it."""
 
 
 class Sentinel(enum.Enum):

@@ -79,7 +79,7 @@ def _parse_request_line(line: bytes, limits: Limits) -> tuple[bytes, bytes, str]
             # RFC 9110 §15.6.6: 505 for a major version we do not support.
             raise _bad("HTTP major version not supported", 505)
         raise _bad("malformed request line")
-    method, target, major, minor = match.groups()
+    method, target, major, minor = match.groups(b"")
     if major != b"1":
         # RFC 9110 §2.5: a different major version is a different protocol.
         raise _bad("HTTP major version not supported", 505 if major > b"1" else 400)
@@ -111,7 +111,7 @@ def _target_parts(method: bytes, target: bytes) -> tuple[bytes, bytes, bytes | N
         raise _bad("invalid request target")
     # §3.2.2: absolute-form; its authority wins over the Host field (§3.2.2, last para).
     # RFC 9110 §4.2.4: userinfo is deprecated in http(s) URIs: HOST cannot contain "@".
-    scheme, authority, path, query = match.groups()
+    scheme, authority, path, query = match.groups(b"")
     if scheme.lower() not in (b"http", b"https"):
         raise _bad("request target is not an http or https URI")  # not ours to serve
     if authority[:1] in (b"", b":"):

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Final
 
 from .._errors import LocalProtocolError
 from . import _abnf
 from ._date import date_header
-from ._events import Headers
+from ._events import Fields
 from ._status import status_line
 
 __all__ = ["Framing", "ResponseSettings", "ResponseShape", "render_fields", "render_head"]
@@ -59,17 +60,17 @@ class ResponseSettings:
 class Framing:
     """How a response body is delimited (RFC 9112 §6.3)."""
 
-    NONE = 0  # no body: HEAD, 1xx, 204, 304
-    LENGTH = 1  # Content-Length
-    CHUNKED = 2  # Transfer-Encoding: chunked
-    CLOSE = 3  # read until the connection closes (HTTP/1.0 with unknown length)
+    NONE: Final = 0  # no body: HEAD, 1xx, 204, 304
+    LENGTH: Final = 1  # Content-Length
+    CHUNKED: Final = 2  # Transfer-Encoding: chunked
+    CLOSE: Final = 3  # read until the connection closes (HTTP/1.0 with unknown length)
 
 
 ResponseShape = tuple[bytes, int, int, bool]
 """(head bytes, Framing, Content-Length for Framing.LENGTH, keep-alive)."""
 
 
-def validate_fields(headers: Headers) -> None:
+def validate_fields(headers: Fields) -> None:
     """Raise LocalProtocolError unless every pair is (token, field-value) as bytes."""
     if not headers:
         return
@@ -88,7 +89,7 @@ def validate_fields(headers: Headers) -> None:
         raise LocalProtocolError(_describe_bad_field(headers))
 
 
-def _describe_bad_field(headers: Headers) -> str:
+def _describe_bad_field(headers: Fields) -> str:
     for name, value in headers:
         if _abnf.token_re.fullmatch(name) is None:
             return f"the application sent a header field name that is not a token: {name!r}"
@@ -97,10 +98,10 @@ def _describe_bad_field(headers: Headers) -> str:
     raise AssertionError("unreachable: some field was invalid")  # pragma: no cover
 
 
-def render_fields(headers: Headers) -> list[bytes]:
+def render_fields(headers: Fields) -> list[bytes]:
     """Validated ``name: value\\r\\n`` lines (for trailers and 1xx responses)."""
     validate_fields(headers)
-    return [b"%s: %s\r\n" % pair for pair in headers]
+    return [b"%s: %s\r\n" % (name, value) for name, value in headers]
 
 
 def _content_length(value: bytes, previous: int | None) -> int:
@@ -114,8 +115,8 @@ def _content_length(value: bytes, previous: int | None) -> int:
 
 
 def render_head(
-    status: int,
-    headers: Headers,
+    status: object,
+    headers: Fields,
     settings: ResponseSettings,
     *,
     http_version: str,
@@ -167,7 +168,7 @@ def render_head(
 
 def _render(
     status: int,
-    headers: Headers,
+    headers: Fields,
     settings: ResponseSettings,
     http_version: str,
     head_request: bool,
@@ -234,7 +235,7 @@ def _render(
     return before, not has_date, b"".join(lines), framing, length or 0, keep_alive
 
 
-def render_informational(status: int, headers: Headers) -> bytes:
+def render_informational(status: object, headers: Fields) -> bytes:
     """A 1xx response head (RFC 9110 §15.2)."""
     if type(status) is not int or not 100 <= status < 200 or status == 101:
         raise LocalProtocolError(f"invalid informational status {status!r}")

@@ -86,7 +86,9 @@ class HTTPProtocol(asyncio.Protocol):
         self.cycle: RequestCycle | None = None
         self.upgraded: WebSocketSession | None = None  # the WebSocket this connection became
         self.client: tuple[str, int] | None = None
-        self.server: tuple[str, int] | tuple[str] | None = None
+        # (host, port), or (path, None) on a UNIX socket: a tuple of any length, which the
+        # compiled accelerator keeps as it is.
+        self.server: tuple[Any, ...] | None = None
         self.deadline = 0.0
         self.deadline_kind = NO_DEADLINE
         self._read_paused = False

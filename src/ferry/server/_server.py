@@ -12,6 +12,7 @@ import stat
 import sys
 from typing import Any
 
+from .. import _accel
 from ..asgi._lifespan import Lifespan
 from ..asgi._loader import adapt_app, import_app
 from ..asgi._types import ASGIApp
@@ -144,6 +145,7 @@ class Server:
                 loop.add_signal_handler(sig, self.should_exit.set)
 
     def _log_started(self) -> None:
+        logger.debug("compiled accelerator %s", _accel.reason())
         for sock in self.sockets:
             name = sock.getsockname()
             if isinstance(name, tuple):

@@ -10,8 +10,7 @@ import sys
 import time
 from asyncio import current_task
 from collections.abc import Awaitable, Callable, Coroutine
-from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from .._errors import LocalProtocolError
 from ..asgi._types import ASGIApp
@@ -97,6 +96,23 @@ class ServerState:
 
     def log_access(self, protocol: HTTPProtocol, cycle: RequestCycle) -> None:
         """Combined log format, plus the request's duration in milliseconds."""
+        self.log_exchange(protocol, cycle.status, cycle.body_bytes_sent, cycle.start_time)
+
+    def log_websocket(
+        self, protocol: HTTPProtocol, status: int, body_bytes: int, start_time: float
+    ) -> None:
+        """The access-log line of a WebSocket handshake, in ``log_access``'s format:
+        ``status`` is 101 when the app accepted, else the denial's (or the error's);
+        ``body_bytes`` that response's body; the duration runs from ``start_time`` (the
+        request's head parsed) to the answer, not to the session's end, so that the line
+        is written when the WebSocket opens rather than hours later."""
+        self.log_exchange(protocol, status, body_bytes, start_time)
+
+    def log_exchange(
+        self, protocol: HTTPProtocol, status: int, body_bytes: int, start_time: float
+    ) -> None:
+        """One access-log line: the request as received, the status and body size sent,
+        the referer, the user agent and the milliseconds since ``start_time``."""
         if not self.access_log or not access_log.isEnabledFor(logging.INFO):
             return
         # The request as the client sent it, not the scope: its path carries root_path,
@@ -113,26 +129,12 @@ class ServerState:
             request.method.decode("latin-1"),
             request.target.decode("latin-1"),
             request.http_version,
-            cycle.status,
-            cycle.body_bytes_sent,
+            status,
+            body_bytes,
             headers.get(b"referer", b"-").decode("latin-1"),
             headers.get(b"user-agent", b"-").decode("latin-1"),
-            (time.perf_counter() - cycle.start_time) * 1000,
+            (time.perf_counter() - start_time) * 1000,
         )
-
-    def log_websocket(
-        self, protocol: HTTPProtocol, status: int, body_bytes: int, start_time: float
-    ) -> None:
-        """The access-log line of a WebSocket handshake, in ``log_access``'s format:
-        ``status`` is 101 when the app accepted, else the denial's (or the error's);
-        ``body_bytes`` that response's body; the duration runs from ``start_time`` (the
-        request's head parsed) to the answer, not to the session's end, so that the line
-        is written when the WebSocket opens rather than hours later."""
-        # log_access reads only these three fields of the cycle it is given.
-        handshake = SimpleNamespace(
-            status=status, body_bytes_sent=body_bytes, start_time=start_time
-        )
-        self.log_access(protocol, cast("RequestCycle", handshake))
 
 
 def _task_factory(loop: asyncio.AbstractEventLoop) -> TaskFactory:
