@@ -74,6 +74,7 @@ def test_scope_is_exact(loop_name: str) -> None:
         "state": {},
         "extensions": {
             "http.response.trailers": {},
+            "http.response.early_hint": {},
             "http.response.pathsend": {},
             "http.response.zerocopysend": {},
         },
@@ -180,3 +181,19 @@ def test_lifespan_state_is_shallow_copied_into_each_request(loop_name: str) -> N
         {"greeting": "hello", "shared": [1, 2]},
     ]
     assert seen[0]["shared"] is seen[1]["shared"]
+
+
+def test_connections_to_one_listener_share_its_server_address(loop_name: str) -> None:
+    # Memory per idle connection: the scope's "server" is made once per listener.
+    app = Recorder()
+    with serving(app, loop_name) as server:
+        port = server.port
+        for _ in range(2):
+            sock, reader = open_connection(port)
+            with sock:
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                reader.response()
+    first, second = app.scopes
+    assert first["server"] == ("127.0.0.1", port)
+    assert first["server"] is second["server"]
+    assert first["client"][0] is second["client"][0]  # the host, interned

@@ -161,6 +161,8 @@ class RequestCycle:
             self._start(message)
         elif kind == "http.response.trailers":
             await self._send_trailers(message)
+        elif kind == "http.response.early_hint":
+            self._early_hint(message)
         elif kind == "http.response.pathsend":
             await self._send_path(message)
         elif kind == "http.response.zerocopysend":
@@ -259,6 +261,20 @@ class RequestCycle:
             self._finish(head + after + conn.send_end())
         else:
             channel.write(head + after)
+
+    def _early_hint(self, message: Message) -> None:
+        """ASGI early hints: a ``103 Early Hints`` with one Link field per entry of
+        ``links`` (RFC 8297), before the final response; nothing to an HTTP/1.0 client
+        (RFC 9110 §15.2), which the engine knows."""
+        if self.started:
+            raise LocalProtocolError("http.response.early_hint after http.response.start")
+        links = message.get("links", ())
+        if not isinstance(links, list | tuple) or not all(type(link) is bytes for link in links):
+            raise LocalProtocolError("http.response.early_hint 'links' must be a list of bytes")
+        if links:
+            data = self._conn.send_informational(103, [(b"link", link) for link in links])
+            if data:
+                self._channel.write(data)
 
     async def _send_trailers(self, message: Message) -> None:
         if not self._trailers_expected or self.complete:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import sys
 import time
 import typing
 from typing import IO, TYPE_CHECKING, Any
@@ -109,7 +110,7 @@ class HTTPProtocol(asyncio.Protocol):
         self.transport = transport = typing.cast(asyncio.Transport, transport)
         state = self.state
         state.connections.add(self)
-        self.client, self.server = _addresses(transport)
+        self.client, self.server = _addresses(transport, state.server_addresses)
         if len(state.connections) > state.config.max_connections:
             self.send_error(503, "too many connections")
             return
@@ -501,12 +502,22 @@ def _websocket_support() -> ModuleType | None:
     return importlib.import_module("ferry.websocket")
 
 
-def _addresses(transport: asyncio.Transport) -> tuple[Any, Any]:
-    """(client, server) for the ASGI scope: (host, port) pairs, [path] for a UNIX socket."""
+def _addresses(transport: asyncio.Transport, servers: dict[Any, Any]) -> tuple[Any, Any]:
+    """(client, server) for the ASGI scope: (host, port) pairs, (path, None) for a UNIX
+    socket. The server's is the same for every connection to one listener, so it is
+    made once (``servers``, by socket name) and shared; the client's host is interned
+    (many connections come from one address). Memory per idle connection counts."""
     peer = transport.get_extra_info("peername")
     sock = transport.get_extra_info("sockname")
-    if isinstance(sock, str):  # AF_UNIX
-        return None, (sock, None)
-    client = (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else None
-    server = (str(sock[0]), int(sock[1])) if isinstance(sock, tuple) else None
+    server = servers.get(sock)
+    if server is None:
+        if isinstance(sock, str):  # AF_UNIX
+            server = (sock, None)
+        elif isinstance(sock, tuple):
+            server = (str(sock[0]), int(sock[1]))
+        if server is not None and len(servers) < 64:
+            servers[sock] = server
+    if isinstance(sock, str):
+        return None, server
+    client = (sys.intern(str(peer[0])), int(peer[1])) if isinstance(peer, tuple) else None
     return client, server

@@ -46,6 +46,7 @@ def build_scope(
         "state": state.lifespan_state.copy(),
         "extensions": {
             "http.response.trailers": {},
+            "http.response.early_hint": {},
             "http.response.pathsend": {},
             "http.response.zerocopysend": {},
             "ferry.exchange": {
