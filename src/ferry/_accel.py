@@ -45,6 +45,8 @@ MODULES = (
     "ferry.server._protocol",
     "ferry.server._scope",
     "ferry.server._state",
+    "ferry.websocket._handshake",
+    "ferry.websocket._session",
 )
 """The modules compiled: the server's per-request path, and the whole engine (both
 roles: a compiled class cannot be subclassed by a Python one)."""
