@@ -34,18 +34,9 @@ BUILD_TIMEOUT_S = 900
 def current() -> bool:
     """Whether the existing build matches the sources and this Python."""
     try:
-        manifest = json.loads(_accel.MANIFEST.read_text())
-    except (OSError, ValueError):
+        return isinstance(_accel.check_build(), dict)
+    except (OSError, KeyError, TypeError, AttributeError):
         return False
-    modules = manifest.get("modules", {})
-    return (
-        manifest.get("suffix") == SUFFIX
-        and sorted(modules) == sorted(_accel.MODULES)
-        and all(
-            modules[m].get("sha256") == _accel.digest(_accel.source_of(m)) for m in _accel.MODULES
-        )
-        and all((_accel.BUILD / modules[m]["file"]).is_file() for m in _accel.MODULES)
-    )
 
 
 def build() -> int:

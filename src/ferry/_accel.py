@@ -97,6 +97,12 @@ def _check_build() -> dict[str, Path] | str:
     """The compiled file of each module (and of the shared library), or why not."""
     if os.environ.get("FERRY_PURE"):
         return "off: FERRY_PURE is set"
+    return check_build()
+
+
+def check_build() -> dict[str, Path] | str:
+    """The files of a build that matches every source and this Python (each module's,
+    and mypyc's shared library's), or why there is none ("off: ...")."""
     try:
         manifest = json.loads(MANIFEST.read_text())
     except FileNotFoundError:
