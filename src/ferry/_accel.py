@@ -45,6 +45,13 @@ MODULES = (
     "ferry.server._protocol",
     "ferry.server._scope",
     "ferry.server._state",
+    "ferry.static._app",
+    "ferry.static._cache",
+    "ferry.static._conditional",
+    "ferry.static._encoding",
+    "ferry.static._negotiation",
+    "ferry.static._ranges",
+    "ferry.static._scope",
     "ferry.websocket._handshake",
     "ferry.websocket._session",
 )
