@@ -460,3 +460,35 @@ def test_main_reports_a_bad_target(capsys: pytest.CaptureFixture[str]) -> None:
         main(["serve", "nosuchmodule:app"])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err == "ferry: error: could not import module 'nosuchmodule'\n"
+
+
+def gc_answers(loop_name: str, *extra: str) -> list[dict[str, object]]:
+    """The gc_state app's answers to /, /cycle and /churn from a ``ferry serve`` process."""
+    port = free_port()
+    args = [f"{APPS}:gc_state", "--port", str(port), "--loop", loop_name, *extra]
+    with ferry_process(args) as ferry:
+        ferry.wait_ready(tcp_connector(port))
+        answers = [
+            json.loads(
+                get(port, f"GET {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode()).partition(
+                    b"\r\n\r\n"
+                )[2]
+            )
+            for path in ("/", "/cycle", "/churn")
+        ]
+    return answers
+
+
+def test_gc_tuning_freezes_the_startup_heap_and_still_collects_cycles(loop_name: str) -> None:
+    plain, cycle, churn = gc_answers(loop_name)
+    assert plain["enabled"] is True
+    assert plain["frozen"] > 1000  # the modules and the app, at least
+    assert plain["threshold"] == [10_000, 10, 10]
+    assert cycle["cycles_alive"] == 1  # made, not yet collected
+    assert churn["cycles_alive"] == 0  # a young collection found it
+
+
+def test_no_gc_tuning_leaves_the_collector_alone(loop_name: str) -> None:
+    plain, _, churn = gc_answers(loop_name, "--no-gc-tuning")
+    assert plain == {"enabled": True, "threshold": [700, 10, 10], "frozen": 0, "cycles_alive": 0}
+    assert churn["cycles_alive"] == 0

@@ -6,7 +6,9 @@ their order relative to the requests.
 
 from __future__ import annotations
 
+import gc
 import json
+import weakref
 
 from ferry.asgi import ASGIApp, Receive, Scope, Send
 
@@ -78,3 +80,33 @@ async def crashes(scope: Scope, receive: Receive, send: Send) -> None:
         raise RuntimeError("only http here")
     await receive()
     raise RuntimeError("crash")
+
+
+class _Node:
+    """A reference cycle's member (a plain object, so a weak reference can watch it)."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+_watched: list[weakref.ref[_Node]] = []
+
+
+async def gc_state(scope: Scope, receive: Receive, send: Send) -> None:
+    """The collector's settings as JSON. ``/cycle`` first makes a reference cycle and
+    watches it; ``/churn`` then allocates enough to run a young collection, and the
+    answer says whether the cycle was collected."""
+    assert scope["type"] == "http"
+    if scope["path"] == "/cycle":
+        _watched.append(weakref.ref(_Node()))
+    elif scope["path"] == "/churn":
+        held = [{} for _ in range(50_000)]
+        del held
+    state = {
+        "enabled": gc.isenabled(),
+        "threshold": list(gc.get_threshold()),
+        "frozen": gc.get_freeze_count(),
+        "cycles_alive": sum(ref() is not None for ref in _watched),
+    }
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": json.dumps(state).encode()})

@@ -69,6 +69,11 @@ class Config:
     )
     access_log: bool = option(True, "log each request in combined format with its duration")
     server_header: str = option("ferry", "value of the Server header field ('' for none)")
+    gc_tuning: bool = option(
+        True,
+        "when Ferry runs the process: after startup, freeze the startup heap out of the "
+        "garbage collector's reach and collect the young generation less often",
+    )
 
     max_connections: int = option(
         10000, "concurrent connections; more are answered 503 and closed", group="limits"

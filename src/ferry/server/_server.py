@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -26,6 +27,12 @@ __all__ = ["Server", "serve"]
 logger = logging.getLogger("ferry.error")
 
 _TICK = 0.5  # seconds between deadline sweeps: timeouts are this precise
+
+# Tracked objects allocated (net) before a young collection. CPython's default, 700, is
+# about what 64 keep-alive requests in flight hold, so under load the collector ran
+# every few requests and promoted them all; at this size a young collection stays well
+# under a millisecond and is rare while live objects only come and go.
+YOUNG_THRESHOLD = 10_000
 
 
 class Server:
@@ -77,8 +84,10 @@ class Server:
         """Listen, serve until ``should_exit``, then shut the connections down."""
         server = await self._listen(loop, state)
         self.sockets = list(server.sockets)
-        if install_signal_handlers:
+        if install_signal_handlers:  # Ferry runs the process (Server.run)
             self._install_signal_handlers(loop)
+            if self.config.gc_tuning:
+                tune_gc()
         ticker = loop.create_task(self._tick(state))
         self._log_started()
         self.started.set()
@@ -153,6 +162,21 @@ class Server:
                 logger.info("Ferry serving on http://%s:%d (Ctrl+C to stop)", host, name[1])
             else:
                 logger.info("Ferry serving on unix:%s (Ctrl+C to stop)", name)
+
+
+def tune_gc() -> None:
+    """Make the garbage collector cheap for a server that has finished starting.
+
+    Everything alive now (modules, the app, its startup state) lives as long as the
+    process: frozen, a full collection no longer walks it, which took ~6 ms on a small
+    app and was the server's p99 latency under load. Cyclic garbage made later is still
+    collected, in rarer young collections (``YOUNG_THRESHOLD``).
+    """
+    gc.collect()  # garbage made during startup is not frozen
+    gc.freeze()
+    young, middle, old = gc.get_threshold()
+    if young:  # 0: the collector was turned off on purpose
+        gc.set_threshold(max(young, YOUNG_THRESHOLD), middle, old)
 
 
 def _remove_stale_socket(path: str) -> None:
