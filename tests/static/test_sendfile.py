@@ -274,3 +274,37 @@ def test_pieces_wait_for_the_client_when_the_transport_pauses(big_root: Path) ->
         protocol.drain = drain
         asyncio.run(send_file(protocol, file, 0, 3 * 65536))
     assert drained == [1, 2, 3]  # after every piece
+
+
+def corked(transport: Any) -> int:
+    sock = transport.get_extra_info("socket")
+    return int(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_CORK))
+
+
+def test_the_head_and_the_file_leave_corked_then_the_socket_is_uncorked(
+    big_server: ServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TCP_CORK (nginx's tcp_nopush) while the head and the file go out, so that the head
+    shares a full segment with the file's first bytes; off again once the file is sent,
+    or the response's last partial segment would wait 200 ms in the kernel."""
+    from ferry.server import _protocol
+
+    seen: list[int] = []
+    original = _protocol.send_file
+
+    async def watching(protocol: Any, file: Any, offset: int, count: int) -> None:
+        seen.append(corked(protocol.transport))
+        await original(protocol, file, offset, count)
+
+    monkeypatch.setattr(_protocol, "send_file", watching)
+    with socket.create_connection(("127.0.0.1", big_server.port), timeout=10) as sock:
+        reader = Reader(sock)
+        get(sock, Range="bytes=0-99999")
+        head, body = body_of(reader)
+        assert head.startswith(b"HTTP/1.1 206 Partial Content\r\n")
+        assert body == CONTENT[:100000]
+        assert big_server.server is not None
+        connections = big_server.server.state.connections
+        after = on_server_loop(big_server, lambda: [corked(c.transport) for c in connections])
+    assert seen == [1]
+    assert after == [0]

@@ -9,8 +9,10 @@ Protocol errors become responses in exactly one place: ``send_error``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
+import socket
 import sys
 import time
 import typing
@@ -48,6 +50,8 @@ NO_DEADLINE, HEAD, IDLE, BODY = range(4)
 _BODY_HIGH_WATER = 65536  # queued request-body bytes that pause reading
 _MAX_NESTING = 16  # pipelined requests answered within one call chain (see response_complete)
 _BATCH_BYTES = 65536  # pipelined responses held back for one write, at most
+_TCP_CORK: int | None = getattr(socket, "TCP_CORK", None)  # Linux only
+_TCP_FAMILIES = frozenset({socket.AF_INET, socket.AF_INET6})
 
 
 class HTTPProtocol(asyncio.Protocol):
@@ -299,10 +303,30 @@ class HTTPProtocol(asyncio.Protocol):
                 waiter = self._drain_waiter = self.state.loop.create_future()
             await waiter
 
-    async def sendfile(self, file: IO[bytes], offset: int, count: int) -> None:
-        """Write ``count`` bytes of ``file`` from ``offset`` (see server/_sendfile.py)."""
-        self._flush()
-        await send_file(self, file, offset, count)
+    async def sendfile(self, file: IO[bytes], offset: int, count: int, head: bytes) -> None:
+        """Write ``head``, then ``count`` bytes of ``file`` from ``offset`` (see
+        server/_sendfile.py).
+
+        On TCP the socket is corked meanwhile (TCP_CORK, what nginx's ``tcp_nopush``
+        does): the head waits for the file's first bytes and every segment leaves full.
+        Uncorked, the head left alone in a small segment and the file's bytes were then
+        sent from the client's ACKs, on the client's CPU: a 1 MiB file went out at about
+        two thirds of the rate.
+        """
+        cork = None if self._lost else _corkable(self.transport)
+        if cork is not None:
+            try:
+                cork.setsockopt(socket.IPPROTO_TCP, _TCP_CORK, 1)
+            except OSError:  # the socket is already gone: send_file will find out
+                cork = None
+        try:
+            self.write(head)
+            self._flush()
+            await send_file(self, file, offset, count)
+        finally:
+            if cork is not None and not self._lost:
+                with contextlib.suppress(OSError):  # the peer may have reset meanwhile
+                    cork.setsockopt(socket.IPPROTO_TCP, _TCP_CORK, 0)
 
     @property
     def lost(self) -> bool:
@@ -500,6 +524,17 @@ def _websocket_support() -> ModuleType | None:
     except ImportError:
         return None
     return importlib.import_module("ferry.websocket")
+
+
+def _corkable(transport: asyncio.Transport) -> Any:
+    """The transport's TCP socket, if it can be corked (Linux; not under TLS, whose
+    layer writes records of its own); else None."""
+    if _TCP_CORK is None or transport.get_extra_info("sslcontext") is not None:
+        return None
+    sock = transport.get_extra_info("socket")
+    if sock is None or sock.family not in _TCP_FAMILIES:
+        return None
+    return sock
 
 
 def _addresses(transport: asyncio.Transport, servers: dict[Any, Any]) -> tuple[Any, Any]:
