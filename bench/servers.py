@@ -270,8 +270,8 @@ def static_servers(site: Path) -> dict[str, ServerSpec]:
             partial(ferry_static_command, site, "uvloop"),
             probe_path=static_site.SMALL_PATH,
         ),
-        # asyncio has loop.sendfile; uvloop has not, so there Ferry calls os.sendfile on
-        # the socket itself (server/_sendfile.py). Both loops are measured.
+        # Ferry calls os.sendfile on the socket itself on either loop
+        # (server/_sendfile.py). Both loops are measured.
         ServerSpec(
             "ferry-asyncio",
             partial(ferry_static_command, site, "asyncio"),

@@ -1,9 +1,9 @@
 """Large files through the server's file sending (server/_sendfile.py), on both loops.
 
-asyncio sends with ``loop.sendfile``; uvloop has none, so the server calls ``os.sendfile``
-on the socket itself while the transport's buffer is empty, and writes one 64 KiB piece
-through the transport when the socket is full. Every test reads exact bytes back: a wrong
-offset, a lost or repeated piece, or bytes out of order would show.
+On either loop the server calls ``os.sendfile`` on the socket itself while the transport's
+buffer is empty, and writes one 64 KiB piece through the transport when the socket is full.
+Every test reads exact bytes back: a wrong offset, a lost or repeated piece, or bytes out
+of order would show.
 """
 
 from __future__ import annotations
@@ -100,9 +100,7 @@ def buffered_bytes(server: ServerThread) -> int:
     )
 
 
-def test_a_client_that_stops_reading_holds_back_the_server(
-    big_server: ServerThread, loop_name: str
-) -> None:
+def test_a_client_that_stops_reading_holds_back_the_server(big_server: ServerThread) -> None:
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
     with sock:
@@ -111,13 +109,12 @@ def test_a_client_that_stops_reading_holds_back_the_server(
         get(sock)
         reader = Reader(sock)
         reader.head()
-        if loop_name == "uvloop":
-            # The socket fills; one piece then waits in the transport, and no more.
-            deadline = time.monotonic() + 10
-            while (held := buffered_bytes(big_server)) == 0:
-                assert time.monotonic() < deadline, "the server never found the socket full"
-            assert held <= 64 * 1024
-            assert buffered_bytes(big_server) <= held  # nothing more while nobody reads
+        # The socket fills; one piece then waits in the transport, and no more.
+        deadline = time.monotonic() + 10
+        while (held := buffered_bytes(big_server)) == 0:
+            assert time.monotonic() < deadline, "the server never found the socket full"
+        assert held <= 64 * 1024
+        assert buffered_bytes(big_server) <= held  # nothing more while nobody reads
         assert reader.exactly(len(CONTENT)) == CONTENT  # reading again: every byte
 
 
@@ -161,7 +158,6 @@ class _TLSLikeTransport:
 class _Protocol:
     def __init__(self, transport: _TLSLikeTransport) -> None:
         self.transport = transport
-        self.state = type("State", (), {"native_sendfile": False})()
         self.lost = False
         self.write_paused = False
 

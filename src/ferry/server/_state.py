@@ -42,7 +42,6 @@ class ServerState:
         self.lifespan_state: dict[str, Any] = {}
         self.shutting_down = False
         self.server_addresses: dict[Any, Any] = {}  # socket name -> the scope's "server"
-        self.native_sendfile = True  # until the loop says it has no sendfile (uvloop)
         self.nesting = 0  # response_complete -> next request calls nested right now
         self.drained = asyncio.Event()  # set once shutting down and nothing is left
         self.access_log = config.access_log
