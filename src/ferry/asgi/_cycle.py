@@ -170,6 +170,13 @@ class RequestCycle:
         else:
             raise LocalProtocolError(f"unexpected ASGI message type {kind!r}")
 
+    def respond(self, status: int, headers: Fields, body: bytes) -> None:
+        """The whole response at once, from a handler that answers without waiting (see
+        ``ServerState.respond_now``): what ``http.response.start`` and one final
+        ``http.response.body`` would do."""
+        self._start({"type": "http.response.start", "status": status, "headers": headers})
+        self._write_body({"type": "http.response.body", "body": body})
+
     def _start(self, message: Message) -> None:
         if self.started:
             raise LocalProtocolError("http.response.start sent twice")

@@ -18,7 +18,7 @@ import time
 import typing
 from typing import IO, TYPE_CHECKING, Any
 
-from .._errors import RemoteProtocolError
+from .._errors import LocalProtocolError, RemoteProtocolError
 from ..asgi._cycle import RequestCycle
 from ..http1 import (
     NEED_DATA,
@@ -210,11 +210,33 @@ class HTTPProtocol(asyncio.Protocol):
         self.deadline_kind = NO_DEADLINE
         if conn.end_bodiless_request():
             cycle.feed_end()
+            if state.respond_now is not None and self._respond_now(cycle):
+                return
         else:
             self._pump_body()
             if self.cycle is not cycle:
                 return  # the body was bad: answered with an error
         state.run_app(cycle)
+
+    def _respond_now(self, cycle: RequestCycle) -> bool:
+        """Answer with the app's ``ferry_respond_now``, if it can answer at once; False
+        when the app must be called (it said None, or raised: called, it raises again,
+        and its error is logged and answered as any app's)."""
+        respond_now = self.state.respond_now
+        assert respond_now is not None
+        try:
+            answer = respond_now(cycle.scope)
+        except Exception:
+            return False
+        if answer is None:
+            return False
+        status, headers, body = answer
+        try:
+            cycle.respond(status, headers, body)
+        except LocalProtocolError as exc:
+            logger.error("invalid response from the application: %s", exc)
+            self.app_failed(cycle, "invalid response from the application")
+        return True
 
     def _start_websocket(self, websocket: ModuleType, request: Request) -> None:
         """Hand the connection to a WebSocket session (RFC 6455 §4.2) and run the app."""

@@ -13,11 +13,12 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from .._errors import LocalProtocolError
-from ..asgi._types import ASGIApp
+from ..asgi._types import ASGIApp, Scope
 from ._config import Config
 
 if TYPE_CHECKING:
     from ..asgi._cycle import RequestCycle
+    from ..http1 import Fields
     from ._protocol import HTTPProtocol
 
 __all__ = ["ServerState"]
@@ -26,6 +27,8 @@ error_log = logging.getLogger("ferry.error")
 access_log = logging.getLogger("ferry.access")
 
 TaskFactory = Callable[[Coroutine[Any, Any, None]], "asyncio.Future[None]"]
+# scope -> (status, header fields, body), or None to call the app as usual.
+RespondNow = Callable[[Scope], "tuple[int, Fields, bytes] | None"]
 
 
 class ServerState:
@@ -46,6 +49,9 @@ class ServerState:
         self.drained = asyncio.Event()  # set once shutting down and nothing is left
         self.access_log = config.access_log
         self._create_task = _task_factory(loop)
+        # An app of Ferry's own may answer some requests at once, with no task (see
+        # StaticFiles.ferry_respond_now); any other app is always called.
+        self.respond_now: RespondNow | None = getattr(app, "ferry_respond_now", None)
 
     def run_app(self, cycle: RequestCycle) -> None:
         """Run the application for one request (eagerly where Python allows it)."""

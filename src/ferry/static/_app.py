@@ -218,6 +218,31 @@ class StaticFiles:
         finally:
             reply.close()
 
+    def ferry_respond_now(self, scope: Scope) -> tuple[int, Headers, bytes] | None:
+        """The whole response to an HTTP ``scope`` when it needs no waiting: a GET or HEAD
+        of a file held in memory and unchanged, and not an HTML page (whose Server-Timing
+        comes from the exchange). None otherwise, and the app is called as usual.
+
+        Ferry's server asks this before it starts a task for a bodiless request
+        (``ServerState.respond_now``): the answer is the bytes ``__call__`` would send,
+        without a task, a coroutine or an ASGI message per request. Other servers never
+        call it; mounted in another app, StaticFiles is plain ASGI.
+        """
+        method = scope["method"]
+        if method != "GET" and method != "HEAD":
+            return None
+        key = raw_path(scope)
+        entry = self._cache.peek(key)
+        if entry is None or entry.body is None or entry.document:
+            return None
+        reply = self._from_cache(key, method, request_headers(scope["headers"]))
+        if reply is None:
+            return None
+        if not isinstance(reply.body, bytes):  # gzip's pieces
+            reply.close()
+            return None
+        return reply.status, reply.headers, b"" if method == "HEAD" else reply.body
+
     # -- the fast route: a path seen before, whose file is unchanged ---------------------
 
     def _from_cache(self, key: bytes, method: str, headers: dict[str, str]) -> Reply | None:

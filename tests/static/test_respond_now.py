@@ -1,0 +1,246 @@
+"""Answers without a task: ``StaticFiles.ferry_respond_now`` and the server's use of it.
+
+For a bodiless GET or HEAD of a file held in memory, Ferry's server takes the whole
+response from ``ferry_respond_now`` instead of running the app in a task. The response
+must be the very bytes the ASGI route sends; anything else (a Range, a big file, an HTML
+page, gzip's pieces, a body) goes through ``__call__`` as before.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ferry.asgi import Receive, Scope, Send
+from ferry.static import StaticFiles
+from tests.server._helpers import Reader
+from tests.support import exchange, serving
+
+CSS = b"body { color: red; }\n" * 100  # over gzip_min_size, under 64 KiB
+Fields = list[tuple[bytes, bytes]]
+
+
+FILES = {
+    "page.txt": b"version one\n",
+    "index.html": b"<!doctype html><title>t</title>\n",
+    "style.css": CSS,
+    "big.bin": bytes(range(256)) * 1024,  # not kept in memory
+}
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> StaticFiles:
+    """StaticFiles over FILES, caching files however recently they were written."""
+    for name, data in FILES.items():
+        (tmp_path / name).write_bytes(data)
+    static = StaticFiles(tmp_path)
+    static._cache.settle_ns = 0
+    return static
+
+
+def scope(
+    path: str, method: str = "GET", headers: list[tuple[bytes, bytes]] | None = None
+) -> Scope:
+    return {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers or [],
+    }
+
+
+def fill_cache(app: StaticFiles, *paths: str) -> None:
+    with serving(app) as server:
+        for path in paths:
+            exchange(server.port, f"GET {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode(), shut=True)
+
+
+def test_a_file_held_in_memory_is_answered_at_once(app: StaticFiles) -> None:
+    assert app.ferry_respond_now(scope("/page.txt")) is None  # not cached yet
+    fill_cache(app, "/page.txt")
+    answer = app.ferry_respond_now(scope("/page.txt"))
+    assert answer is not None
+    status, headers, body = answer
+    assert (status, body) == (200, b"version one\n")
+    fields = dict(headers)
+    assert fields[b"content-type"] == b"text/plain; charset=utf-8"
+    assert fields[b"content-length"] == b"12"
+    head = app.ferry_respond_now(scope("/page.txt", "HEAD"))
+    assert head == (200, headers, b"")  # the same fields, Content-Length included
+
+
+def test_validators_are_evaluated(app: StaticFiles) -> None:
+    fill_cache(app, "/page.txt")
+    answer = app.ferry_respond_now(scope("/page.txt"))
+    assert answer is not None
+    etag = dict(answer[1])[b"etag"]
+    not_modified = app.ferry_respond_now(scope("/page.txt", headers=[(b"if-none-match", etag)]))
+    assert not_modified is not None
+    assert (not_modified[0], not_modified[2]) == (304, b"")
+    failed = app.ferry_respond_now(scope("/page.txt", headers=[(b"if-match", b'"other"')]))
+    assert failed is not None
+    assert failed[0] == 412
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "headers"),
+    [
+        ("/page.txt", "POST", []),  # 405 comes from the full route
+        ("/page.txt", "OPTIONS", []),
+        ("/page.txt", "GET", [(b"range", b"bytes=0-3")]),
+        ("/big.bin", "GET", []),  # sent from the file, with sendfile
+        ("/index.html", "GET", []),  # an HTML page: Server-Timing from the exchange
+        ("/", "GET", []),
+        ("/style.css", "GET", [(b"accept-encoding", b"gzip")]),  # gzip's pieces, first time
+        ("/missing.txt", "GET", []),
+    ],
+)
+def test_other_requests_go_to_the_app(
+    app: StaticFiles, path: str, method: str, headers: Fields
+) -> None:
+    fill_cache(app, "/page.txt", "/big.bin", "/index.html", "/", "/style.css", "/missing.txt")
+    assert app.ferry_respond_now(scope(path, method, headers)) is None
+
+
+def without_date(raw: bytes) -> bytes:
+    return re.sub(rb"\r\n(Date|server-timing): [^\r]*", b"", raw)
+
+
+REQUESTS = [
+    "GET /page.txt HTTP/1.1\r\nHost: t\r\n\r\n",
+    "HEAD /page.txt HTTP/1.1\r\nHost: t\r\n\r\n",
+    "GET /style.css HTTP/1.1\r\nHost: t\r\n\r\n",
+    "GET /style.css HTTP/1.1\r\nHost: t\r\nAccept-Encoding: gzip\r\n\r\n",
+    "GET /page.txt HTTP/1.0\r\n\r\n",
+]
+
+
+def test_the_bytes_are_those_of_the_asgi_route(app: StaticFiles, loop_name: str) -> None:
+    """The same StaticFiles behind a plain ASGI wrapper (no ferry_respond_now) sends the
+    same bytes, keep-alive and HTTP/1.0 included."""
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        await app(scope, receive, send)
+
+    fill_cache(app, "/page.txt", "/style.css")
+    answers = []
+    for served in (app, wrapped):
+        with serving(served, loop_name) as server:
+            answers.append([without_date(exchange(server.port, r.encode())) for r in REQUESTS])
+    assert answers[0] == answers[1]
+    assert answers[0][0].endswith(b"\r\n\r\nversion one\n")
+
+
+class Recording:
+    """An app whose ``ferry_respond_now`` answers as ``mode`` says; it counts calls."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.called: list[str] = []
+        self.asked = 0
+
+    def ferry_respond_now(
+        self, scope: Scope
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+        self.asked += 1
+        if self.mode == "raise":
+            raise RuntimeError("not now")
+        if self.mode == "none":
+            return None
+        if self.mode == "bad":
+            return 200, [(b"x-bad", b"a\r\nb")], b""
+        return 200, [(b"content-type", b"text/plain")], f"now {scope['path']}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        self.called.append(scope["path"])
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"called " + body})
+
+
+@pytest.fixture
+def recording(request: pytest.FixtureRequest, loop_name: str) -> Iterator[tuple[Recording, int]]:
+    app = Recording(request.param)
+    with serving(app, loop_name) as server:
+        yield app, server.port
+
+
+def body_of(raw: bytes) -> bytes:
+    return raw.partition(b"\r\n\r\n")[2]
+
+
+@pytest.mark.parametrize("recording", ["answer"], indirect=True)
+def test_the_server_answers_without_calling_the_app(recording: tuple[Recording, int]) -> None:
+    app, port = recording
+    raw = exchange(port, b"GET /a HTTP/1.1\r\nHost: t\r\n\r\n")
+    assert raw.startswith(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n")
+    assert body_of(raw) == b"now /a"
+    assert (app.asked, app.called) == (1, [])
+
+
+@pytest.mark.parametrize("recording", ["answer"], indirect=True)
+def test_a_request_with_a_body_goes_to_the_app(recording: tuple[Recording, int]) -> None:
+    app, port = recording
+    raw = exchange(port, b"POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc")
+    assert body_of(raw) == b"called abc"
+    assert (app.asked, app.called) == (0, ["/a"])
+
+
+@pytest.mark.parametrize("recording", ["none", "raise"], indirect=True)
+def test_no_answer_or_an_error_calls_the_app(recording: tuple[Recording, int]) -> None:
+    app, port = recording
+    raw = exchange(port, b"GET /a HTTP/1.1\r\nHost: t\r\n\r\n")
+    assert body_of(raw) == b"called "
+    assert (app.asked, app.called) == (1, ["/a"])
+
+
+@pytest.mark.parametrize("recording", ["bad"], indirect=True)
+def test_an_invalid_answer_is_a_500(recording: tuple[Recording, int]) -> None:
+    app, port = recording
+    raw = exchange(port, b"GET /a HTTP/1.1\r\nHost: t\r\n\r\n")
+    assert raw.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
+    assert b"x-bad" not in raw  # never a header injection
+    assert app.called == []
+
+
+@pytest.mark.parametrize("recording", ["answer"], indirect=True)
+def test_a_long_pipeline_is_answered_in_order(recording: tuple[Recording, int]) -> None:
+    """Each answer completes inside the previous one's call; past a few, the server goes
+    on from the event loop instead of nesting deeper."""
+    app, port = recording
+    count = 500
+    data = b"".join(b"GET /%d HTTP/1.1\r\nHost: t\r\n\r\n" % i for i in range(count))
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(data)
+        reader = Reader(sock)
+        bodies = [body_of(reader.response()) for _ in range(count)]
+    assert bodies == [b"now /%d" % i for i in range(count)]
+    assert (app.asked, app.called) == (count, [])
+
+
+def test_only_an_attribute_of_that_name_is_used(loop_name: str) -> None:
+    """An app without ferry_respond_now is always called (the common case)."""
+    app: Any = Recording("answer")
+
+    async def plain(scope: Scope, receive: Receive, send: Send) -> None:
+        await app(scope, receive, send)
+
+    with serving(plain, loop_name) as server:
+        raw = exchange(server.port, b"GET /a HTTP/1.1\r\nHost: t\r\n\r\n")
+    assert body_of(raw) == b"called "
+    assert app.asked == 0
