@@ -45,6 +45,8 @@ class ServerState:
         self.lifespan_state: dict[str, Any] = {}
         self.shutting_down = False
         self.server_addresses: dict[Any, Any] = {}  # socket name -> the scope's "server"
+        # id(Request) -> (Request, the keys of its scope that depend on it alone)
+        self.scope_templates: dict[int, tuple[Any, dict[str, Any]]] = {}
         self.nesting = 0  # response_complete -> next request calls nested right now
         self.drained = asyncio.Event()  # set once shutting down and nothing is left
         self.access_log = config.access_log
