@@ -491,3 +491,69 @@ def test_the_head_cache_is_bounded() -> None:
     for n in range(600):
         assert _render(settings, [(b"x-n", b"%d" % n)]).startswith(b"HTTP/1.1 200 OK\r\nx-n: ")
         assert len(settings.head_cache) <= 256
+
+
+# -- heads of immutable field tuples, found by identity ----------------------------------
+
+
+def _render_any(settings: ResponseSettings, fields: object) -> bytes:
+    conn = receive(GET, ServerConnection(settings=settings))
+    return conn.send_response(200, fields, body=b"hi", end=True)  # type: ignore[arg-type]
+
+
+def test_a_tuple_of_field_tuples_is_found_by_identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = ResponseSettings()
+    fields = ((b"content-type", b"text/plain"), (b"x-a", b"1"))
+    first = _render_any(settings, fields)
+    assert first == _render(ResponseSettings(), list(fields))  # the same bytes as a list's
+    [(held, _)] = settings.frozen_heads.values()
+    assert held is fields
+    later = b"Date: Thu, 01 Jan 2026 00:00:01 GMT\r\n"
+    monkeypatch.setattr("ferry.http1._date.clock", lambda: FIXED_TIME + 1)
+    assert _render_any(settings, fields) == first.replace(DATE, later)  # a fresh Date
+    assert len(settings.frozen_heads) == 1
+
+
+def test_an_equal_tuple_elsewhere_gets_its_own_entry_and_the_same_head() -> None:
+    settings = ResponseSettings()
+    first = _render_any(settings, ((b"x-a", b"1"),))
+    assert _render_any(settings, tuple([(b"x-a", b"1")])) == first
+    assert len(settings.head_cache) == 1  # rendered once, by value
+
+
+def test_an_entry_whose_tuple_is_another_object_is_not_used() -> None:
+    """An id is only unique among live objects: the entry must hold the very tuple."""
+    settings = ResponseSettings()
+    other = ((b"x-b", b"2"),)
+    _render_any(settings, other)
+    [(key, entry)] = settings.frozen_heads.items()
+    fields = ((b"x-a", b"1"),)
+    settings.frozen_heads[(id(fields), *key[1:])] = entry  # as if fields had other's id
+    assert b"\r\nx-a: 1\r\n" in _render_any(settings, fields)
+    assert settings.frozen_heads[(id(fields), *key[1:])][0] is fields
+
+
+def test_a_tuple_holding_lists_is_never_found_by_identity() -> None:
+    settings = ResponseSettings()
+    field = [b"x-a", b"1"]
+    fields = (field,)
+    assert b"\r\nx-a: 1\r\n" in _render_any(settings, fields)
+    field[1] = b"2"  # a list can change: the head must follow it
+    assert b"\r\nx-a: 2\r\n" in _render_any(settings, fields)
+    assert settings.frozen_heads == {}
+
+
+def test_an_invalid_tuple_is_refused_every_time_and_never_cached() -> None:
+    settings = ResponseSettings()
+    for _ in range(2):
+        with pytest.raises(LocalProtocolError):
+            _render_any(settings, ((b"x-a", b"1\r\nx-b: 2"),))
+    assert settings.frozen_heads == {}
+
+
+def test_the_identity_cache_is_bounded() -> None:
+    settings = ResponseSettings()
+    kept = [((b"x-n", b"%d" % n),) for n in range(600)]
+    for fields in kept:
+        assert b"\r\nx-n: " in _render_any(settings, fields)
+        assert len(settings.frozen_heads) <= 256

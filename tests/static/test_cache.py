@@ -202,8 +202,8 @@ def entry(body: bytes | None) -> FileEntry:
         identity=(1, 2, 3, 4, 5),
         etag='"e"',
         mtime=0,
-        head=[],
-        not_modified=[],
+        head=(),
+        not_modified=(),
         body=body,
         document=False,
         negotiated=False,
@@ -315,7 +315,7 @@ def test_without_precompressed_siblings_accept_encoding_is_answered_from_the_cac
 def test_gzip_pieces_count_in_the_byte_budget() -> None:
     cache = FileCache(max_body_bytes=100)
     with_gzip = entry(b"a" * 50)
-    with_gzip.gzip = GzipVariant(etag='"g"', head=[], not_modified=[])
+    with_gzip.gzip = GzipVariant(etag='"g"', head=(), not_modified=())
     cache.put(b"/a", with_gzip)
     cache.put(b"/b", entry(b"b" * 30))
     pieces = cache.gzipped(b"/a", with_gzip.gzip, lambda: (b"x" * 10, b"y" * 5))

@@ -186,7 +186,10 @@ class RequestCycle:
         # The engine validates every field when it renders the head (names are tokens,
         # values carry no CR, LF or NUL, both are bytes).
         headers = message.get("headers", ())
-        self._headers = headers if type(headers) is list else _header_list(headers)
+        # A tuple is kept as it is: the engine finds an immutable one's head by identity.
+        self._headers = (
+            headers if type(headers) is list or type(headers) is tuple else _header_list(headers)
+        )
         self.status = status
         self._trailers_expected = bool(message.get("trailers", False))
         self.started = True

@@ -48,6 +48,12 @@ class ResponseSettings:
     )
     """Heads already validated and rendered, by everything that decides them (see
     ``render_head``). Bounded: emptied when full."""
+    frozen_heads: dict[tuple[object, ...], tuple[object, _Rendered]] = field(
+        init=False, compare=False, repr=False, default_factory=dict
+    )
+    """The same for header fields given as a tuple of (bytes, bytes) tuples, found by the
+    tuple's identity (it cannot change) rather than by hashing every field. Each entry
+    holds its tuple, so no other object can take its id meanwhile. Bounded likewise."""
 
     def __post_init__(self) -> None:
         server = b"" if self.server_header is None else b"Server: %s\r\n" % self.server_header
@@ -131,10 +137,43 @@ def render_head(
 
     Applications send the same few heads again and again, so a head is validated and
     rendered once per distinct input and then taken from ``settings.head_cache``; only
-    the Date line (RFC 9110 §6.6.1, cached per second) is put in afresh.
+    the Date line (RFC 9110 §6.6.1, cached per second) is put in afresh. Fields given as
+    a tuple of (bytes, bytes) tuples, which cannot change, are found by the tuple's
+    identity instead (``settings.frozen_heads``), without hashing each field.
     """
     if type(status) is not int or not 200 <= status <= 599:
         raise LocalProtocolError(f"invalid final response status {status!r}")
+    if type(headers) is tuple:
+        frozen_key = (id(headers), status, http_version, head_request, keep_alive, body_length)
+        found = settings.frozen_heads.get(frozen_key)
+        if found is not None and found[0] is headers:
+            return _dated(found[1])
+        rendered = _render_cached(
+            status, headers, settings, http_version, head_request, keep_alive, body_length
+        )
+        if _immutable(headers):
+            frozen = settings.frozen_heads
+            if len(frozen) >= _HEAD_CACHE_SIZE:
+                frozen.clear()
+            frozen[frozen_key] = (headers, rendered)
+        return _dated(rendered)
+    return _dated(
+        _render_cached(
+            status, headers, settings, http_version, head_request, keep_alive, body_length
+        )
+    )
+
+
+def _render_cached(
+    status: int,
+    headers: Fields,
+    settings: ResponseSettings,
+    http_version: str,
+    head_request: bool,
+    keep_alive: bool,
+    body_length: int | None,
+) -> _Rendered:
+    """The rendered head from ``settings.head_cache``, rendered and kept if new."""
     try:
         # Fields given as lists (or bytearrays) are unhashable: rendered every time.
         key: tuple[object, ...] | None = (
@@ -157,6 +196,22 @@ def render_head(
             if len(cache) >= _HEAD_CACHE_SIZE:
                 cache.clear()
             cache[key] = rendered
+    return rendered
+
+
+def _immutable(headers: tuple[object, ...]) -> bool:
+    """Whether a tuple of fields can never change: every field a tuple of two bytes."""
+    return all(
+        type(field) is tuple
+        and len(field) == 2
+        and type(field[0]) is bytes
+        and type(field[1]) is bytes
+        for field in headers
+    )
+
+
+def _dated(rendered: _Rendered) -> ResponseShape:
+    """The head with today's Date line put in, and its framing."""
     before, dated, after, framing, length, keep_alive = rendered
     return (
         (before + date_header() + after if dated else before + after),

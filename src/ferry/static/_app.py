@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -49,6 +50,7 @@ from ._scope import raw_path, request_headers, server_timing
 __all__ = ["StaticFiles", "app_for_directory"]
 
 Headers = list[tuple[bytes, bytes]]
+AnyHeaders = Sequence[tuple[bytes, bytes]]  # a cached reply's are a tuple (see _cache)
 
 ALLOW = b"GET, HEAD, OPTIONS"
 _NOSNIFF = (b"x-content-type-options", b"nosniff")
@@ -68,7 +70,7 @@ class Reply:
     """A response decided but not yet sent; ``close`` releases its file, if any."""
 
     status: int
-    headers: Headers
+    headers: AnyHeaders
     body: bytes | tuple[bytes, ...] | FileBody | GzipBody = b""  # a tuple: body messages
     document: bool = False  # an HTML page: it gets Server-Timing (see _scope.server_timing)
 
@@ -218,7 +220,7 @@ class StaticFiles:
         finally:
             reply.close()
 
-    def ferry_respond_now(self, scope: Scope) -> tuple[int, Headers, bytes] | None:
+    def ferry_respond_now(self, scope: Scope) -> tuple[int, AnyHeaders, bytes] | None:
         """The whole response to an HTTP ``scope`` when it needs no waiting: a GET or HEAD
         of a file held in memory and unchanged, and not an HTML page (whose Server-Timing
         comes from the exchange). None otherwise, and the app is called as usual.
@@ -323,8 +325,8 @@ class StaticFiles:
             on_the_fly = _Representation(fd, st, real, media_type, "gzip", varies, on_the_fly=True)
             gzip = GzipVariant(
                 etag=on_the_fly.etag,
-                head=on_the_fly.head(cache),
-                not_modified=[(b"etag", on_the_fly.etag.encode()), *cache],
+                head=tuple(on_the_fly.head(cache)),
+                not_modified=((b"etag", on_the_fly.etag.encode()), *cache),
             )
         entry = FileEntry(
             path=joined,
@@ -332,8 +334,8 @@ class StaticFiles:
             identity=identity,
             etag=rep.etag,
             mtime=rep.mtime,
-            head=rep.head(cache, [(b"content-length", b"%d" % st.st_size)]),
-            not_modified=[(b"etag", rep.etag.encode()), *cache],
+            head=tuple(rep.head(cache, [(b"content-length", b"%d" % st.st_size)])),
+            not_modified=((b"etag", rep.etag.encode()), *cache),
             body=body,
             document=_is_document(media_type),
             negotiated=varies,

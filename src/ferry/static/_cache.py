@@ -49,7 +49,8 @@ __all__ = [
     "unchanged",
 ]
 
-Headers = list[tuple[bytes, bytes]]
+# A cached response's fields: a tuple, which the engine finds its rendered head by.
+Headers = tuple[tuple[bytes, bytes], ...]
 Identity = tuple[int, int, int, int, int]
 Pieces = tuple[bytes, ...]
 
