@@ -18,7 +18,7 @@ install: $(BIN)/python
 	$(BIN)/python scripts/accelerate.py
 
 run: install
-	$(BIN)/ferry serve examples.welcome:app --port $(PORT)
+	$(BIN)/ferry serve examples/site --port $(PORT)
 
 $(VENV)/.dev: $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[fast,ws]" --group dev

@@ -33,3 +33,21 @@ def test_welcome_page_reads_both_clocks() -> None:
     page = (SITE / "index.html").read_text()
     assert 'performance.getEntriesByType("navigation")' in page
     assert "nav.serverTiming" in page
+
+
+def test_make_run_serves_the_site() -> None:
+    """``make run``'s recipe is ``ferry serve examples/site``: run as written (from the
+    repository, on a free port), it answers / with the welcome page."""
+    from tests.server._helpers import REPO, ferry_process, free_port, tcp_connector
+
+    makefile = (REPO / "Makefile").read_text()
+    recipe = makefile.split("\nrun:", 1)[1].split("\n")[1].strip()
+    command = recipe.replace("$(PORT)", "PORT").split()
+    assert command[:3] == ["$(BIN)/ferry", "serve", "examples/site"], recipe
+    port = free_port()
+    args = [*command[2:-2], "--port", str(port)]  # ferry_process runs python -m ferry
+    with ferry_process(args) as ferry:
+        ferry.wait_ready(tcp_connector(port))
+        page = request(port, "/")
+    assert page.status == 200
+    assert page.body == (SITE / "index.html").read_bytes()
