@@ -143,25 +143,21 @@ def render_head(
     """
     if type(status) is not int or not 200 <= status <= 599:
         raise LocalProtocolError(f"invalid final response status {status!r}")
+    frozen_key = None
     if type(headers) is tuple:
         frozen_key = (id(headers), status, http_version, head_request, keep_alive, body_length)
         found = settings.frozen_heads.get(frozen_key)
         if found is not None and found[0] is headers:
             return _dated(found[1])
-        rendered = _render_cached(
-            status, headers, settings, http_version, head_request, keep_alive, body_length
-        )
-        if _immutable(headers):
-            frozen = settings.frozen_heads
-            if len(frozen) >= _HEAD_CACHE_SIZE:
-                frozen.clear()
-            frozen[frozen_key] = (headers, rendered)
-        return _dated(rendered)
-    return _dated(
-        _render_cached(
-            status, headers, settings, http_version, head_request, keep_alive, body_length
-        )
+    rendered = _render_cached(
+        status, headers, settings, http_version, head_request, keep_alive, body_length
     )
+    if frozen_key is not None and _immutable(headers):  # type: ignore[arg-type]
+        frozen = settings.frozen_heads
+        if len(frozen) >= _HEAD_CACHE_SIZE:
+            frozen.clear()
+        frozen[frozen_key] = (headers, rendered)
+    return _dated(rendered)
 
 
 def _render_cached(
