@@ -149,27 +149,6 @@ def render_head(
         found = settings.frozen_heads.get(frozen_key)
         if found is not None and found[0] is headers:
             return _dated(found[1])
-    rendered = _render_cached(
-        status, headers, settings, http_version, head_request, keep_alive, body_length
-    )
-    if frozen_key is not None and _immutable(headers):  # type: ignore[arg-type]
-        frozen = settings.frozen_heads
-        if len(frozen) >= _HEAD_CACHE_SIZE:
-            frozen.clear()
-        frozen[frozen_key] = (headers, rendered)
-    return _dated(rendered)
-
-
-def _render_cached(
-    status: int,
-    headers: Fields,
-    settings: ResponseSettings,
-    http_version: str,
-    head_request: bool,
-    keep_alive: bool,
-    body_length: int | None,
-) -> _Rendered:
-    """The rendered head from ``settings.head_cache``, rendered and kept if new."""
     try:
         # Fields given as lists (or bytearrays) are unhashable: rendered every time.
         key: tuple[object, ...] | None = (
@@ -192,7 +171,12 @@ def _render_cached(
             if len(cache) >= _HEAD_CACHE_SIZE:
                 cache.clear()
             cache[key] = rendered
-    return rendered
+    if frozen_key is not None and _immutable(headers):  # type: ignore[arg-type]
+        frozen = settings.frozen_heads
+        if len(frozen) >= _HEAD_CACHE_SIZE:
+            frozen.clear()
+        frozen[frozen_key] = (headers, rendered)
+    return _dated(rendered)
 
 
 def _immutable(headers: tuple[object, ...]) -> bool:

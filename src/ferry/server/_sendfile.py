@@ -44,19 +44,7 @@ async def send_file(protocol: HTTPProtocol, file: IO[bytes], offset: int, count:
     Raises LocalProtocolError if the file ends before ``offset + count``. If the client
     goes away meanwhile, returns once the connection is lost (``protocol.lost``).
     """
-    await _send_direct(protocol, file.fileno(), offset, count)
-
-
-def _client_gone(protocol: HTTPProtocol) -> None:
-    """``sendfile`` met EPIPE or ECONNRESET: the client is gone, and the transport,
-    which saw no error itself, doesn't know. Abort it, so the connection is lost now and
-    the request's cycle learns of it (the app's ``send`` raises ClientDisconnected)."""
-    protocol.transport.abort()
-
-
-async def _send_direct(protocol: HTTPProtocol, fd: int, offset: int, count: int) -> None:
-    """``os.sendfile`` to the transport's socket while its buffer is empty; pieces through
-    the transport when the socket is full or can't be reached."""
+    fd = file.fileno()
     transport = protocol.transport
     socket_fd = _plain_socket_fd(transport)
     if socket_fd is None:
@@ -85,6 +73,13 @@ async def _send_direct(protocol: HTTPProtocol, fd: int, offset: int, count: int)
             raise LocalProtocolError("the file is shorter than the range to send")
         offset += sent
         count -= sent
+
+
+def _client_gone(protocol: HTTPProtocol) -> None:
+    """``sendfile`` met EPIPE or ECONNRESET: the client is gone, and the transport,
+    which saw no error itself, doesn't know. Abort it, so the connection is lost now and
+    the request's cycle learns of it (the app's ``send`` raises ClientDisconnected)."""
+    protocol.transport.abort()
 
 
 def _plain_socket_fd(transport: asyncio.Transport) -> int | None:
