@@ -74,6 +74,11 @@ class Config:
         "when Ferry runs the process: after startup, freeze the startup heap out of the "
         "garbage collector's reach and collect the young generation less often",
     )
+    task_per_request: bool = option(
+        False,
+        "run each request's app in an asyncio task of its own, instead of letting one "
+        "task run, one after another, the apps of requests that arrive together",
+    )
 
     max_connections: int = option(
         10000, "concurrent connections; more are answered 503 and closed", group="limits"

@@ -394,10 +394,10 @@ class HTTPProtocol(asyncio.Protocol):
         if conn.has_pending_input:
             if conn.trailing_data and self._batch is None:
                 self._start_batch()
-            # A pipelined request, an unread body, or the client's EOF. With eager tasks
-            # (Python 3.12+) the next app may finish inside this very call, so a long
-            # pipeline would nest one call deeper per request: past a few, go on from
-            # the event loop instead.
+            # A pipelined request, an unread body, or the client's EOF. A response
+            # answered at once (_respond_now) completes inside this very call, so a long
+            # pipeline of them would nest one call deeper per request: past a few, go
+            # on from the event loop instead.
             state = self.state
             if state.nesting < _MAX_NESTING:
                 state.nesting += 1
