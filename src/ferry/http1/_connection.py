@@ -21,6 +21,8 @@ connection is in ERROR and ``send_response`` can still render that one error res
 
 from __future__ import annotations
 
+from typing import Final
+
 from .._errors import LocalProtocolError, RemoteProtocolError
 from ._body import ChunkedReader, ContentLengthReader, Reader, chunk, last_chunk
 from ._events import (
@@ -34,7 +36,7 @@ from ._events import (
     Request,
     Sentinel,
 )
-from ._head import CHUNKED, parse_request_head
+from ._head import CHUNKED, RequestFraming, parse_request_head
 from ._limits import Limits
 from ._partial import HeadScan
 from ._receiver import Receiver
@@ -56,15 +58,15 @@ _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 # Parsed request heads are kept by their bytes (in Limits.head_cache): a head seen before
 # is valid or not exactly as before, so it is not parsed again. Bounded in entries and in
 # the size of a head worth keeping.
-_HEAD_CACHE_SIZE = 256
+_HEAD_CACHE_SIZE: Final = 256
 _NO_BODY = ContentLengthReader(0)  # shared: a reader of length 0 never changes
-_HEAD_CACHE_MAX_HEAD = 4096
+_HEAD_CACHE_MAX_HEAD: Final = 4096
 
 # The transitions of every exchange, looked up in the table once, at import: where the
 # code below uses one, the state it moves from is certain (a guard or the caller's state
 # checked it), so the per-request path spends no call on ``advance``.
-_HEAD_SENT = advance(State.IDLE, Step.HEAD)  # IDLE -> SEND_BODY
-_BODY_ENDED = advance(State.SEND_BODY, Step.END)  # SEND_BODY -> DONE
+_HEAD_SENT: Final = advance(State.IDLE, Step.HEAD)  # IDLE -> SEND_BODY
+_BODY_ENDED: Final = advance(State.SEND_BODY, Step.END)  # SEND_BODY -> DONE
 _NEXT_CYCLE = advance(State.DONE, Step.NEXT_CYCLE)  # DONE -> IDLE
 
 
@@ -168,34 +170,43 @@ class ServerConnection(Receiver):
         # RFC 9112 §2.2: a server SHOULD ignore at least one empty line (CRLF) received
         # before the request-line; we ignore up to ``max_leading_empty_lines``.
         pos = 0
-        while buf.startswith(b"\r\n", pos):
-            pos += 2
-            if pos > 2 * self._limits.max_leading_empty_lines:
-                raise RemoteProtocolError("too many empty lines before the request line")
-        # Bytes the scan has checked hold no complete "\r\n\r\n": look from its end on.
+        if buf and buf[0] == 13:  # CR
+            while buf.startswith(b"\r\n", pos):
+                pos += 2
+                if pos > 2 * self._limits.max_leading_empty_lines:
+                    raise RemoteProtocolError("too many empty lines before the request line")
         checked = self._scan.checked
-        end = buf.find(b"\r\n\r\n", checked - 3 if checked > pos + 3 else pos)
-        if end < 0:
-            return self._incomplete_head(buf, pos)
-        if checked:  # the head came in pieces
-            self._scan.reset()
-        if end + 4 - pos > self._limits.max_head_size:
+        if not checked and not pos:
+            # The common case, a head read whole: one pass splits it from what follows.
+            head, found, rest = buf.partition(b"\r\n\r\n")
+            if not found:
+                return self._incomplete_head(buf, pos)
+        else:
+            # Bytes the scan has checked hold no complete "\r\n\r\n": look from its end on.
+            end = buf.find(b"\r\n\r\n", checked - 3 if checked > pos + 3 else pos)
+            if end < 0:
+                return self._incomplete_head(buf, pos)
+            if checked:  # the head came in pieces
+                self._scan.reset()
+            head = buf[pos:end]
+            rest = buf[end + 4 :]
+        if len(head) + 4 > self._limits.max_head_size:
             raise RemoteProtocolError("request header section too large", status=431)
-        head = buf[pos : end + 2]
+        # The head's lines without the empty line: the cache's key.
         cache = self._limits.head_cache
-        parsed = cache.get(head)
+        parsed: tuple[Request, RequestFraming] | None = cache.get(head)
         if parsed is None:
-            parsed = parse_request_head(head, self._limits)  # raises for a bad head
+            parsed = parse_request_head(head + b"\r\n", self._limits)  # raises for a bad head
             if len(head) <= _HEAD_CACHE_MAX_HEAD:
                 if len(cache) >= _HEAD_CACHE_SIZE:
                     cache.clear()
                 cache[head] = parsed
-        request, framing = parsed
-        self._buf = buf[end + 4 :]
+        request, (body_length, keep_alive) = parsed
+        self._buf = rest
         if request.method == b"CONNECT":
             # An origin server has no tunnel to offer (RFC 9110 §9.3.6).
             raise RemoteProtocolError("CONNECT is not supported", status=501)
-        self._start_request(request, *framing)
+        self._start_request(request, body_length, keep_alive)
         return request
 
     def _incomplete_head(self, buf: bytes, pos: int) -> ConnectionClosed | Sentinel:

@@ -5,22 +5,34 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from email.utils import formatdate
+from typing import Final
 
 __all__ = ["date_header"]
-
-_cached_second = -1
-_cached_line = b""
 
 clock: Callable[[], float] = time.time
 """Where the current time comes from: a seam for tests, honoured by the compiled
 accelerator too (a module variable is looked up at each call; a function is not)."""
 
 
+class _Cache:
+    """The last second formatted, and its line (an object: the compiled accelerator
+    reads its attributes directly, where module variables cost a dict lookup each)."""
+
+    __slots__ = ("line", "second")
+
+    def __init__(self) -> None:
+        self.second = -1
+        self.line = b""
+
+
+_cache: Final = _Cache()
+
+
 def date_header(now: float | None = None) -> bytes:
     """``Date: <IMF-fixdate>\\r\\n`` for the current second (or ``now``), cached per second."""
-    global _cached_second, _cached_line
+    cache = _cache
     second = int(clock() if now is None else now)
-    if second != _cached_second:
-        _cached_line = b"Date: %s\r\n" % formatdate(second, usegmt=True).encode("ascii")
-        _cached_second = second
-    return _cached_line
+    if second != cache.second:
+        cache.line = b"Date: %s\r\n" % formatdate(second, usegmt=True).encode("ascii")
+        cache.second = second
+    return cache.line
