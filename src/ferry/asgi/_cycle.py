@@ -151,22 +151,26 @@ class RequestCycle:
     async def send(self, message: Message) -> None:
         """Take an ASGI ``http.response.*`` message. Raises ClientDisconnected (OSError)
         once the client is gone, and LocalProtocolError for an invalid message."""
-        kind = message.get("type") if isinstance(message, dict) else None
+        if not isinstance(message, dict):
+            raise LocalProtocolError(f"unexpected ASGI message type {None!r}")
+        # Typed as a dict, the compiled accelerator reads it with dict operations.
+        fields: dict[str, Any] = message
+        kind = fields.get("type")
         if self.disconnected:
             raise ClientDisconnected("the client closed the connection")
         if kind == "http.response.body":
-            if self._write_body(message):
+            if self._write_body(fields):
                 await self._drain()
         elif kind == "http.response.start":
-            self._start(message)
+            self._start(fields)
         elif kind == "http.response.trailers":
-            await self._send_trailers(message)
+            await self._send_trailers(fields)
         elif kind == "http.response.early_hint":
-            self._early_hint(message)
+            self._early_hint(fields)
         elif kind == "http.response.pathsend":
-            await self._send_path(message)
+            await self._send_path(fields)
         elif kind == "http.response.zerocopysend":
-            await self._send_zerocopy(message)
+            await self._send_zerocopy(fields)
         else:
             raise LocalProtocolError(f"unexpected ASGI message type {kind!r}")
 
@@ -177,7 +181,7 @@ class RequestCycle:
         self._start({"type": "http.response.start", "status": status, "headers": headers})
         self._write_body({"type": "http.response.body", "body": body})
 
-    def _start(self, message: Message) -> None:
+    def _start(self, message: dict[str, Any]) -> None:
         if self.started:
             raise LocalProtocolError("http.response.start sent twice")
         status = message.get("status")
@@ -194,7 +198,7 @@ class RequestCycle:
         self._trailers_expected = bool(message.get("trailers", False))
         self.started = True
 
-    def _write_body(self, message: Message) -> bool:
+    def _write_body(self, message: dict[str, Any]) -> bool:
         """Write a piece of the body; True when the app must wait for the client (drain)."""
         if not self.started:
             raise LocalProtocolError("http.response.body before http.response.start")
@@ -233,7 +237,7 @@ class RequestCycle:
         if self.disconnected:
             raise ClientDisconnected("the client closed the connection")
 
-    async def _send_path(self, message: Message) -> None:
+    async def _send_path(self, message: dict[str, Any]) -> None:
         """ASGI pathsend: the whole body is the file at ``path``."""
         if not self.started or self._conn.our_state is not State.IDLE:
             raise LocalProtocolError("http.response.pathsend must carry the whole body")
@@ -241,7 +245,7 @@ class RequestCycle:
         with file:
             await self._send_file_range(file, 0, size, more=False)
 
-    async def _send_zerocopy(self, message: Message) -> None:
+    async def _send_zerocopy(self, message: dict[str, Any]) -> None:
         """ASGI zerocopysend: a range of an open file, as a piece of the body."""
         if not self.started or self.complete:
             raise LocalProtocolError("http.response.zerocopysend outside a response body")
@@ -271,7 +275,7 @@ class RequestCycle:
         else:
             channel.write(head + after)
 
-    def _early_hint(self, message: Message) -> None:
+    def _early_hint(self, message: dict[str, Any]) -> None:
         """ASGI early hints: a ``103 Early Hints`` with one Link field per entry of
         ``links`` (RFC 8297), before the final response; nothing to an HTTP/1.0 client
         (RFC 9110 §15.2), which the engine knows."""
@@ -285,7 +289,7 @@ class RequestCycle:
             if data:
                 self._channel.write(data)
 
-    async def _send_trailers(self, message: Message) -> None:
+    async def _send_trailers(self, message: dict[str, Any]) -> None:
         if not self._trailers_expected or self.complete:
             raise LocalProtocolError("http.response.trailers not announced by the response")
         if self._conn.our_state is State.IDLE:

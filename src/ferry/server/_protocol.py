@@ -14,9 +14,9 @@ import importlib
 import logging
 import socket
 import sys
-import time
 import typing
-from typing import IO, TYPE_CHECKING, Any
+from time import perf_counter
+from typing import IO, TYPE_CHECKING, Any, Final
 
 from .._errors import LocalProtocolError, RemoteProtocolError
 from ..asgi._cycle import RequestCycle
@@ -45,11 +45,14 @@ __all__ = ["HTTPProtocol"]
 logger = logging.getLogger("ferry.error")
 
 # Kinds of deadline a connection can be under (checked by the server's ticker).
-NO_DEADLINE, HEAD, IDLE, BODY = range(4)
+NO_DEADLINE: Final = 0
+HEAD: Final = 1
+IDLE: Final = 2
+BODY: Final = 3
 
-_BODY_HIGH_WATER = 65536  # queued request-body bytes that pause reading
-_MAX_NESTING = 16  # pipelined requests answered within one call chain (see response_complete)
-_BATCH_BYTES = 65536  # pipelined responses held back for one write, at most
+_BODY_HIGH_WATER: Final = 65536  # queued request-body bytes that pause reading
+_MAX_NESTING: Final = 16  # pipelined requests answered in one call chain (response_complete)
+_BATCH_BYTES: Final = 65536  # pipelined responses held back for one write, at most
 _TCP_CORK: int | None = getattr(socket, "TCP_CORK", None)  # Linux only
 _TCP_FAMILIES = frozenset({socket.AF_INET, socket.AF_INET6})
 
@@ -122,7 +125,7 @@ class HTTPProtocol(asyncio.Protocol):
             # Accepted just before the listener closed, too late for shutdown() to see:
             # serve the request it may carry, and say the connection ends with it.
             self.conn.keep_alive = False
-        self._set_deadline(HEAD, state.config.head_timeout)
+        self._set_deadline(HEAD, state.head_timeout)
 
     def data_received(self, data: bytes) -> None:
         if self.upgraded is not None:
@@ -131,11 +134,11 @@ class HTTPProtocol(asyncio.Protocol):
         self.conn.receive_data(data)
         if self.cycle is None:
             if not self._head_start:
-                self._head_start = time.perf_counter()  # for Server-Timing's "head" phase
+                self._head_start = perf_counter()  # for Server-Timing's "head" phase
             self._next_request()
         elif self.conn.their_state is State.SEND_BODY:
             self._pump_body()
-        elif self.conn.trailing_data > self.state.config.max_pipeline_buffer:
+        elif self.conn.trailing_data > self.state.max_pipeline_buffer:
             self._pause_reading()  # pipelined requests wait; their buffer is bounded
 
     def eof_received(self) -> bool:
@@ -189,7 +192,7 @@ class HTTPProtocol(asyncio.Protocol):
             # A head begun and not complete: from its first piece on it has head_timeout
             # to arrive whole (not reset by each further piece: slowloris).
             if self.deadline_kind != HEAD and self.conn.trailing_data:
-                self._set_deadline(HEAD, self.state.config.head_timeout)
+                self._set_deadline(HEAD, self.state.head_timeout)
         elif type(event) is ConnectionClosed or not self.conn.keep_alive:
             self._close()
 
@@ -201,7 +204,7 @@ class HTTPProtocol(asyncio.Protocol):
                 self._start_websocket(websocket, request)
                 return
         state = self.state
-        head_end = time.perf_counter()
+        head_end = perf_counter()
         head_start = self._head_start or head_end  # a pipelined head: already here
         self._head_start = 0.0
         scope = build_scope(self, request, head_start, head_end)
@@ -244,7 +247,7 @@ class HTTPProtocol(asyncio.Protocol):
         self._head_start = 0.0
         self.deadline_kind = NO_DEADLINE
         state = self.state
-        head_end = time.perf_counter()
+        head_end = perf_counter()
         problem = websocket.handshake_problem(request)
         if problem is not None:
             sent = self.send_error(problem.status, problem.message, problem.headers)
@@ -293,7 +296,7 @@ class HTTPProtocol(asyncio.Protocol):
                 if cycle.queued >= _BODY_HIGH_WATER:
                     self._pause_reading()  # the app reads slower than the client sends
                 elif cycle.body_wanted:
-                    self._set_deadline(BODY, self.state.config.body_timeout)
+                    self._set_deadline(BODY, self.state.body_timeout)
                 return
 
     # -- what the cycle asks of us (asgi._cycle.Channel) -------------------------------
@@ -366,13 +369,13 @@ class HTTPProtocol(asyncio.Protocol):
             and self.conn.their_state is State.SEND_BODY
             and not self._read_paused
         ):
-            self._set_deadline(BODY, self.state.config.body_timeout)
+            self._set_deadline(BODY, self.state.body_timeout)
 
     def body_consumed(self) -> None:
         if self._read_paused and self.cycle is not None:
             self._resume_reading()
             if self.conn.their_state is State.SEND_BODY:
-                self._set_deadline(BODY, self.state.config.body_timeout)
+                self._set_deadline(BODY, self.state.body_timeout)
                 self._pump_body()
 
     def response_complete(self, cycle: RequestCycle) -> None:
@@ -388,7 +391,7 @@ class HTTPProtocol(asyncio.Protocol):
             self._close()
             return
         conn.start_next_cycle()
-        self._set_deadline(IDLE, self.state.config.keep_alive_timeout)
+        self._set_deadline(IDLE, self.state.keep_alive_timeout)
         if self._read_paused:
             self._resume_reading()
         if conn.has_pending_input:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import unquote
 
 from ..http1 import Request
@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 __all__ = ["build_scope", "build_websocket_scope"]
 
-_ASGI = {"version": "3.0", "spec_version": "2.4"}
+_ASGI: Final = {"version": "3.0", "spec_version": "2.4"}
 
 
 def decode_path(raw_path: bytes) -> str:
@@ -23,7 +23,7 @@ def decode_path(raw_path: bytes) -> str:
 
 # The extensions every HTTP scope announces. Their (empty) settings dicts are shared by
 # all scopes: nothing in ASGI writes to them, and four fewer dicts per request count.
-_EXTENSIONS: dict[str, Any] = {
+_EXTENSIONS: Final[dict[str, Any]] = {
     "http.response.trailers": {},
     "http.response.early_hint": {},
     "http.response.pathsend": {},
@@ -31,7 +31,7 @@ _EXTENSIONS: dict[str, Any] = {
 }
 
 
-_TEMPLATES_SIZE = 256  # request heads whose scope template is kept (see build_scope)
+_TEMPLATES_SIZE: Final = 256  # request heads whose scope template is kept (see build_scope)
 
 
 def build_scope(

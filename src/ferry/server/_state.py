@@ -50,6 +50,11 @@ class ServerState:
         self.nesting = 0  # response_complete -> next request calls nested right now
         self.drained = asyncio.Event()  # set once shutting down and nothing is left
         self.access_log = config.access_log
+        # Read for each request: kept here, where the compiled protocol reads them fast.
+        self.head_timeout = config.head_timeout
+        self.body_timeout = config.body_timeout
+        self.keep_alive_timeout = config.keep_alive_timeout
+        self.max_pipeline_buffer = config.max_pipeline_buffer
         # The app's runners (see run_app): the requests waiting for one, the context
         # each starts from, whether one is starting and whether _watch is scheduled.
         self._ready: deque[RequestCycle] = deque()
@@ -112,13 +117,13 @@ class ServerState:
         assert task is not None
         ready = self._ready
         app: Callable[..., Awaitable[object]] = self.app
+        context = copy_context()  # as the runner started: a copy of the server's
         try:
             while ready:
                 cycle = ready.popleft()
                 if ready and not self._watching:
                     self._watching = True
                     self.loop.call_soon(self._watch)
-                context = copy_context()
                 try:
                     result = await app(cycle.scope, cycle.receive, cycle.send)
                 except Exception as exc:
