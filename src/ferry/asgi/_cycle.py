@@ -178,38 +178,42 @@ class RequestCycle:
         """The whole response at once, from a handler that answers without waiting (see
         ``ServerState.respond_now``): what ``http.response.start`` and one final
         ``http.response.body`` would do."""
-        self._start({"type": "http.response.start", "status": status, "headers": headers})
-        self._write_body({"type": "http.response.body", "body": body})
+        self._start_response(status, headers, False)
+        self._write(body, False)
 
     def _start(self, message: dict[str, Any]) -> None:
-        if self.started:
-            raise LocalProtocolError("http.response.start sent twice")
         status = message.get("status")
         if type(status) is not int:
             raise LocalProtocolError(f"http.response.start 'status' must be an int: {status!r}")
+        self._start_response(status, message.get("headers", ()), bool(message.get("trailers")))
+
+    def _start_response(self, status: int, headers: object, trailers: bool) -> None:
+        if self.started:
+            raise LocalProtocolError("http.response.start sent twice")
         # The engine validates every field when it renders the head (names are tokens,
         # values carry no CR, LF or NUL, both are bytes).
-        headers = message.get("headers", ())
         # A tuple is kept as it is: the engine finds an immutable one's head by identity.
         self._headers = (
             headers if type(headers) is list or type(headers) is tuple else _header_list(headers)
         )
         self.status = status
-        self._trailers_expected = bool(message.get("trailers", False))
+        self._trailers_expected = trailers
         self.started = True
 
     def _write_body(self, message: dict[str, Any]) -> bool:
         """Write a piece of the body; True when the app must wait for the client (drain)."""
-        if not self.started:
-            raise LocalProtocolError("http.response.body before http.response.start")
-        if self.complete:
-            raise LocalProtocolError("http.response.body after the response completed")
         body = message.get("body", b"")
         if type(body) is not bytes:
             if not isinstance(body, bytearray | memoryview):
                 raise LocalProtocolError("http.response.body 'body' must be bytes")
             body = bytes(body)
-        more = message.get("more_body", False)
+        return self._write(body, bool(message.get("more_body", False)))
+
+    def _write(self, body: bytes, more: bool) -> bool:
+        if not self.started:
+            raise LocalProtocolError("http.response.body before http.response.start")
+        if self.complete:
+            raise LocalProtocolError("http.response.body after the response completed")
         conn = self._conn
         self.body_bytes_sent += len(body)
         if conn.our_state is State.IDLE:

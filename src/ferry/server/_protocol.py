@@ -31,7 +31,7 @@ from ..http1 import (
     State,
     reason_phrase,
 )
-from ._scope import build_scope, build_websocket_scope
+from ._scope import build_scope, build_websocket_scope, scope_template
 from ._sendfile import send_file
 
 if TYPE_CHECKING:
@@ -207,32 +207,40 @@ class HTTPProtocol(asyncio.Protocol):
         head_end = perf_counter()
         head_start = self._head_start or head_end  # a pipelined head: already here
         self._head_start = 0.0
-        scope = build_scope(self, request, head_start, head_end)
         conn = self.conn
-        cycle = self.cycle = RequestCycle(scope, self, conn, head_end)
         self.deadline_kind = NO_DEADLINE
-        if conn.end_bodiless_request():
+        bodiless = conn.end_bodiless_request()
+        if bodiless and state.respond_now is not None and self._respond_now(request, head_end):
+            return
+        scope = build_scope(self, request, head_start, head_end)
+        cycle = self.cycle = RequestCycle(scope, self, conn, head_end)
+        if bodiless:
             cycle.feed_end()
-            if state.respond_now is not None and self._respond_now(cycle):
-                return
         else:
             self._pump_body()
             if self.cycle is not cycle:
                 return  # the body was bad: answered with an error
         state.run_app(cycle)
 
-    def _respond_now(self, cycle: RequestCycle) -> bool:
+    def _respond_now(self, request: Request, head_end: float) -> bool:
         """Answer with the app's ``ferry_respond_now``, if it can answer at once; False
         when the app must be called (it said None, or raised: called, it raises again,
-        and its error is logged and answered as any app's)."""
+        and its error is logged and answered as any app's).
+
+        The hook is given the request's shared scope template (``scope_template``): no
+        scope is built for a request answered here.
+        """
         respond_now = self.state.respond_now
         assert respond_now is not None
+        template = scope_template(self, request)
         try:
-            answer = respond_now(cycle.scope)
+            answer = respond_now(template)
         except Exception:
             return False
         if answer is None:
             return False
+        cycle = self.cycle = RequestCycle(template, self, self.conn, head_end)
+        cycle.feed_end()
         status, headers, body = answer
         try:
             cycle.respond(status, headers, body)

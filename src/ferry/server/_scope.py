@@ -40,22 +40,10 @@ def build_scope(
     """The scope of ``request``; ``head_start``/``head_end`` are perf_counter() times of
     its first byte and of its parsed head (apps use them for Server-Timing).
 
-    The engine hands out the same ``Request`` for the same head bytes (see
-    ``Limits.head_cache``), so the keys that depend only on the request (method, path,
-    query...) are computed once per ``Request`` into a template: a request copies it
-    and fills in the rest. The template holds its Request, so its id is not reused.
+    A copy of the request's template (``scope_template``) with the rest filled in.
     """
     state = protocol.state
-    templates = state.scope_templates
-    known = templates.get(id(request))
-    if known is not None and known[0] is request:
-        scope = known[1].copy()
-    else:
-        scope = _template(request, state.config.root_path)
-        if len(templates) >= _TEMPLATES_SIZE:
-            templates.clear()
-        templates[id(request)] = (request, scope)
-        scope = scope.copy()
+    scope = scope_template(protocol, request).copy()
     conn = protocol.conn
     extensions = _EXTENSIONS.copy()
     extensions["ferry.exchange"] = {
@@ -71,6 +59,25 @@ def build_scope(
     scope["state"] = state.lifespan_state.copy()
     scope["extensions"] = extensions
     return scope
+
+
+def scope_template(protocol: HTTPProtocol, request: Request) -> dict[str, Any]:
+    """The keys of ``request``'s scope that depend on the request alone (method, path,
+    query, headers...), the others None: shared, and never to be changed.
+
+    The engine hands out the same ``Request`` for the same head bytes (see
+    ``Limits.head_cache``), so a template is made once per ``Request``. It holds its
+    Request, so that the id it is found by is not reused.
+    """
+    templates = protocol.state.scope_templates
+    known = templates.get(id(request))
+    if known is not None and known[0] is request:
+        return known[1]
+    template = _template(request, protocol.state.config.root_path)
+    if len(templates) >= _TEMPLATES_SIZE:
+        templates.clear()
+    templates[id(request)] = (request, template)
+    return template
 
 
 def _template(request: Request, root_path: str) -> dict[str, Any]:
@@ -89,7 +96,7 @@ def _template(request: Request, root_path: str) -> dict[str, Any]:
         "path": root_path + decode_path(raw_path),
         "raw_path": root_path.encode("latin-1") + raw_path if root_path else raw_path,
         "query_string": request.query,
-        "headers": None,
+        "headers": request.headers,  # the Request's own: a scope gets a copy
         "state": None,
         "extensions": None,
     }

@@ -63,7 +63,8 @@ class ServerState:
         self._watching = False
         self._task_per_request = config.task_per_request
         # An app of Ferry's own may answer some requests at once, with no task (see
-        # StaticFiles.ferry_respond_now); any other app is always called.
+        # StaticFiles.ferry_respond_now), given the request's shared scope template (see
+        # HTTPProtocol._respond_now); any other app is always called.
         self.respond_now: RespondNow | None = getattr(app, "ferry_respond_now", None)
 
     def run_app(self, cycle: RequestCycle) -> None:

@@ -226,7 +226,9 @@ class StaticFiles:
         comes from the exchange). None otherwise, and the app is called as usual.
 
         Ferry's server asks this before it starts a task for a bodiless request
-        (``ServerState.respond_now``): the answer is the bytes ``__call__`` would send,
+        (``ServerState.respond_now``), with a scope it shares between requests (read it,
+        never change it; ``client``, ``server``, ``state`` and ``extensions`` are None):
+        the answer is the bytes ``__call__`` would send,
         without a task, a coroutine or an ASGI message per request. Other servers never
         call it; mounted in another app, StaticFiles is plain ASGI.
         """
