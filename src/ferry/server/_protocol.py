@@ -8,8 +8,8 @@ Protocol errors become responses in exactly one place: ``send_error``.
 
 from __future__ import annotations
 
+import _socket
 import asyncio
-import contextlib
 import importlib
 import logging
 import socket
@@ -55,6 +55,8 @@ _MAX_NESTING: Final = 16  # pipelined requests answered in one call chain (respo
 _BATCH_BYTES: Final = 65536  # pipelined responses held back for one write, at most
 _TCP_CORK: int | None = getattr(socket, "TCP_CORK", None)  # Linux only
 _TCP_FAMILIES = frozenset({socket.AF_INET, socket.AF_INET6})
+_CORK_UNKNOWN: Final = -1  # HTTPProtocol._cork_fd before the first file response
+_CORK_NEVER: Final = -2  # ... for a socket that can't be corked
 
 
 class HTTPProtocol(asyncio.Protocol):
@@ -64,6 +66,7 @@ class HTTPProtocol(asyncio.Protocol):
         "_batch",
         "_batch_seen",
         "_batch_size",
+        "_cork_fd",
         "_drain_waiter",
         "_head_start",
         "_lost",
@@ -109,6 +112,7 @@ class HTTPProtocol(asyncio.Protocol):
         self._batch: list[bytes] | None = None
         self._batch_size = 0
         self._batch_seen = 0  # self.responses when the batch was last looked at
+        self._cork_fd = _CORK_UNKNOWN  # the socket's descriptor, for TCP_CORK (see _cork)
 
     # -- asyncio callbacks --------------------------------------------------------------
 
@@ -346,20 +350,36 @@ class HTTPProtocol(asyncio.Protocol):
         sent from the client's ACKs, on the client's CPU: a 1 MiB file went out at about
         two thirds of the rate.
         """
-        cork = None if self._lost else _corkable(self.transport)
-        if cork is not None:
-            try:
-                cork.setsockopt(socket.IPPROTO_TCP, _TCP_CORK, 1)
-            except OSError:  # the socket is already gone: send_file will find out
-                cork = None
+        corked = self._cork(1)
         try:
             self.write(head)
             self._flush()
             await send_file(self, file, offset, count)
         finally:
-            if cork is not None and not self._lost:
-                with contextlib.suppress(OSError):  # the peer may have reset meanwhile
-                    cork.setsockopt(socket.IPPROTO_TCP, _TCP_CORK, 0)
+            if corked:
+                self._cork(0)
+
+    def _cork(self, on: int) -> bool:
+        """Set TCP_CORK on the socket (1) or take it off (0); False where the socket can't
+        be corked (not TCP, TLS, not Linux) or is gone.
+
+        The descriptor is looked up once per connection; each call wraps it in a bare
+        ``_socket.socket`` and lets go of it after (uvloop's socket stand-in makes a
+        ``socket.socket`` per call, and asks the kernel for its address twice)."""
+        fd = self._cork_fd
+        if fd == _CORK_UNKNOWN:
+            fd = self._cork_fd = _corkable_fd(self.transport)
+        option = _TCP_CORK
+        if fd < 0 or option is None or self._lost or self.transport.is_closing():
+            return False  # (a closing transport's descriptor may be closed, and reused)
+        sock = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM, _socket.IPPROTO_TCP, fd)
+        try:
+            sock.setsockopt(_socket.IPPROTO_TCP, option, on)
+        except OSError:  # the peer may have reset meanwhile: send_file will find out
+            return False
+        finally:
+            sock.detach()  # the transport owns the descriptor
+        return True
 
     @property
     def lost(self) -> bool:
@@ -559,15 +579,16 @@ def _websocket_support() -> ModuleType | None:
     return importlib.import_module("ferry.websocket")
 
 
-def _corkable(transport: asyncio.Transport) -> Any:
-    """The transport's TCP socket, if it can be corked (Linux; not under TLS, whose
-    layer writes records of its own); else None."""
+def _corkable_fd(transport: asyncio.Transport) -> int:
+    """The descriptor of the transport's TCP socket, if it can be corked (Linux; not
+    under TLS, whose layer writes records of its own); else _CORK_NEVER."""
     if _TCP_CORK is None or transport.get_extra_info("sslcontext") is not None:
-        return None
+        return _CORK_NEVER
     sock = transport.get_extra_info("socket")
     if sock is None or sock.family not in _TCP_FAMILIES:
-        return None
-    return sock
+        return _CORK_NEVER
+    fd: int = sock.fileno()
+    return fd if fd >= 0 else _CORK_NEVER
 
 
 def _addresses(transport: asyncio.Transport, servers: dict[Any, Any]) -> tuple[Any, Any]:
