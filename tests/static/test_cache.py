@@ -8,6 +8,7 @@ files here were just written, and the default (2 s) keeps such files out of the 
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import os
 import re
@@ -323,3 +324,35 @@ def test_gzip_pieces_count_in_the_byte_budget() -> None:
     assert cache.gzipped(b"/a", with_gzip.gzip, lambda: (b"never made",)) is pieces
     cache.put(b"/c", entry(b"c" * 10))  # 105 > 100: /a, the least recently used, goes
     assert (b"/a" in cache, cache.body_bytes) == (False, 40)
+
+
+def test_one_stat_per_entry_and_loop_turn(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Requests handled in one turn of the event loop share one stat of their file; the
+    # next turn stats again, and sees a change made in between.
+    page = root / "page.txt"
+    st = page.stat()
+    cache = FileCache()
+    known = entry(b"version one\n")
+    known.path = str(page)
+    known.identity = (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    stats: list[str] = []
+    real_stat = os.stat
+
+    def counting_stat(path: str) -> os.stat_result:
+        stats.append(path)
+        return real_stat(path)
+
+    monkeypatch.setattr(os, "stat", counting_stat)
+
+    async def turns() -> list[bool]:
+        seen = [cache.unchanged(known), cache.unchanged(known), cache.unchanged(known)]
+        assert len(stats) == 1
+        await asyncio.sleep(0)  # the next turn
+        page.write_bytes(b"version two, longer\n")
+        seen += [cache.unchanged(known), cache.unchanged(known)]
+        return seen
+
+    assert asyncio.run(turns()) == [True, True, True, False, False]
+    assert len(stats) == 3  # a changed file is not remembered as checked
+    assert cache.unchanged(known) is False  # outside a loop: a stat each time
+    assert len(stats) == 4

@@ -30,7 +30,6 @@ from ._cache import (
     open_unchanged,
     read_small,
     siblings_absent_in,
-    unchanged,
 )
 from ._conditional import (
     Precondition,
@@ -268,7 +267,7 @@ class StaticFiles:
         body: bytes | tuple[bytes, ...] | FileBody | None = entry.body
         if body is None:
             body = open_unchanged(entry)
-        elif not unchanged(entry):
+        elif not self._cache.unchanged(entry):
             body = None
         if body is None:
             self._cache.discard(key)

@@ -25,6 +25,7 @@ least recently used going first.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections import OrderedDict
@@ -98,6 +99,7 @@ class FileEntry:
     gzip_eligible: bool
     siblings_absent_in: tuple[str, Identity] | None
     gzip: GzipVariant | None = None
+    checked_turn: int = -1  # FileCache.turn when its path was last found unchanged
 
     @property
     def size(self) -> int:
@@ -107,7 +109,15 @@ class FileEntry:
 class FileCache:
     """A bounded LRU map from raw request paths to ``FileEntry``."""
 
-    __slots__ = ("_entries", "body_bytes", "max_body_bytes", "max_entries", "settle_ns")
+    __slots__ = (
+        "_entries",
+        "_turn_ends",
+        "body_bytes",
+        "max_body_bytes",
+        "max_entries",
+        "settle_ns",
+        "turn",
+    )
 
     def __init__(self, max_entries: int = 1024, max_body_bytes: int = 16 << 20) -> None:
         self._entries: OrderedDict[bytes, FileEntry] = OrderedDict()
@@ -115,6 +125,35 @@ class FileCache:
         self.max_body_bytes = max_body_bytes
         self.body_bytes = 0  # held in entries' bodies and gzip pieces
         self.settle_ns = 2_000_000_000
+        self.turn = 0  # counts the event loop's turns in which an entry was checked
+        self._turn_ends = False  # _end_turn is scheduled
+
+    def unchanged(self, entry: FileEntry) -> bool:
+        """Whether the entry's path still leads to the file it was made from: one
+        ``stat`` per entry and turn of the event loop.
+
+        The requests handled in one turn were read from the sockets in one go: none can
+        be told to have come after another, and they may all be answered with the file
+        as one ``stat`` found it (nginx, likewise, reads its clock once per turn). The
+        next turn, which may bring requests sent after the file changed, looks again.
+        """
+        if entry.checked_turn == self.turn:
+            return True
+        if not unchanged(entry):
+            return False
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # called outside a loop: no turn to share the result
+            return True
+        entry.checked_turn = self.turn
+        if not self._turn_ends:
+            self._turn_ends = True
+            loop.call_soon(self._end_turn)
+        return True
+
+    def _end_turn(self) -> None:
+        self.turn += 1
+        self._turn_ends = False
 
     def settled(self, st: os.stat_result) -> bool:
         """Whether the file ``st`` describes last changed long enough ago to be cached."""
