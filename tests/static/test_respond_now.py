@@ -1,13 +1,15 @@
 """Answers without a task: ``StaticFiles.ferry_respond_now`` and the server's use of it.
 
-For a bodiless GET or HEAD of a file held in memory, Ferry's server takes the whole
-response from ``ferry_respond_now`` instead of running the app in a task. The response
-must be the very bytes the ASGI route sends; anything else (a Range, a big file, an HTML
-page, gzip's pieces, a body) goes through ``__call__`` as before.
+For a bodiless GET or HEAD of a cached file, Ferry's server takes the whole response from
+``ferry_respond_now`` instead of running the app in a task: the bytes of a file held in
+memory, or a bigger file opened, which the server sends itself. The response must be the
+very bytes the ASGI route sends; anything else (a Range, an HTML page, gzip's pieces, a
+body) goes through ``__call__`` as before.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 from collections.abc import Iterator
@@ -77,6 +79,21 @@ def test_a_file_held_in_memory_is_answered_at_once(app: StaticFiles) -> None:
     assert head == (200, headers, b"")  # the same fields, Content-Length included
 
 
+def test_a_bigger_file_is_answered_with_the_open_file(app: StaticFiles) -> None:
+    fill_cache(app, "/big.bin")
+    answer = app.ferry_respond_now(scope("/big.bin"))
+    assert answer is not None
+    status, headers, body = answer
+    assert isinstance(body, tuple)
+    fd, size = body
+    try:
+        assert (status, size, dict(headers)[b"content-length"]) == (200, 262144, b"262144")
+        assert os.pread(fd, size + 1, 0) == FILES["big.bin"]
+    finally:
+        os.close(fd)
+    assert app.ferry_respond_now(scope("/big.bin", "HEAD")) == (200, headers, b"")
+
+
 def test_validators_are_evaluated(app: StaticFiles) -> None:
     fill_cache(app, "/page.txt")
     answer = app.ferry_respond_now(scope("/page.txt"))
@@ -96,7 +113,6 @@ def test_validators_are_evaluated(app: StaticFiles) -> None:
         ("/page.txt", "POST", []),  # 405 comes from the full route
         ("/page.txt", "OPTIONS", []),
         ("/page.txt", "GET", [(b"range", b"bytes=0-3")]),
-        ("/big.bin", "GET", []),  # sent from the file, with sendfile
         ("/index.html", "GET", []),  # an HTML page: Server-Timing from the exchange
         ("/", "GET", []),
         ("/style.css", "GET", [(b"accept-encoding", b"gzip")]),  # gzip's pieces, first time
@@ -116,6 +132,9 @@ def without_date(raw: bytes) -> bytes:
 
 REQUESTS = [
     "GET /page.txt HTTP/1.1\r\nHost: t\r\n\r\n",
+    "GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n",
+    "HEAD /big.bin HTTP/1.1\r\nHost: t\r\n\r\n",
+    "GET /big.bin HTTP/1.0\r\n\r\n",
     "HEAD /page.txt HTTP/1.1\r\nHost: t\r\n\r\n",
     "GET /style.css HTTP/1.1\r\nHost: t\r\n\r\n",
     "GET /style.css HTTP/1.1\r\nHost: t\r\nAccept-Encoding: gzip\r\n\r\n",
@@ -130,7 +149,7 @@ def test_the_bytes_are_those_of_the_asgi_route(app: StaticFiles, loop_name: str)
     async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
         await app(scope, receive, send)
 
-    fill_cache(app, "/page.txt", "/style.css")
+    fill_cache(app, "/page.txt", "/style.css", "/big.bin")
     answers = []
     for served in (app, wrapped):
         with serving(served, loop_name) as server:
@@ -244,3 +263,32 @@ def test_only_an_attribute_of_that_name_is_used(loop_name: str) -> None:
         raw = exchange(server.port, b"GET /a HTTP/1.1\r\nHost: t\r\n\r\n")
     assert body_of(raw) == b"called "
     assert app.asked == 0
+
+
+def test_a_file_the_socket_cannot_take_at_once_goes_on_in_a_task(
+    tmp_path: Path, loop_name: str
+) -> None:
+    # 16 MiB is more than loopback's socket buffers hold: the server's os.sendfile stops
+    # short (EAGAIN) while the client has not read, and a task sends the rest. Every byte
+    # arrives in order, and the connection serves the next request.
+    data = bytes(range(256)) * (64 * 1024)
+    (tmp_path / "huge.bin").write_bytes(data)
+    app = StaticFiles(tmp_path)
+    app._cache.settle_ns = 0
+    fill_cache(app, "/huge.bin")
+    answer = app.ferry_respond_now(scope("/huge.bin"))
+    assert answer is not None
+    assert isinstance(answer[2], tuple)  # answered at once, with the open file
+    os.close(answer[2][0])
+    request = b"GET /huge.bin HTTP/1.1\r\nHost: t\r\n\r\n"
+    with (
+        serving(app, loop_name) as server,
+        socket.create_connection(("127.0.0.1", server.port)) as sock,
+    ):
+        sock.settimeout(10)
+        sock.sendall(request + request)
+        reader = Reader(sock)
+        for _ in range(2):
+            response = reader.response()
+            assert response.startswith(b"HTTP/1.1 200 OK\r\n")
+            assert response.endswith(b"\r\n\r\n" + data)

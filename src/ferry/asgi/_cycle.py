@@ -181,6 +181,20 @@ class RequestCycle:
         self._start_response(status, headers, False)
         self._write(body, False)
 
+    def start_external(self, status: int, headers: Fields, size: int) -> bytes:
+        """Start a response whose ``size`` body bytes the channel writes itself (a file
+        answered at once, see ``ServerState.respond_now``): the head, with whatever
+        framing goes before them."""
+        self._start_response(status, headers, False)
+        head = self._conn.send_response(status, self._headers, length=size)
+        frame = self._conn.frame_external(size)
+        return head + frame[0] if frame is not None else head
+
+    def end_external(self, size: int) -> None:
+        """The ``size`` bytes of ``start_external`` are written: end the response."""
+        self.body_bytes_sent += size
+        self._finish(self._conn.send_end())
+
     def _start(self, message: dict[str, Any]) -> None:
         status = message.get("status")
         if type(status) is not int:

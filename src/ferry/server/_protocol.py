@@ -12,6 +12,7 @@ import _socket
 import asyncio
 import importlib
 import logging
+import os
 import socket
 import sys
 import typing
@@ -25,6 +26,7 @@ from ..http1 import (
     ConnectionClosed,
     Data,
     EndOfMessage,
+    Fields,
     Headers,
     Request,
     ServerConnection,
@@ -247,11 +249,73 @@ class HTTPProtocol(asyncio.Protocol):
         cycle.feed_end()
         status, headers, body = answer
         try:
-            cycle.respond(status, headers, body)
+            if type(body) is bytes:
+                cycle.respond(status, headers, body)
+            else:
+                fd, size = body
+                self._respond_with_file(cycle, status, headers, fd, size)
         except LocalProtocolError as exc:
             logger.error("invalid response from the application: %s", exc)
             self.app_failed(cycle, "invalid response from the application")
         return True
+
+    def _respond_with_file(
+        self, cycle: RequestCycle, status: int, headers: Fields, fd: int, size: int
+    ) -> None:
+        """Send the whole file ``fd`` (``size`` bytes, ours to close) as the response.
+
+        What ``sendfile`` does, without a task while the socket takes the file at once:
+        corked, the head, then ``os.sendfile`` until done. Whatever else happens (the
+        socket full, an error, a file that shrank) goes on in a task running
+        ``sendfile``, from where this stopped.
+        """
+        try:
+            head = cycle.start_external(status, headers, size)
+        except BaseException:
+            os.close(fd)
+            raise
+        sent = 0
+        socket_fd = self._cork_fd if self._cork(1) else _CORK_NEVER
+        self.write(head)
+        self._flush()
+        if socket_fd >= 0 and not self.transport.get_write_buffer_size():
+            while sent < size:
+                try:
+                    n = os.sendfile(socket_fd, fd, sent, size - sent)
+                except OSError:
+                    break  # the socket is full, or worse: sendfile() below sees to it
+                if not n:
+                    break  # the file shrank: sendfile() below says so
+                sent += n
+        if sent == size:
+            self._cork(0)
+            os.close(fd)
+            cycle.end_external(size)
+            return
+        file = open(fd, "rb", buffering=0)  # noqa: SIM115 - _send_rest closes it
+        task = self.state.loop.create_task(self._send_rest(cycle, file, sent, size))
+        self.state.tasks.add(task)
+        task.add_done_callback(self._file_sent)
+
+    async def _send_rest(
+        self, cycle: RequestCycle, file: IO[bytes], offset: int, size: int
+    ) -> None:
+        """The rest of ``_respond_with_file``'s file, from ``offset`` on."""
+        try:
+            with file:
+                await self.sendfile(file, offset, size - offset, b"")
+            if not cycle.disconnected:
+                cycle.end_external(size)
+        except LocalProtocolError as exc:  # the file shrank: the response can't be fixed
+            logger.error("invalid response from the application: %s", exc)
+            self.app_failed(cycle, "invalid response from the application")
+
+    def _file_sent(self, task: asyncio.Task[None]) -> None:
+        self.state.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("error sending a file", exc_info=task.exception())
+            self.transport.abort()
+        self.state.check_drained()
 
     def _start_websocket(self, websocket: ModuleType, request: Request) -> None:
         """Hand the connection to a WebSocket session (RFC 6455 §4.2) and run the app."""

@@ -27,8 +27,9 @@ __all__ = ["ServerState"]
 error_log = logging.getLogger("ferry.error")
 access_log = logging.getLogger("ferry.access")
 
-# scope -> (status, header fields, body), or None to call the app as usual.
-RespondNow = Callable[[Scope], "tuple[int, Fields, bytes] | None"]
+# scope -> (status, header fields, body), or None to call the app as usual; the body is
+# bytes, or (fd, size) for a whole open file the server sends and closes.
+RespondNow = Callable[[Scope], "tuple[int, Fields, bytes | tuple[int, int]] | None"]
 
 
 class ServerState:

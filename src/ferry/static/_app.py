@@ -219,10 +219,14 @@ class StaticFiles:
         finally:
             reply.close()
 
-    def ferry_respond_now(self, scope: Scope) -> tuple[int, AnyHeaders, bytes] | None:
+    def ferry_respond_now(
+        self, scope: Scope
+    ) -> tuple[int, AnyHeaders, bytes | tuple[int, int]] | None:
         """The whole response to an HTTP ``scope`` when it needs no waiting: a GET or HEAD
-        of a file held in memory and unchanged, and not an HTML page (whose Server-Timing
-        comes from the exchange). None otherwise, and the app is called as usual.
+        of a cached file, unchanged, and not an HTML page (whose Server-Timing comes from
+        the exchange). None otherwise, and the app is called as usual. The body is the
+        file's bytes when they are held in memory, else ``(fd, size)``: the whole file,
+        opened, which the server then owns (it sends it, and closes it).
 
         Ferry's server asks this before it starts a task for a bodiless request
         (``ServerState.respond_now``), with a scope it shares between requests (read it,
@@ -236,15 +240,22 @@ class StaticFiles:
             return None
         key = raw_path(scope)
         entry = self._cache.peek(key)
-        if entry is None or entry.body is None or entry.document:
+        if entry is None or entry.document:
             return None
         reply = self._from_cache(key, method, request_headers(scope["headers"]))
         if reply is None:
             return None
-        if not isinstance(reply.body, bytes):  # gzip's pieces
+        body = reply.body
+        if method == "HEAD" and isinstance(body, bytes | FileBody):
             reply.close()
-            return None
-        return reply.status, reply.headers, b"" if method == "HEAD" else reply.body
+            return reply.status, reply.headers, b""
+        if isinstance(body, bytes):
+            return reply.status, reply.headers, body
+        if isinstance(body, FileBody) and body.is_whole_file:
+            # The open file itself, handed over: the server sends it and closes it.
+            return reply.status, reply.headers, (body.fd, body.size)
+        reply.close()  # gzip's pieces
+        return None
 
     # -- the fast route: a path seen before, whose file is unchanged ---------------------
 
