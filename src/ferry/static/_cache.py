@@ -132,10 +132,10 @@ class FileCache:
         """Whether the entry's path still leads to the file it was made from: one
         ``stat`` per entry and turn of the event loop.
 
-        The requests handled in one turn were read from the sockets in one go: none can
-        be told to have come after another, and they may all be answered with the file
-        as one ``stat`` found it (nginx, likewise, reads its clock once per turn). The
-        next turn, which may bring requests sent after the file changed, looks again.
+        The requests handled in one turn were read from the sockets in one go, and are
+        all answered with the file as one ``stat`` found it during that turn (nginx,
+        likewise, reads its clock once per turn): a change made while the turn runs is
+        missed for its rest, microseconds. The next turn looks again.
         """
         if entry.checked_turn == self.turn:
             return True
