@@ -292,3 +292,34 @@ def test_a_file_the_socket_cannot_take_at_once_goes_on_in_a_task(
             response = reader.response()
             assert response.startswith(b"HTTP/1.1 200 OK\r\n")
             assert response.endswith(b"\r\n\r\n" + data)
+
+
+def test_a_file_shorter_than_announced_aborts_the_connection(
+    tmp_path: Path, loop_name: str
+) -> None:
+    # The hook hands over an open file and its size; the file has fewer bytes than that
+    # (it shrank after the hook looked). The head has gone, so the response cannot be
+    # fixed: the connection is aborted after the bytes there were, never padded.
+    short = tmp_path / "short.bin"
+    short.write_bytes(b"0123456789")
+
+    class Shrunk:
+        def ferry_respond_now(self, scope: Scope) -> tuple[int, Fields, tuple[int, int]]:
+            return (
+                200,
+                [(b"content-type", b"application/octet-stream")],
+                (
+                    os.open(short, os.O_RDONLY),
+                    100,
+                ),
+            )
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            return None
+
+    with serving(Shrunk(), loop_name) as server:
+        raw = exchange(server.port, b"GET /short.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"\r\nContent-Length: 100" in head
+    assert body == b"0123456789"
