@@ -27,6 +27,14 @@ SCENARIO_TITLES = {
 }
 
 
+def runs(settings: dict[str, Any]) -> str:
+    """The title's "median of 3 rounds of 5 s" ("5 s runs" for one round, or older files)."""
+    rounds = settings.get("rounds", 1)
+    if rounds == 1:
+        return f"{settings['duration_s']} s runs"
+    return f"median of {rounds} rounds of {settings['duration_s']} s"
+
+
 def value_of(result: dict[str, Any]) -> float | None:
     """The number a bar shows: req/s for load runs (MiB/s for the 1 MiB file), bytes per
     connection for memory."""
@@ -68,7 +76,7 @@ def draw(document: dict[str, Any], output: Path) -> None:
         draw_panel(axes, scenario, [r for r in document["results"] if r["scenario"] == scenario])
     settings = document["settings"]
     figure.suptitle(
-        f"Ferry vs peers, one core each — {document['timestamp']}, {settings['duration_s']} s runs",
+        f"Ferry vs peers, one core each — {document['timestamp']}, {runs(settings)}",
         fontsize=11,
     )
     figure.tight_layout()

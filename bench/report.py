@@ -3,7 +3,7 @@
 import json
 import os
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,9 @@ class Outcome:
     load: LoadResult | None = None
     memory: MemoryResult | None = None
     error: str | None = None
+    # With --rounds N > 1: the throughput of each round in the order run (the scenario's
+    # metric; None for a round that failed or was not clean). `load` is the median round's.
+    rounds: tuple[float | None, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -101,10 +104,35 @@ def throughput(outcomes: list[Outcome], scenario: str, server: str) -> float | N
     throughput.
     """
     outcome = find(outcomes, scenario, server)
-    load = outcome.load if outcome else None
+    return None if outcome is None else clean_throughput(outcome)
+
+
+def clean_throughput(outcome: Outcome) -> float | None:
+    """The outcome's throughput in its scenario's metric, or None if it is not clean."""
+    load = outcome.load
     if load is None or load.socket_errors or load.bad_responses:
         return None
-    return load.bytes_per_s if metric_unit(scenario) == "bytes/s" else load.requests_per_s
+    return load.bytes_per_s if metric_unit(outcome.scenario) == "bytes/s" else load.requests_per_s
+
+
+def median_outcome(samples: list[Outcome]) -> Outcome:
+    """One server's rounds of one scenario as one outcome: the round with the median
+    throughput (the lower of the two middle ones for an even count), its list of rounds
+    attached.
+
+    A round that failed or was not clean stands for them all: one bad round is a fault to
+    report, not noise to drop.
+    """
+    metrics = [clean_throughput(sample) for sample in samples]
+    bad = [sample for sample, metric in zip(samples, metrics, strict=True) if metric is None]
+    chosen = (
+        bad[0]
+        if bad
+        else sorted(samples, key=lambda sample: clean_throughput(sample) or 0.0)[
+            (len(samples) - 1) // 2
+        ]
+    )
+    return replace(chosen, rounds=tuple(metrics)) if len(samples) > 1 else chosen
 
 
 def check(target: Target, outcomes: list[Outcome]) -> TargetCheck:
@@ -148,6 +176,8 @@ def _load_row(outcome: Outcome, ferry: float | None, own: float | None) -> tuple
         notes.append(f"{load.socket_errors} socket errors")
     if load.bad_responses:
         notes.append(f"{load.bad_responses} non-2xx/3xx")
+    if outcome.rounds:
+        notes.append(_rounds_note(outcome))
     ratio = f"{ferry / own:.2f}x" if ferry and own else "—"
     p99 = "—" if load.p99_ms is None else f"{load.p99_ms:.2f} ms"
     return (
@@ -158,6 +188,19 @@ def _load_row(outcome: Outcome, ferry: float | None, own: float | None) -> tuple
         ratio,
         ", ".join(notes),
     )
+
+
+def _rounds_note(outcome: Outcome) -> str:
+    """How many rounds, and how far apart: "median of 3 (5,601 to 6,772 req/s)"."""
+    clean = [metric for metric in outcome.rounds if metric is not None]
+    if len(clean) < len(outcome.rounds):
+        return f"{len(outcome.rounds) - len(clean)} of {len(outcome.rounds)} rounds not clean"
+    unit = metric_unit(outcome.scenario)
+    if unit == "bytes/s":
+        spread = f"{min(clean) / 2**20:,.0f} to {max(clean) / 2**20:,.0f} MiB/s"
+    else:
+        spread = f"{min(clean):,.0f} to {max(clean):,.0f} {unit}"
+    return f"median of {len(clean)} ({spread})"
 
 
 def format_memory_table(outcomes: list[Outcome], heading: str) -> str:

@@ -85,7 +85,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Benchmark Ferry against uvicorn, granian and nginx (see bench/README.md)."
     )
     server_names = servers.SERVER_NAMES
-    parser.add_argument("--duration", type=int, default=10, help="seconds per measured run")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per measured run")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="measured runs of each server in each load scenario, interleaved; "
+        "the median counts (default: 3)",
+    )
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up (0: none)")
     parser.add_argument(
         "--only",
@@ -111,8 +118,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="do not install wrk/nginx (apt-get) or the peers (.venv-bench)",
     )
     args = parser.parse_args(argv)
-    if args.duration < 1 or args.warmup < 0 or args.idle_connections < 1:
-        parser.error("--duration and --idle-connections must be ≥ 1, --warmup ≥ 0")
+    if args.duration < 1 or args.rounds < 1 or args.warmup < 0 or args.idle_connections < 1:
+        parser.error("--duration, --rounds and --idle-connections must be ≥ 1, --warmup ≥ 0")
     return args
 
 
@@ -200,7 +207,14 @@ def summarize(outcome: Outcome) -> str:
 
 
 def run_all(args: argparse.Namespace) -> list[Outcome]:
-    """Run every selected scenario on every selected server, one after the other."""
+    """Run every selected scenario on every selected server.
+
+    Load scenarios run in `--rounds` rounds, each server once per round, every round
+    starting with the next server (ferry, nginx; then nginx, ferry; ...) so that none
+    always runs first; each server's median round counts (`report.median_outcome`). On
+    this shared machine one run of one server can be a fifth off; adjacent interleaved
+    runs and a median are what make a ratio mean something.
+    """
     outcomes = []
     with tempfile.TemporaryDirectory(prefix="ferry-bench-") as scratch_root:
         site = Path(scratch_root) / "static-site"
@@ -210,17 +224,30 @@ def run_all(args: argparse.Namespace) -> list[Outcome]:
             static_site.write(site)
         for scenario in (s for s in args.scenarios if s in SERVER_SCENARIOS):
             print(f"\n== {scenario}", flush=True)
-            for spec in servers_for(scenario, args.only, site):
-                print(f"  {spec.name}", flush=True)
-                scratch = Path(scratch_root) / f"{scenario}-{spec.name}"
-                if scenario == "memory":
-                    outcome = run_memory(spec, scratch, args)
-                elif scenario == "websocket":
-                    outcome = run_websocket(spec, scratch, args)
-                else:
-                    outcome = run_load(loadgen.PROFILES[scenario], spec, scratch, args)
-                print(f"    -> {summarize(outcome)}", flush=True)
-                outcomes.append(outcome)
+            specs = servers_for(scenario, args.only, site)
+            if scenario == "memory":
+                for spec in specs:
+                    print(f"  {spec.name}", flush=True)
+                    outcome = run_memory(spec, Path(scratch_root) / f"{scenario}-{spec.name}", args)
+                    print(f"    -> {summarize(outcome)}", flush=True)
+                    outcomes.append(outcome)
+                continue
+            samples: dict[str, list[Outcome]] = {spec.name: [] for spec in specs}
+            for round_number in range(args.rounds):
+                first = round_number % len(specs) if specs else 0
+                for spec in specs[first:] + specs[:first]:
+                    label = (
+                        f" (round {round_number + 1} of {args.rounds})" if args.rounds > 1 else ""
+                    )
+                    print(f"  {spec.name}{label}", flush=True)
+                    scratch = Path(scratch_root) / f"{scenario}-{spec.name}-{round_number + 1}"
+                    if scenario == "websocket":
+                        outcome = run_websocket(spec, scratch, args)
+                    else:
+                        outcome = run_load(loadgen.PROFILES[scenario], spec, scratch, args)
+                    print(f"    -> {summarize(outcome)}", flush=True)
+                    samples[spec.name].append(outcome)
+            outcomes += [report.median_outcome(samples[spec.name]) for spec in specs]
     return outcomes
 
 
@@ -252,6 +279,7 @@ def document_header(args: argparse.Namespace, command: str, stamp: str) -> dict[
         "command": command,
         "settings": {
             "duration_s": args.duration,
+            "rounds": args.rounds,
             "warmup_s": args.warmup,
             "servers": args.only,
             "scenarios": args.scenarios,
