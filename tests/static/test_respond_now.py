@@ -9,6 +9,7 @@ body) goes through ``__call__`` as before.
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
 import socket
@@ -94,17 +95,66 @@ def test_a_bigger_file_is_answered_with_the_open_file(app: StaticFiles) -> None:
     assert app.ferry_respond_now(scope("/big.bin", "HEAD")) == (200, headers, b"")
 
 
-def test_validators_are_evaluated(app: StaticFiles) -> None:
-    fill_cache(app, "/page.txt")
-    answer = app.ferry_respond_now(scope("/page.txt"))
+def answered(app: StaticFiles, path: str, headers: Fields | None = None) -> Any:
+    """(status, body) of ferry_respond_now's answer (None for none); for an open file
+    handed over, its size in place of the body, the file closed."""
+    answer = app.ferry_respond_now(scope(path, headers=headers))
+    if answer is None:
+        return None
+    status, _, body = answer
+    if isinstance(body, tuple):
+        os.close(body[0])
+        return status, body[1]
+    return status, body
+
+
+@pytest.mark.parametrize(
+    ("path", "whole"),
+    [("/page.txt", b"version one\n"), ("/big.bin", 262144)],  # held in memory; opened
+)
+def test_validators_and_ranges_are_evaluated(app: StaticFiles, path: str, whole: Any) -> None:
+    fill_cache(app, path)
+    answer = app.ferry_respond_now(scope(path))
     assert answer is not None
+    if isinstance(answer[2], tuple):
+        os.close(answer[2][0])
     etag = dict(answer[1])[b"etag"]
-    not_modified = app.ferry_respond_now(scope("/page.txt", headers=[(b"if-none-match", etag)]))
-    assert not_modified is not None
-    assert (not_modified[0], not_modified[2]) == (304, b"")
-    failed = app.ferry_respond_now(scope("/page.txt", headers=[(b"if-match", b'"other"')]))
-    assert failed is not None
-    assert failed[0] == 412
+    assert answered(app, path, [(b"if-none-match", etag)]) == (304, b"")
+    assert answered(app, path, [(b"if-match", b'"other"')]) == (412, b"412 Precondition Failed\n")
+    assert answered(app, path, [(b"if-none-match", b'"other"')]) == (200, whole)
+    assert answered(app, path, [(b"range", b"bytes=0-3")]) is None
+
+
+def test_a_bigger_file_with_a_precompressed_sibling_goes_to_the_app(
+    app: StaticFiles, tmp_path: Path
+) -> None:
+    text = b"line of text\n" * 10_000  # compressible, and too big to keep in memory
+    (tmp_path / "big.txt").write_bytes(text)
+    (tmp_path / "big.txt.gz").write_bytes(gzip.compress(text))
+    fill_cache(app, "/big.txt")
+    gzipped = scope("/big.txt", headers=[(b"accept-encoding", b"gzip")])
+    assert app.ferry_respond_now(gzipped) is None  # the full route serves the sibling
+    answer = app.ferry_respond_now(scope("/big.txt"))  # no Accept-Encoding: the file
+    assert answer is not None
+    assert isinstance(answer[2], tuple)
+    os.close(answer[2][0])
+    assert answer[2][1] == len(text)
+
+
+def test_a_bigger_file_that_changed_goes_to_the_app(app: StaticFiles, tmp_path: Path) -> None:
+    fill_cache(app, "/big.bin")
+    (tmp_path / "big.bin").write_bytes(b"y" * 300_000)
+    assert app.ferry_respond_now(scope("/big.bin")) is None
+    assert app.ferry_respond_now(scope("/big.bin")) is None  # the entry is gone meanwhile
+    fill_cache(app, "/big.bin")
+    answer = app.ferry_respond_now(scope("/big.bin"))
+    assert answer is not None
+    assert isinstance(answer[2], tuple)
+    fd, size = answer[2]
+    try:
+        assert (size, os.pread(fd, 16, 0)) == (300_000, b"y" * 16)
+    finally:
+        os.close(fd)
 
 
 @pytest.mark.parametrize(

@@ -59,6 +59,12 @@ _TCP_CORK: int | None = getattr(socket, "TCP_CORK", None)  # Linux only
 _TCP_FAMILIES = frozenset({socket.AF_INET, socket.AF_INET6})
 _CORK_UNKNOWN: Final = -1  # HTTPProtocol._cork_fd before the first file response
 _CORK_NEVER: Final = -2  # ... for a socket that can't be corked
+# What _cork calls, bound once: compiled code reads these directly, where
+# `_socket.socket` looks the name up in the module on every call.
+_BARE_SOCKET: Final = _socket.socket
+_AF_INET: Final = _socket.AF_INET
+_SOCK_STREAM: Final = _socket.SOCK_STREAM
+_IPPROTO_TCP: Final = _socket.IPPROTO_TCP
 
 
 class HTTPProtocol(asyncio.Protocol):
@@ -429,16 +435,17 @@ class HTTPProtocol(asyncio.Protocol):
 
         The descriptor is looked up once per connection; each call wraps it in a bare
         ``_socket.socket`` and lets go of it after (uvloop's socket stand-in makes a
-        ``socket.socket`` per call, and asks the kernel for its address twice)."""
+        ``socket.socket`` per call, and asks the kernel for its address twice; the bare
+        constructor still checks the descriptor with one ``getsockname``)."""
         fd = self._cork_fd
         if fd == _CORK_UNKNOWN:
             fd = self._cork_fd = _corkable_fd(self.transport)
         option = _TCP_CORK
         if fd < 0 or option is None or self._lost or self.transport.is_closing():
             return False  # (a closing transport's descriptor may be closed, and reused)
-        sock = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM, _socket.IPPROTO_TCP, fd)
+        sock = _BARE_SOCKET(_AF_INET, _SOCK_STREAM, _IPPROTO_TCP, fd)
         try:
-            sock.setsockopt(_socket.IPPROTO_TCP, option, on)
+            sock.setsockopt(_IPPROTO_TCP, option, on)
         except OSError:  # the peer may have reset meanwhile: send_file will find out
             return False
         finally:

@@ -28,6 +28,7 @@ from ._cache import (
     GzipVariant,
     identity_of,
     open_unchanged,
+    open_whole,
     read_small,
     siblings_absent_in,
 )
@@ -242,7 +243,12 @@ class StaticFiles:
         entry = self._cache.peek(key)
         if entry is None or entry.document:
             return None
-        reply = self._from_cache(key, method, request_headers(scope["headers"]))
+        headers = request_headers(scope["headers"])
+        if method == "GET" and entry.body is None:
+            opened = self._handover(key, entry, headers)
+            if opened is not None:
+                return 200, entry.head, opened
+        reply = self._from_cache(key, method, headers)
         if reply is None:
             return None
         body = reply.body
@@ -258,6 +264,24 @@ class StaticFiles:
         return None
 
     # -- the fast route: a path seen before, whose file is unchanged ---------------------
+
+    def _handover(
+        self, key: bytes, entry: FileEntry, headers: dict[str, str]
+    ) -> tuple[int, int] | None:
+        """For a GET of a cached file not held in memory, when its plain 200 is the
+        answer (no Range, no coding to choose, no precondition that changes it): the
+        whole file, opened, if it is unchanged. Else None, and ``_from_cache`` decides
+        (it builds the Reply this skips, and handles every other case)."""
+        if headers and (
+            "range" in headers
+            or (entry.negotiated and "accept-encoding" in headers)
+            or evaluate_preconditions(headers, entry.etag, entry.mtime) is not Precondition.PROCEED
+        ):
+            return None
+        opened = open_whole(entry)
+        if opened is not None:
+            self._cache.get(key)  # a use, for the least-recently-used order
+        return opened
 
     def _from_cache(self, key: bytes, method: str, headers: dict[str, str]) -> Reply | None:
         """The reply from the cache entry for ``key``, or None when the full route must

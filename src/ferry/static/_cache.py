@@ -31,10 +31,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
 from ._body import FileBody
 from ._encoding import PRECOMPRESSED
-from ._files import PathRefused, open_file
+from ._files import OPEN_FLAGS
 from ._ranges import ByteRange
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "Identity",
     "identity_of",
     "open_unchanged",
+    "open_whole",
     "read_small",
     "siblings_absent_in",
     "unchanged",
@@ -55,6 +57,7 @@ Headers = tuple[tuple[bytes, bytes], ...]
 Identity = tuple[int, int, int, int, int]
 Pieces = tuple[bytes, ...]
 
+_OPEN_FLAGS: Final = OPEN_FLAGS
 SMALL_FILE = 64 * 1024  # files up to this size are kept in memory
 
 
@@ -224,15 +227,29 @@ def unchanged(entry: FileEntry) -> bool:
 
 def open_unchanged(entry: FileEntry) -> FileBody | None:
     """The whole file of ``entry``, opened, if its path still leads to the same file."""
+    opened = open_whole(entry)
+    if opened is None:
+        return None
+    fd, size = opened
+    return FileBody(fd, entry.real, size, [ByteRange(0, size - 1)] if size else [])
+
+
+def open_whole(entry: FileEntry) -> tuple[int, int] | None:
+    """(descriptor, size) of ``entry``'s file, opened, if its path still leads to the same
+    file (same identity: inode, device, size, times); else None. The caller closes it."""
     try:
-        fd, st = open_file(entry.path)
-    except (PathRefused, OSError):
+        fd = os.open(entry.path, _OPEN_FLAGS)
+    except OSError:  # gone, or no longer readable: the full route says which
+        return None
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        os.close(fd)
         return None
     if identity_of(st) != entry.identity:
         os.close(fd)
         return None
-    size = st.st_size
-    return FileBody(fd, entry.real, size, [ByteRange(0, size - 1)] if size else [])
+    return fd, st.st_size
 
 
 def read_small(fd: int, st: os.stat_result) -> bytes | None:

@@ -23,13 +23,13 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
-__all__ = ["PathRefused", "RequestPath", "Root", "open_file", "parse_request_path"]
+__all__ = ["OPEN_FLAGS", "PathRefused", "RequestPath", "Root", "open_file", "parse_request_path"]
 
 _BAD_PERCENT = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 # O_NONBLOCK: opening a FIFO someone left in the tree must not block the event loop.
-_OPEN_FLAGS |= getattr(os, "O_NONBLOCK", 0)
+OPEN_FLAGS |= getattr(os, "O_NONBLOCK", 0)
 # errno values that mean "there is no file we could serve at this path" (ENXIO: a UNIX
 # socket; ENODEV: a device without a driver).
 _NOT_FOUND = frozenset(
@@ -136,7 +136,7 @@ def open_file(path: str) -> tuple[int, os.stat_result]:
     server may not read it; other OSErrors propagate (the server answers 500).
     """
     try:
-        fd = os.open(path, _OPEN_FLAGS)
+        fd = os.open(path, OPEN_FLAGS)
     except OSError as exc:
         if exc.errno in _NOT_FOUND:
             raise PathRefused(404) from None
