@@ -9,6 +9,7 @@ body) goes through ``__call__`` as before.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import os
 import re
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 
 from ferry.asgi import Receive, Scope, Send
+from ferry.server._sendfile import SENDFILE_TURN
 from ferry.static import StaticFiles
 from tests.server._helpers import Reader
 from tests.support import exchange, serving
@@ -342,6 +344,38 @@ def test_a_file_the_socket_cannot_take_at_once_goes_on_in_a_task(
             response = reader.response()
             assert response.startswith(b"HTTP/1.1 200 OK\r\n")
             assert response.endswith(b"\r\n\r\n" + data)
+
+
+def test_a_file_bigger_than_one_turn_lets_the_others_go_first(
+    tmp_path: Path, loop_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Answered at once, a file is sent from data_received only up to one turn's worth;
+    # a task sends the rest, after the loop has run the others. The client gets it all.
+    data = bytes(range(256)) * (20 * 1024)  # 5 MiB: more than two turns
+    (tmp_path / "huge.bin").write_bytes(data)
+    app = StaticFiles(tmp_path)
+    app._cache.settle_ns = 0
+    fill_cache(app, "/huge.bin")
+    real_sendfile = os.sendfile
+    asked_outside_a_task: list[int] = []
+
+    def recording(out_fd: int, in_fd: int, offset: int, count: int) -> int:
+        if asyncio.current_task() is None:  # called by data_received, not by a task
+            asked_outside_a_task.append(count)
+        return real_sendfile(out_fd, in_fd, offset, count)
+
+    monkeypatch.setattr(os, "sendfile", recording)
+    with (
+        serving(app, loop_name) as server,
+        socket.create_connection(("127.0.0.1", server.port)) as sock,
+    ):
+        sock.settimeout(10)
+        sock.sendall(b"GET /huge.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+        response = Reader(sock).response()
+    assert response.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert response.endswith(b"\r\n\r\n" + data)
+    assert asked_outside_a_task  # the file was answered at once, by data_received
+    assert sum(asked_outside_a_task) <= SENDFILE_TURN
 
 
 def test_a_file_shorter_than_announced_aborts_the_connection(

@@ -21,7 +21,7 @@ import pytest
 
 from ferry import LocalProtocolError
 from ferry.asgi._files import Descriptor
-from ferry.server._sendfile import send_file
+from ferry.server._sendfile import SENDFILE_TURN, send_file
 from ferry.static import StaticFiles
 from tests.server._helpers import Reader, captured_log, on_server_loop, parse_fields
 from tests.support import ServerThread, serving
@@ -212,6 +212,46 @@ def test_os_sendfile_meeting_a_gone_client_aborts_the_transport(big_root: Path) 
         asyncio.run(send_file(protocol, file, 0, 1 << 20))
     assert transport.aborted
     assert transport.written == []
+
+
+def test_a_socket_never_full_still_lets_the_loop_run_between_turns(
+    big_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A socket that takes whatever it is given (a fast reader over loopback) never makes
+    # send_file wait: it must still let the loop run the others after each turn's bytes.
+    calls: list[tuple[int, int, int]] = []  # (offset, count asked for, loop passes seen)
+    passes: list[None] = []
+
+    def takes_all(out_fd: int, in_fd: int, offset: int, count: int) -> int:
+        calls.append((offset, count, len(passes)))
+        return count
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+
+        def count_pass() -> None:  # runs once per pass of the loop
+            passes.append(None)
+            if len(passes) < 1000:
+                loop.call_soon(count_pass)
+
+        loop.call_soon(count_pass)
+        monkeypatch.setattr(os, "sendfile", takes_all)
+        with (big_root / "big.bin").open("rb") as file:
+            await send_file(protocol, file, 5, 3 * SENDFILE_TURN + 7)
+
+    left, right = socket.socketpair()
+    protocol: Any = _Protocol(_PlainTransport(left))
+    with left, right:
+        asyncio.run(main())
+    turn = SENDFILE_TURN
+    assert [(offset, count) for offset, count, _ in calls] == [
+        (5, turn),
+        (5 + turn, turn),
+        (5 + 2 * turn, turn),
+        (5 + 3 * turn, 7),
+    ]
+    seen = [seen for _, _, seen in calls]
+    assert seen == sorted(set(seen))  # the loop ran between every two turns
 
 
 def test_a_descriptor_reads_seeks_and_tells_like_the_file_it_stands_for(

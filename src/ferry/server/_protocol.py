@@ -34,7 +34,7 @@ from ..http1 import (
     reason_phrase,
 )
 from ._scope import build_scope, build_websocket_scope, scope_template
-from ._sendfile import send_file
+from ._sendfile import SENDFILE_TURN, send_file
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -65,6 +65,7 @@ _BARE_SOCKET: Final = _socket.socket
 _AF_INET: Final = _socket.AF_INET
 _SOCK_STREAM: Final = _socket.SOCK_STREAM
 _IPPROTO_TCP: Final = _socket.IPPROTO_TCP
+_SENDFILE_TURN: Final = SENDFILE_TURN  # (a static here, not a lookup in that module)
 
 
 class HTTPProtocol(asyncio.Protocol):
@@ -271,7 +272,8 @@ class HTTPProtocol(asyncio.Protocol):
         """Send the whole file ``fd`` (``size`` bytes, ours to close) as the response.
 
         What ``sendfile`` does, without a task while the socket takes the file at once:
-        corked, the head, then ``os.sendfile`` until done. Whatever else happens (the
+        corked, the head, then ``os.sendfile`` until done, or until one turn's worth
+        (``SENDFILE_TURN``) is sent. Whatever else happens (the rest of a bigger file, the
         socket full, an error, a file that shrank) goes on in a task running
         ``sendfile``, from where this stopped.
         """
@@ -281,13 +283,15 @@ class HTTPProtocol(asyncio.Protocol):
             os.close(fd)
             raise
         sent = 0
+        # At most one turn's worth here; past it a task goes on, after the others' turn.
+        now = min(size, _SENDFILE_TURN)
         socket_fd = self._cork_fd if self._cork(1) else _CORK_NEVER
         self.write(head)
         self._flush()
         if socket_fd >= 0 and not self.transport.get_write_buffer_size():
-            while sent < size:
+            while sent < now:
                 try:
-                    n = os.sendfile(socket_fd, fd, sent, size - sent)
+                    n = os.sendfile(socket_fd, fd, sent, now - sent)
                 except OSError:
                     break  # the socket is full, or worse: sendfile() below sees to it
                 if not n:

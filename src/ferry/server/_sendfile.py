@@ -11,10 +11,17 @@ we wait until it has written everything before ``os.sendfile`` takes over again.
 one piece (64 KiB) is held in memory, whatever the reader's speed. Where no plain socket
 can be reached (TLS, whose bytes must be encrypted; a test's fake transport), every piece
 goes through the transport.
+
+A socket that is seldom full (a fast reader on the same host, such as a reverse proxy)
+would let one big file hold the event loop for as long as the socket keeps taking it:
+after 2 MiB (``SENDFILE_TURN``) the loop runs the other connections before this one goes
+on. With curl fetching a 2 GiB file over loopback, small requests on another connection
+took a p99 of 0.5 ms instead of 1.2 ms, at the same download speed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 from typing import IO, TYPE_CHECKING
@@ -22,16 +29,14 @@ from typing import IO, TYPE_CHECKING
 from .._errors import LocalProtocolError
 
 if TYPE_CHECKING:
-    import asyncio
-
     from ._protocol import HTTPProtocol
 
-__all__ = ["send_file"]
+__all__ = ["SENDFILE_TURN", "send_file"]
 
 _PIECE = 65536  # bytes read per write through the transport
-# The most one os.sendfile call is asked for: the kernel stops at the socket's free space
-# anyway; the cap keeps one call from holding the loop on a huge, fast transfer.
-_SENDFILE_MAX = 8 << 20
+# The most one connection sends in one turn of the event loop before the other
+# connections get theirs (as nginx's sendfile_max_chunk, 2 MiB by default).
+SENDFILE_TURN = 2 << 20
 # os.sendfile's errors for a file (or socket) it can't work with: write pieces instead.
 _NO_SENDFILE = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSOCK})
 
@@ -50,15 +55,21 @@ async def send_file(protocol: HTTPProtocol, file: IO[bytes], offset: int, count:
     if socket_fd is None:
         await _send_pieces(protocol, fd, offset, count)
         return
+    turn = 0  # bytes sent since the event loop last ran the other connections
     while count and not protocol.lost:
         if transport.is_closing():
             await protocol.drain()  # returns once the connection is lost
             return
         if transport.get_write_buffer_size():
             await _flushed(protocol)  # our bytes must follow what it holds
+            turn = 0
+            continue
+        if turn >= SENDFILE_TURN:
+            await asyncio.sleep(0)  # the others' turn: the socket is not full, but fair
+            turn = 0
             continue
         try:
-            sent = os.sendfile(socket_fd, fd, offset, min(count, _SENDFILE_MAX))
+            sent = os.sendfile(socket_fd, fd, offset, min(count, SENDFILE_TURN - turn))
         except BlockingIOError:  # the socket is full: the transport waits for it
             sent = _write_piece(protocol, fd, offset, count)
         except ConnectionError:
@@ -73,6 +84,7 @@ async def send_file(protocol: HTTPProtocol, file: IO[bytes], offset: int, count:
             raise LocalProtocolError("the file is shorter than the range to send")
         offset += sent
         count -= sent
+        turn += sent
 
 
 def _client_gone(protocol: HTTPProtocol) -> None:
