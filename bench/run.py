@@ -85,15 +85,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Benchmark Ferry against uvicorn, granian and nginx (see bench/README.md)."
     )
     server_names = servers.SERVER_NAMES
-    parser.add_argument("--duration", type=int, default=5, help="seconds per measured run")
+    parser.add_argument("--duration", type=int, default=3, help="seconds per measured run")
     parser.add_argument(
         "--rounds",
         type=int,
-        default=3,
+        default=5,
         help="measured runs of each server in each load scenario, interleaved; "
-        "the median counts (default: 3)",
+        "the median counts (default: 5)",
     )
-    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up (0: none)")
+    parser.add_argument("--warmup", type=int, default=1, help="seconds of warm-up (0: none)")
     parser.add_argument(
         "--only",
         type=comma_list(server_names),
