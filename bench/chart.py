@@ -28,7 +28,7 @@ SCENARIO_TITLES = {
 
 
 def runs(settings: dict[str, Any]) -> str:
-    """The title's "median of 3 rounds of 5 s" ("5 s runs" for one round, or older files)."""
+    """The title's "median of 5 rounds of 3 s" ("10 s runs" for one round, or older files)."""
     rounds = settings.get("rounds", 1)
     if rounds == 1:
         return f"{settings['duration_s']} s runs"

@@ -125,13 +125,11 @@ def median_outcome(samples: list[Outcome]) -> Outcome:
     """
     metrics = [clean_throughput(sample) for sample in samples]
     bad = [sample for sample, metric in zip(samples, metrics, strict=True) if metric is None]
-    chosen = (
-        bad[0]
-        if bad
-        else sorted(samples, key=lambda sample: clean_throughput(sample) or 0.0)[
-            (len(samples) - 1) // 2
-        ]
-    )
+    if bad:
+        chosen = bad[0]
+    else:
+        ranked = sorted(zip(metrics, range(len(samples)), strict=True))
+        chosen = samples[ranked[(len(samples) - 1) // 2][1]]
     return replace(chosen, rounds=tuple(metrics)) if len(samples) > 1 else chosen
 
 
@@ -191,7 +189,7 @@ def _load_row(outcome: Outcome, ferry: float | None, own: float | None) -> tuple
 
 
 def _rounds_note(outcome: Outcome) -> str:
-    """How many rounds, and how far apart: "median of 3 (5,601 to 6,772 req/s)"."""
+    """How many rounds, and how far apart: "median of 5 (5,601 to 6,772 req/s)"."""
     clean = [metric for metric in outcome.rounds if metric is not None]
     if len(clean) < len(outcome.rounds):
         return f"{len(outcome.rounds) - len(clean)} of {len(outcome.rounds)} rounds not clean"
