@@ -15,7 +15,7 @@ import pytest
 from ferry import _accel
 
 REPORT = (
-    "import ferry, ferry._accel as a, ferry.http1._head as h;"
+    "import ferry, ferry._accel as a, ferry.http1._request_head as h;"
     "print(a.active(), a.reason(), type(h.__loader__).__name__, sep='|')"
 )
 
@@ -77,9 +77,9 @@ def test_a_build_of_changed_sources_is_not_used(
 ) -> None:
     _manifest(tmp_path, monkeypatch)
     manifest = json.loads(_accel.MANIFEST.read_text())
-    manifest["modules"]["ferry.http1._head"]["sha256"] = "0" * 64
+    manifest["modules"]["ferry.http1._request_head"]["sha256"] = "0" * 64
     _accel.MANIFEST.write_text(json.dumps(manifest))
-    assert _accel._check_build() == "off: _head.py changed since the build"
+    assert _accel._check_build() == "off: _request_head.py changed since the build"
 
 
 def test_a_build_for_another_python_is_not_used(

@@ -7,7 +7,7 @@ import pytest
 from ferry import LocalProtocolError, RemoteProtocolError
 from ferry.http1 import NEED_DATA, Data, EndOfMessage, Request, ServerConnection, State
 from ferry.http1._body import CloseDelimitedReader
-from ferry.http1._partial import bare_line_break
+from ferry.http1._scan import bare_line_break
 from ferry.http1._state import Step, advance
 
 GET = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"

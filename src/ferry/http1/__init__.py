@@ -7,7 +7,6 @@ and the server (or client) does the I/O.
 from __future__ import annotations
 
 from ._client import ClientConnection
-from ._connection import ServerConnection
 from ._events import (
     NEED_DATA,
     PAUSED,
@@ -23,7 +22,8 @@ from ._events import (
     Sentinel,
 )
 from ._limits import Limits
-from ._response import ResponseSettings
+from ._render import ResponseSettings
+from ._server import ServerConnection
 from ._state import State
 from ._status import reason_phrase, status_line
 

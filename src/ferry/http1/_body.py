@@ -11,9 +11,9 @@ from typing import Final
 from .._errors import RemoteProtocolError
 from . import _abnf
 from ._events import NEED_DATA, Data, EndOfMessage, Headers, Sentinel
-from ._head import parse_field_block
 from ._limits import Limits
-from ._partial import bare_line_break
+from ._request_head import parse_field_block
+from ._scan import bare_line_break
 
 __all__ = [
     "ChunkedReader",

@@ -42,7 +42,7 @@ from ._events import (
 )
 from ._limits import Limits
 from ._receiver import Receiver
-from ._response import Framing, render_fields, validate_fields
+from ._render import Framing, render_fields, validate_fields
 from ._response_head import (
     CHUNKED,
     CLOSE_DELIMITED,

@@ -12,9 +12,9 @@ import re
 from .._errors import RemoteProtocolError
 from . import _abnf
 from ._events import Headers, InformationalResponse, Response
-from ._head import _diagnose_field_block, parse_field_block
 from ._limits import Limits
-from ._partial import bare_line_break
+from ._request_head import _diagnose_field_block, parse_field_block
+from ._scan import bare_line_break
 
 __all__ = [
     "CHUNKED",

@@ -21,6 +21,7 @@ from typing import IO, TYPE_CHECKING, Any, Final
 
 from .._errors import LocalProtocolError, RemoteProtocolError
 from ..asgi._cycle import RequestCycle
+from ..asgi._scope import build_scope, build_websocket_scope, scope_template
 from ..http1 import (
     NEED_DATA,
     ConnectionClosed,
@@ -33,7 +34,6 @@ from ..http1 import (
     State,
     reason_phrase,
 )
-from ._scope import build_scope, build_websocket_scope, scope_template
 from ._sendfile import SENDFILE_TURN, send_file
 
 if TYPE_CHECKING:

@@ -17,8 +17,8 @@ import re
 
 from .._errors import RemoteProtocolError
 from . import _abnf
-from ._head import _diagnose_field_block, _parse_request_line, _target_parts
 from ._limits import Limits
+from ._request_head import _diagnose_field_block, _parse_request_line, _target_parts
 
 __all__ = ["HeadScan", "bare_line_break"]
 

@@ -36,11 +36,9 @@ from ._events import (
     Request,
     Sentinel,
 )
-from ._head import CHUNKED, RequestFraming, parse_request_head
 from ._limits import Limits
-from ._partial import HeadScan
 from ._receiver import Receiver
-from ._response import (
+from ._render import (
     Framing,
     ResponseSettings,
     ResponseShape,
@@ -48,6 +46,8 @@ from ._response import (
     render_head,
     render_informational,
 )
+from ._request_head import CHUNKED, RequestFraming, parse_request_head
+from ._scan import HeadScan
 from ._state import State, Step, advance
 from ._status import status_line
 

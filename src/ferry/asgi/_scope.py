@@ -8,7 +8,7 @@ from urllib.parse import unquote
 from ..http1 import Request
 
 if TYPE_CHECKING:
-    from ._protocol import HTTPProtocol
+    from ..server._protocol import HTTPProtocol
 
 __all__ = ["build_scope", "build_websocket_scope"]
 
