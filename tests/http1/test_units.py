@@ -43,14 +43,14 @@ def test_bare_line_break(data: bytes, bare: bool) -> None:
     assert bare_line_break(data, 0, len(data)) is bare
 
 
-def test_pending_input_and_trailing_data() -> None:
+def test_pending_input_and_buffered_size() -> None:
     conn = ServerConnection()
     assert not conn.has_pending_input
-    assert conn.trailing_data == 0
+    assert conn.buffered_size == 0
     conn.receive_data(b"GET / HTTP/1.1\r\n")
     assert conn.has_pending_input
     assert conn.next_event() is NEED_DATA
-    assert conn.trailing_data == 16
+    assert conn.buffered_size == 16
     assert conn.request is None
     conn.receive_data(b"Host: h\r\n\r\n")
     request = conn.next_event()

@@ -62,7 +62,7 @@ def test_switching_protocols_hands_back_the_trailing_bytes() -> None:
     assert trailing == b"\x81\x80more"
     assert (conn.our_state, conn.their_state) == (State.SWITCHED_PROTOCOL,) * 2
     assert conn.keep_alive is False
-    assert conn.trailing_data == 0
+    assert conn.buffered_size == 0
     conn.receive_data(b"ignored")  # the new protocol's: the engine reads no more
     assert conn.next_event() is PAUSED
     with pytest.raises(LocalProtocolError):

@@ -206,7 +206,7 @@ def test_an_app_that_does_not_read_makes_the_server_stop_reading(loop_name: str)
             def held() -> int:
                 protocol = only_connection(server)
                 assert protocol.cycle is not None
-                return protocol.cycle.queued + protocol.conn.trailing_data
+                return protocol.cycle.queued + protocol.conn.buffered_size
 
             # Queued for the app plus unparsed: about the high-water mark and one read.
             assert held() <= MB
@@ -243,7 +243,7 @@ def test_pipelined_bytes_wait_in_a_bounded_buffer(loop_name: str) -> None:
             sender.start()
             gate.arrived()
             assert sender_done.stays_unset(1.0)  # the server stopped reading
-            held = on_server_loop(server, lambda: only_connection(server).conn.trailing_data)
+            held = on_server_loop(server, lambda: only_connection(server).conn.buffered_size)
             assert held <= 65536 + MB  # the limit, and what one read may bring past it
             gate.open()
             first = reader.response()

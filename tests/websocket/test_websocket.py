@@ -399,7 +399,7 @@ def test_bytes_before_the_accept_are_bounded(loop_name: str) -> None:
 
         def buffered() -> int:
             protocols = list(running.server.state.connections)  # type: ignore[union-attr]
-            return max(p.conn.trailing_data for p in protocols)
+            return max(p.conn.buffered_size for p in protocols)
 
         assert sent < len(flood), "the server read everything before the accept"
         assert on_server_loop(running, buffered) < 1 << 20

@@ -232,13 +232,7 @@ class RequestCycle:
         self.body_bytes_sent += len(body)
         if conn.our_state is State.IDLE:
             end = not more and not self._trailers_expected
-            if end and not body and self.scope["method"] == "HEAD":
-                # RFC 9110 §8.6: a HEAD response's Content-Length must be what GET would
-                # send. An app's empty body for HEAD says nothing about that length, so it
-                # is not given as the whole body (Content-Length: 0 would be false).
-                data = conn.send_response(self.status, self._headers) + conn.send_end()
-            else:
-                data = conn.send_response(self.status, self._headers, body=body, end=end)
+            data = conn.send_response(self.status, self._headers, body=body, end=end)
         else:
             data = conn.send_data(body)
             if not more and not self._trailers_expected:

@@ -124,9 +124,22 @@ class ServerConnection(Receiver):
         return bool(self._buf) or self._eof or self.their_state is not State.IDLE
 
     @property
-    def trailing_data(self) -> int:
+    def buffered_size(self) -> int:
         """Bytes received and not yet turned into events (for read flow control)."""
         return len(self._buf)
+
+    @property
+    def response_started(self) -> bool:
+        """Whether the response head of this cycle has been rendered (``send_response``):
+        from then on only its body, or an abort, can follow."""
+        return self.our_state is not State.IDLE
+
+    def close_after_response(self) -> None:
+        """Say that the connection ends after the current response (RFC 9112 §9.6): its
+        head then carries ``Connection: close``, and ``start_next_cycle`` refuses. The
+        server calls it when it shuts down, when it answers an error, and when a
+        WebSocket handshake is denied."""
+        self.keep_alive = False
 
     @property
     def request(self) -> Request | None:
@@ -317,6 +330,11 @@ class ServerConnection(Receiver):
         """
         if self.our_state is not State.IDLE:
             raise LocalProtocolError("the response has already started")
+        if end and not body and self._request is not None and self._request.method == b"HEAD":
+            # RFC 9110 §8.6, §9.3.2: a HEAD response's Content-Length must be what GET
+            # would send. An empty body given for HEAD says nothing about that length, so
+            # it is not taken as the whole body (Content-Length: 0 would be false).
+            return self.send_response(status, headers, length=length) + self.send_end()
         size = len(body) if body else 0
         out, framing, length, keep_alive = self._shape(status, headers, size if end else length)
         if framing == Framing.LENGTH:

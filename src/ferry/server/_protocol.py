@@ -137,7 +137,7 @@ class HTTPProtocol(asyncio.Protocol):
         if state.shutting_down:
             # Accepted just before the listener closed, too late for shutdown() to see:
             # serve the request it may carry, and say the connection ends with it.
-            self.conn.keep_alive = False
+            self.conn.close_after_response()
         self._set_deadline(HEAD, state.head_timeout)
 
     def data_received(self, data: bytes) -> None:
@@ -151,7 +151,7 @@ class HTTPProtocol(asyncio.Protocol):
             self._next_request()
         elif self.conn.their_state is State.SEND_BODY:
             self._pump_body()
-        elif self.conn.trailing_data > self.state.max_pipeline_buffer:
+        elif self.conn.buffered_size > self.state.max_pipeline_buffer:
             self._pause_reading()  # pipelined requests wait; their buffer is bounded
 
     def eof_received(self) -> bool:
@@ -204,7 +204,7 @@ class HTTPProtocol(asyncio.Protocol):
         elif event is NEED_DATA:
             # A head begun and not complete: from its first piece on it has head_timeout
             # to arrive whole (not reset by each further piece: slowloris).
-            if self.deadline_kind != HEAD and self.conn.trailing_data:
+            if self.deadline_kind != HEAD and self.conn.buffered_size:
                 self._set_deadline(HEAD, self.state.head_timeout)
         elif type(event) is ConnectionClosed or not self.conn.keep_alive:
             self._close()
@@ -498,7 +498,7 @@ class HTTPProtocol(asyncio.Protocol):
         if self._read_paused:
             self._resume_reading()
         if conn.has_pending_input:
-            if conn.trailing_data and self._batch is None:
+            if conn.buffered_size and self._batch is None:
                 self._start_batch()
             # A pipelined request, an unread body, or the client's EOF. A response
             # answered at once (_respond_now) completes inside this very call, so a long
@@ -561,7 +561,7 @@ class HTTPProtocol(asyncio.Protocol):
         any response; else the connection is aborted (the response cannot be fixed)."""
         if cycle is not self.cycle:
             return  # the response is complete, or the client is gone
-        if self.conn.our_state is State.IDLE:
+        if not self.conn.response_started:
             cycle.status = 500
             cycle.body_bytes_sent = self.send_error(500, message)
             self.state.log_access(self, cycle)
@@ -578,12 +578,12 @@ class HTTPProtocol(asyncio.Protocol):
         """
         logger.debug("%s %s: %s", status, reason_phrase(status).decode(), message)
         conn = self.conn
-        conn.keep_alive = False
+        conn.close_after_response()
         self.deadline_kind = NO_DEADLINE
         if self.cycle is not None:
             self.cycle.disconnect()
             self.cycle = None
-        if conn.our_state is not State.IDLE:
+        if conn.response_started:
             self._batch = None  # aborted: what is held goes with the connection
             self.transport.abort()
             return 0
@@ -605,7 +605,7 @@ class HTTPProtocol(asyncio.Protocol):
         kind = self.deadline_kind
         if kind == NO_DEADLINE or now < self.deadline:
             return
-        if kind == IDLE or (kind == HEAD and not self.conn.trailing_data):
+        if kind == IDLE or (kind == HEAD and not self.conn.buffered_size):
             self.deadline_kind = NO_DEADLINE
             self._close()  # an idle connection: nothing to answer
         elif kind == HEAD:
@@ -615,7 +615,7 @@ class HTTPProtocol(asyncio.Protocol):
 
     def shutdown(self) -> None:
         """Server shutdown: close now if idle, else after the response in flight."""
-        self.conn.keep_alive = False
+        self.conn.close_after_response()
         if self.upgraded is not None:
             self.upgraded.shutdown()
         elif self.cycle is None:

@@ -309,7 +309,7 @@ class WebSocketSession:
 
     def _response_start(self, message: Message) -> None:
         self.phase = Phase.DENIED
-        self._channel.conn.keep_alive = False  # the connection ends with the response
+        self._channel.conn.close_after_response()  # the connection ends with the response
         self._denial_status = int(message["status"])
         self._denial_headers = [(bytes(n), bytes(v)) for n, v in message.get("headers", ())]
 
@@ -427,7 +427,7 @@ class WebSocketSession:
             # Not accepted yet: the bytes wait in the engine and come back with the 101.
             channel = self._channel
             channel.conn.receive_data(data)
-            if channel.conn.trailing_data >= _PENDING_LIMIT and not self._read_paused:
+            if channel.conn.buffered_size >= _PENDING_LIMIT and not self._read_paused:
                 self._read_paused = True
                 channel.transport.pause_reading()
             return
@@ -526,7 +526,7 @@ class WebSocketSession:
         if self.phase is _OPEN:
             self._send_close(1001, "server shutdown")
         elif self.phase is Phase.CONNECTING:
-            self._channel.conn.keep_alive = False
+            self._channel.conn.close_after_response()
 
     def _close_transport(self) -> None:
         self.phase = _CLOSED
