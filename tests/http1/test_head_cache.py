@@ -1,4 +1,4 @@
-"""The per-request shortcuts: heads parsed once per distinct bytes (the cache in Limits),
+"""The per-request shortcuts: heads parsed once per distinct bytes (the cache of a Limits),
 and the end of a bodiless request taken in one call."""
 
 from __future__ import annotations
@@ -8,7 +8,17 @@ import dataclasses
 import pytest
 
 from ferry import RemoteProtocolError
-from ferry.http1 import PAUSED, Data, EndOfMessage, Limits, Request, ServerConnection
+from ferry.http1 import (
+    PAUSED,
+    Data,
+    EndOfMessage,
+    Limits,
+    Request,
+    ResponseSettings,
+    ServerConnection,
+    _caches,
+)
+from ferry.http1._caches import request_head_cache, response_head_cache
 
 GET = b"GET /a?b=1 HTTP/1.1\r\nHost: h\r\nAccept: */*\r\n\r\n"
 
@@ -42,7 +52,7 @@ def test_a_bad_head_is_refused_every_time_and_not_kept() -> None:
     for _ in range(2):
         with pytest.raises(RemoteProtocolError):
             first_request(b"GET / HTTP/1.1\r\nHost: h\r\nHost: i\r\n\r\n", limits)
-    assert limits.head_cache == {}
+    assert request_head_cache(limits).entries == {}
 
 
 def test_heads_are_kept_per_limits() -> None:
@@ -58,11 +68,11 @@ def test_the_cache_is_bounded_in_entries_and_head_size() -> None:
     limits = Limits()
     for n in range(600):
         first_request(b"GET /%d HTTP/1.1\r\nHost: h\r\n\r\n" % n, limits)
-        assert len(limits.head_cache) <= 256
+        assert len(request_head_cache(limits).entries) <= 256
     big = b"GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + b"a" * 5000 + b"\r\n\r\n"
-    limits.head_cache.clear()
+    request_head_cache(limits).entries.clear()
     first_request(big, limits)
-    assert limits.head_cache == {}
+    assert request_head_cache(limits).entries == {}
 
 
 def test_end_bodiless_request_takes_the_end_of_a_request_without_body() -> None:
@@ -78,3 +88,36 @@ def test_end_bodiless_request_takes_the_end_of_a_request_without_body() -> None:
     assert conn.end_bodiless_request() is False  # it has a body: the events carry it
     assert conn.next_event() == Data(b"hi")
     assert conn.next_event() == EndOfMessage()
+
+
+def test_the_caches_belong_to_one_object_and_live_outside_it() -> None:
+    limits, settings = Limits(), ResponseSettings()
+    assert request_head_cache(limits) is request_head_cache(limits)
+    assert request_head_cache(Limits()) is not request_head_cache(limits)  # equal, not it
+    assert response_head_cache(settings) is response_head_cache(settings)
+    assert response_head_cache(ResponseSettings()) is not response_head_cache(settings)
+    # The frozen objects carry their values only.
+    assert [f.name for f in dataclasses.fields(Limits)] == [
+        "max_request_line",
+        "max_head_size",
+        "max_header_count",
+        "max_body_size",
+        "max_chunk_line",
+        "max_trailer_size",
+        "max_leading_empty_lines",
+    ]
+    assert [f.name for f in dataclasses.fields(ResponseSettings)] == [
+        "server_header",
+        "keep_alive_timeout",
+        "server_line",
+        "keep_alive_line",
+    ]
+
+
+def test_the_registries_hold_their_objects_and_are_bounded() -> None:
+    kept = [Limits() for _ in range(3 * _caches.MAX_OWNERS)]
+    for limits in kept:
+        request_head_cache(limits)
+        assert len(_caches._request_caches) <= _caches.MAX_OWNERS
+    owners = [owner for owner, _ in _caches._request_caches.values()]
+    assert all(any(owner is limits for limits in kept) for owner in owners)

@@ -14,6 +14,7 @@ from ferry.http1 import (
     ServerConnection,
     State,
 )
+from ferry.http1._caches import response_head_cache
 
 from ..support import FIXED_TIME
 
@@ -467,13 +468,13 @@ def test_a_cached_head_still_gets_the_date_of_its_second(monkeypatch: pytest.Mon
     later = b"Date: Thu, 01 Jan 2026 00:00:01 GMT\r\n"
     monkeypatch.setattr("ferry.http1._date.clock", lambda: FIXED_TIME + 1)
     assert _render(settings, fields) == first.replace(DATE, later)
-    assert len(settings.head_cache) == 1
+    assert len(response_head_cache(settings).by_value) == 1
 
 
 def test_fields_given_as_lists_render_the_same_and_are_not_cached() -> None:
     settings = ResponseSettings()
     as_lists = _render(settings, [[b"x-a", b"1"]])  # type: ignore[list-item]
-    assert settings.head_cache == {}
+    assert response_head_cache(settings).by_value == {}
     assert as_lists == _render(ResponseSettings(), [(b"x-a", b"1")])
 
 
@@ -483,14 +484,14 @@ def test_an_invalid_head_is_refused_every_time_and_never_cached() -> None:
         conn = receive(GET, ServerConnection(settings=settings))
         with pytest.raises(LocalProtocolError):
             conn.send_response(200, [(b"x-a", b"1\r\nx-b: 2")], body=b"", end=True)
-    assert settings.head_cache == {}
+    assert response_head_cache(settings).by_value == {}
 
 
 def test_the_head_cache_is_bounded() -> None:
     settings = ResponseSettings()
     for n in range(600):
         assert _render(settings, [(b"x-n", b"%d" % n)]).startswith(b"HTTP/1.1 200 OK\r\nx-n: ")
-        assert len(settings.head_cache) <= 256
+        assert len(response_head_cache(settings).by_value) <= 256
 
 
 # -- heads of immutable field tuples, found by identity ----------------------------------
@@ -506,19 +507,19 @@ def test_a_tuple_of_field_tuples_is_found_by_identity(monkeypatch: pytest.Monkey
     fields = ((b"content-type", b"text/plain"), (b"x-a", b"1"))
     first = _render_any(settings, fields)
     assert first == _render(ResponseSettings(), list(fields))  # the same bytes as a list's
-    [(held, _)] = settings.frozen_heads.values()
+    [(held, _)] = response_head_cache(settings).by_identity.values()
     assert held is fields
     later = b"Date: Thu, 01 Jan 2026 00:00:01 GMT\r\n"
     monkeypatch.setattr("ferry.http1._date.clock", lambda: FIXED_TIME + 1)
     assert _render_any(settings, fields) == first.replace(DATE, later)  # a fresh Date
-    assert len(settings.frozen_heads) == 1
+    assert len(response_head_cache(settings).by_identity) == 1
 
 
 def test_an_equal_tuple_elsewhere_gets_its_own_entry_and_the_same_head() -> None:
     settings = ResponseSettings()
     first = _render_any(settings, ((b"x-a", b"1"),))
     assert _render_any(settings, tuple([(b"x-a", b"1")])) == first
-    assert len(settings.head_cache) == 1  # rendered once, by value
+    assert len(response_head_cache(settings).by_value) == 1  # rendered once, by value
 
 
 def test_an_entry_whose_tuple_is_another_object_is_not_used() -> None:
@@ -526,11 +527,12 @@ def test_an_entry_whose_tuple_is_another_object_is_not_used() -> None:
     settings = ResponseSettings()
     other = ((b"x-b", b"2"),)
     _render_any(settings, other)
-    [(key, entry)] = settings.frozen_heads.items()
+    [(key, entry)] = response_head_cache(settings).by_identity.items()
     fields = ((b"x-a", b"1"),)
-    settings.frozen_heads[(id(fields), *key[1:])] = entry  # as if fields had other's id
+    # as if fields had other's id:
+    response_head_cache(settings).by_identity[(id(fields), *key[1:])] = entry
     assert b"\r\nx-a: 1\r\n" in _render_any(settings, fields)
-    assert settings.frozen_heads[(id(fields), *key[1:])][0] is fields
+    assert response_head_cache(settings).by_identity[(id(fields), *key[1:])][0] is fields
 
 
 def test_a_tuple_holding_lists_is_never_found_by_identity() -> None:
@@ -540,7 +542,7 @@ def test_a_tuple_holding_lists_is_never_found_by_identity() -> None:
     assert b"\r\nx-a: 1\r\n" in _render_any(settings, fields)
     field[1] = b"2"  # a list can change: the head must follow it
     assert b"\r\nx-a: 2\r\n" in _render_any(settings, fields)
-    assert settings.frozen_heads == {}
+    assert response_head_cache(settings).by_identity == {}
 
 
 def test_an_invalid_tuple_is_refused_every_time_and_never_cached() -> None:
@@ -548,7 +550,7 @@ def test_an_invalid_tuple_is_refused_every_time_and_never_cached() -> None:
     for _ in range(2):
         with pytest.raises(LocalProtocolError):
             _render_any(settings, ((b"x-a", b"1\r\nx-b: 2"),))
-    assert settings.frozen_heads == {}
+    assert response_head_cache(settings).by_identity == {}
 
 
 def test_the_identity_cache_is_bounded() -> None:
@@ -556,4 +558,4 @@ def test_the_identity_cache_is_bounded() -> None:
     kept = [((b"x-n", b"%d" % n),) for n in range(600)]
     for fields in kept:
         assert b"\r\nx-n: " in _render_any(settings, fields)
-        assert len(settings.frozen_heads) <= 256
+        assert len(response_head_cache(settings).by_identity) <= 256

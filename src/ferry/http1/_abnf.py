@@ -8,6 +8,16 @@ from __future__ import annotations
 
 import re
 
+
+def prefixes(*parts: bytes) -> bytes:
+    """A pattern for any prefix of ``parts`` concatenated (the empty one included): what
+    the start of a line that is still arriving must match (see ``_scan.py``)."""
+    pattern = b""
+    for part in reversed(parts):
+        pattern = b"(?:" + part + pattern + b")?"
+    return pattern
+
+
 # RFC 9110 §5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
 #                          "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
 TCHAR = rb"!#$%&'*+\-.^_`|~0-9A-Za-z"
@@ -17,7 +27,14 @@ token_re = re.compile(TOKEN)
 # RFC 9110 §5.5: field-value = *field-content; field-vchar = VCHAR / obs-text, with SP and
 # HTAB allowed inside. We refuse every other control character (NUL, CR, LF, and the
 # rest of 0x00-0x1F plus DEL): see docs/rfc-choices.md, "control characters in values".
-FIELD_VALUE_CHARS = rb"[\t\x20-\x7e\x80-\xff]*"
+# The one definition of the class, used by every rule on field values: received field
+# lines, the application's fields, a reason phrase (RFC 9112 §4: the same characters).
+FIELD_VALUE_CLASS = rb"\t\x20-\x7e\x80-\xff"
+FIELD_VALUE_CHARS = rb"[" + FIELD_VALUE_CLASS + rb"]*"
+field_value_re = re.compile(FIELD_VALUE_CHARS)
+# Its complement within a line: a CTL other than HTAB. In a partial line (which holds no
+# CRLF by construction) this finds a bare CR or LF too (RFC 9112 §2.2).
+field_ctl_re = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 # RFC 9112 §5: field-line = field-name ":" OWS field-value OWS, ended by CRLF.
 # No whitespace is allowed between name and colon (§5.1: MUST reject with 400).
@@ -37,9 +54,6 @@ request_line_re = re.compile(rb"(" + TOKEN + rb") ([\x21-\x7e]+) HTTP/([0-9])\.(
 # Anything that merely looks like a version, to tell 505 from 400.
 http_version_tail_re = re.compile(rb" HTTP/([0-9]+)\.([0-9]+)$")
 
-# RFC 9112 §4: status-line = HTTP-version SP status-code SP [ reason-phrase ]
-status_line_re = re.compile(rb"HTTP/([0-9])\.([0-9]) ([0-9]{3}) ([\t\x20-\x7e\x80-\xff]*)")
-
 # RFC 3986 §3.3 / RFC 9112 §3.2.1: origin-form = absolute-path [ "?" query ].
 # pchar = unreserved / pct-encoded / sub-delims / ":" / "@"; query adds "/" and "?".
 _PCT = rb"%[0-9A-Fa-f]{2}"
@@ -50,14 +64,13 @@ origin_form_re = re.compile(_PATH + rb"(?:\?" + _QUERY + rb")?")
 
 # The common case in one match: an HTTP/1.x request line with an origin-form target
 # whose path and query hold no percent sign (anything else takes the general path).
-_PLAIN = rb"A-Za-z0-9\-._~!$&'()*+,;=:@"
 fast_request_line_re = re.compile(
     rb"("
     + TOKEN
     + rb") (/["
-    + _PLAIN
+    + _PCHAR_CLASS
     + rb"/]*+)(?:\?(["
-    + _PLAIN
+    + _PCHAR_CLASS
     + rb"/?]*+))? HTTP/1\.([0-9])\r\n"
 )
 
@@ -88,7 +101,9 @@ authority_form_re = re.compile(HOST + rb":[0-9]+")
 # chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
 # chunk-ext-val = token / quoted-string
 _BWS = rb"[ \t]*"
-_QUOTED_STRING = rb'"(?:[\t\x20\x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t\x20-\x7e\x80-\xff])*"'
+# RFC 9110 §5.6.4: qdtext is a field-value character but DQUOTE and "\"; quoted-pair
+# escapes any field-value character.
+_QUOTED_STRING = rb'"(?:[\t\x20\x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[' + FIELD_VALUE_CLASS + rb'])*"'
 CHUNK_EXT = (
     rb"(?:"
     + _BWS

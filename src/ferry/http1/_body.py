@@ -11,8 +11,8 @@ from typing import Final
 from .._errors import RemoteProtocolError
 from . import _abnf
 from ._events import NEED_DATA, Data, EndOfMessage, Headers, Sentinel
+from ._fields import parse_field_block
 from ._limits import Limits
-from ._request_head import parse_field_block
 from ._scan import bare_line_break
 
 __all__ = [

@@ -17,11 +17,7 @@ A RemoteProtocolError from ``next_event`` leaves the connection in ERROR: close 
 
 from __future__ import annotations
 
-import functools
-import re
-
 from .._errors import LocalProtocolError, RemoteProtocolError
-from . import _abnf
 from ._body import (
     ChunkedReader,
     CloseDelimitedReader,
@@ -30,6 +26,7 @@ from ._body import (
     chunk,
     last_chunk,
 )
+from ._connection import Connection
 from ._events import (
     NEED_DATA,
     ConnectionClosed,
@@ -40,105 +37,17 @@ from ._events import (
     Response,
     Sentinel,
 )
+from ._framing import CHUNKED, CLOSE_DELIMITED, Framing, response_framing
 from ._limits import Limits
-from ._receiver import Receiver
-from ._render import Framing, render_fields, validate_fields
-from ._response_head import (
-    CHUNKED,
-    CLOSE_DELIMITED,
-    ResponseHeadScan,
-    parse_response_head,
-    response_framing,
-)
-from ._state import State, Step, advance
+from ._render import render_fields, render_request_head
+from ._response_head import RESPONSE_HEAD, parse_response_head
+from ._scan import HeadScan
+from ._state import BODY_ENDED, HEAD_SENT, NEXT_CYCLE, State, Step, advance
 
 __all__ = ["ClientConnection", "render_request_head"]
 
-# RFC 9110 §8.6: a user agent SHOULD send Content-Length when the method defines a
-# meaning for content, even 0, and SHOULD NOT when it sends none with another method.
-_CONTENT_METHODS = frozenset({b"POST", b"PUT", b"PATCH"})
 
-# RFC 9112 §3.2: origin-form, absolute-form, authority-form or "*": visible ASCII only.
-_target_re = re.compile(rb"[\x21-\x7e]+")
-
-RequestShape = tuple[bytes, int, int, bool]
-"""(head bytes, Framing, Content-Length for Framing.LENGTH, keep-alive)."""
-
-
-def render_request_head(
-    method: bytes, target: bytes, headers: Headers, body_length: int | None
-) -> RequestShape:
-    """Validate and render a request head (RFC 9112 §3), choosing the body framing.
-
-    ``body_length`` is the whole body's length when known before the head is sent, else
-    None (chunked, unless ``headers`` carry a Content-Length). Raises LocalProtocolError.
-    """
-    try:
-        # A client sends the same few heads again and again (the same URL, the same
-        # fields): validating and rendering one costs more than looking it up.
-        return _render_cached(method, target, tuple(headers), body_length)
-    except TypeError:  # something unhashable among the fields: _render says what
-        return _render(method, target, headers, body_length)
-
-
-@functools.lru_cache(maxsize=256)
-def _render_cached(
-    method: bytes, target: bytes, headers: tuple[tuple[bytes, bytes], ...], body_length: int | None
-) -> RequestShape:
-    return _render(method, target, list(headers), body_length)
-
-
-def _render(
-    method: bytes, target: bytes, headers: Headers, body_length: int | None
-) -> RequestShape:
-    if _abnf.token_re.fullmatch(method) is None:
-        raise LocalProtocolError(f"the method is not a token: {method!r}")
-    if _target_re.fullmatch(target) is None:
-        raise LocalProtocolError(f"invalid request target: {target!r}")
-    validate_fields(headers)
-    hosts = 0
-    length: int | None = None
-    chunked = False
-    keep_alive = True
-    for name, value in headers:
-        lname = name.lower()
-        if lname == b"host":
-            hosts += 1
-        elif lname == b"content-length":
-            if length is not None or _abnf.digits_re.fullmatch(value) is None:
-                raise LocalProtocolError("invalid or repeated Content-Length")
-            length = int(value)
-        elif lname == b"transfer-encoding":
-            if value.lower() != b"chunked" or chunked:
-                raise LocalProtocolError("only Transfer-Encoding: chunked can be sent")
-            chunked = True
-        elif lname == b"connection":
-            keep_alive = keep_alive and b"close" not in value.lower()
-    if hosts != 1:
-        # RFC 9112 §3.2: a client MUST send exactly one Host field in an HTTP/1.1 request.
-        raise LocalProtocolError("a request needs exactly one Host header field")
-    if length is not None and chunked:
-        # RFC 9112 §6.2: a sender MUST NOT send Content-Length with Transfer-Encoding.
-        raise LocalProtocolError("both Content-Length and Transfer-Encoding")
-    lines = [method, b" ", target, b" HTTP/1.1\r\n"]
-    lines += [b"%s: %s\r\n" % pair for pair in headers]
-    if length is not None:
-        framing = Framing.LENGTH
-    elif chunked:
-        framing = Framing.CHUNKED
-    elif body_length is None:
-        lines.append(b"Transfer-Encoding: chunked\r\n")
-        framing = Framing.CHUNKED
-    else:
-        length = body_length
-        if body_length or method in _CONTENT_METHODS:
-            lines.append(b"Content-Length: %d\r\n" % body_length)
-        framing = Framing.LENGTH
-    lines.append(b"\r\n")
-    return b"".join(lines), framing, length or 0, keep_alive
-
-
-class ClientConnection(Receiver):
+class ClientConnection(Connection):
     """One HTTP/1.1 connection, seen from the client. See the module docstring.
 
     ``limits`` bound what the server sends; by default a response body has no size limit
@@ -158,16 +67,14 @@ class ClientConnection(Receiver):
         "_reader",
         "_request_keep_alive",
         "_scan",
-        "our_state",
         "response",
         "response_head_bytes",
     )
 
     def __init__(self, limits: Limits | None = None) -> None:
+        super().__init__()
         self._limits = limits or Limits(max_body_size=None)
-        self._buf = b""
-        self._eof = False
-        self._scan = ResponseHeadScan()
+        self._scan = HeadScan(RESPONSE_HEAD)
         self._reader: Reader | None = None
         self._method = b""
         self._framing = Framing.NONE
@@ -178,10 +85,6 @@ class ClientConnection(Receiver):
         """The final response head of the current cycle, once it has arrived."""
         self.response_head_bytes = b""
         """That head's bytes as received, its final CRLF included (for ``-v`` output)."""
-        self.our_state = State.IDLE
-        self.their_state = State.IDLE
-        self.keep_alive = True
-        """False once either side has said the connection ends after this exchange."""
 
     # -- output -----------------------------------------------------------------------
 
@@ -208,10 +111,11 @@ class ClientConnection(Receiver):
         )
         if framing == Framing.LENGTH and (size > length or (end and size < length)):
             raise LocalProtocolError("request body does not match its Content-Length")
-        self.our_state = advance(self.our_state, Step.HEAD)
+        self.our_state = HEAD_SENT  # from IDLE, checked above
         self._method = method
         self._request_keep_alive = keep_alive
-        self.keep_alive = keep_alive
+        if not keep_alive:  # RFC 9112 §9.6: our request says "close"
+            self._no_reuse()
         self._framing = framing
         self._left = length
         out = head
@@ -238,7 +142,7 @@ class ClientConnection(Receiver):
             raise LocalProtocolError("no request body is being sent")
         if self._framing == Framing.LENGTH and self._left:
             raise LocalProtocolError("request body shorter than its Content-Length")
-        self.our_state = advance(self.our_state, Step.END)
+        self.our_state = BODY_ENDED  # from SEND_BODY, checked above
         if self._framing == Framing.CHUNKED:
             return last_chunk(render_fields(trailers) if trailers else [])
         return b""
@@ -256,8 +160,8 @@ class ClientConnection(Receiver):
         if pos:
             self._buf = self._buf[pos:]
         if type(event) is EndOfMessage:
-            self.their_state = advance(self.their_state, Step.END)
-            if not self.keep_alive:
+            self.their_state = BODY_ENDED  # from SEND_BODY: next_event checked it
+            if not self._keep_alive:
                 self.their_state = advance(self.their_state, Step.NO_REUSE)
         return event
 
@@ -296,7 +200,7 @@ class ClientConnection(Receiver):
         return head
 
     def _incomplete_head(self, buf: bytes, pos: int) -> ConnectionClosed | Sentinel:
-        self._scan.scan(buf, pos)
+        self._scan.scan(buf, pos, self._limits)
         pending = len(buf) - pos
         if pending >= self._limits.max_head_size:
             raise RemoteProtocolError("response header section too large", status=431)
@@ -307,7 +211,7 @@ class ClientConnection(Receiver):
         raise RemoteProtocolError("connection closed inside the response head")
 
     def _closed(self) -> ConnectionClosed:
-        self.keep_alive = False
+        self._no_reuse()
         self.their_state = advance(self.their_state, Step.CLOSE)
         return ConnectionClosed()
 
@@ -316,14 +220,15 @@ class ClientConnection(Receiver):
             response, self._method, self._request_keep_alive, self._limits
         )
         self.response = response
-        self.keep_alive = keep_alive
+        if not keep_alive:  # RFC 9112 §9.3: this response ends the connection
+            self._no_reuse()
         if length == CHUNKED:
             self._reader = ChunkedReader(self._limits)
         elif length == CLOSE_DELIMITED:
             self._reader = CloseDelimitedReader()
         else:
             self._reader = ContentLengthReader(length)
-        self.their_state = advance(self.their_state, Step.HEAD)
+        self.their_state = HEAD_SENT  # from IDLE: _next_head is only called then
 
     # -- cycle ------------------------------------------------------------------------
 
@@ -333,11 +238,10 @@ class ClientConnection(Receiver):
         if (
             self.our_state is not State.DONE
             or self.their_state is not State.DONE
-            or not self.keep_alive
+            or not self._keep_alive
         ):
             raise LocalProtocolError("cannot start a new cycle now")
-        self.our_state = advance(self.our_state, Step.NEXT_CYCLE)
-        self.their_state = advance(self.their_state, Step.NEXT_CYCLE)
+        self.their_state = self.our_state = NEXT_CYCLE  # both DONE, checked above
         self.response = None
         self.response_head_bytes = b""
         self._reader = None

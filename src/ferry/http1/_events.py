@@ -25,12 +25,17 @@ __all__ = [
     "Sentinel",
 ]
 
+# Two names for header fields, one meaning each (the client's own header types, in
+# ``ferry.client``, are built on ``Headers``):
+
 Headers = list[tuple[bytes, bytes]]
-"""Header fields in the order received; names lower-cased, values with OWS stripped."""
+"""Header fields as a list of (name, value) tuples of bytes, in order. What the engine
+returns in events (names lower-cased, values with OWS stripped, RFC 9112 §5.1) and what
+the client role sends (``ClientConnection.send_request``: names as given)."""
 
 Fields = Sequence[Sequence[bytes]]
-"""Header fields to send, as an application gives them: (name, value) pairs, which ASGI
-allows to be lists as well as tuples. The engine validates each one as it renders it."""
+"""Header fields an application gives the server role to send: (name, value) pairs,
+which ASGI allows to be lists as well as tuples. Validated as they are rendered."""
 
 
 class Sentinel(enum.Enum):

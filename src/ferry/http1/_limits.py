@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 __all__ = ["Limits"]
 
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Bounds on a peer's message. Every limit maps to the status it is answered with."""
+    """Bounds on a peer's message. Every limit maps to the status it is answered with.
+
+    (The request heads parsed under a limits object are cached apart from it:
+    ``_caches.request_head_cache``.)"""
 
     max_request_line: int = 8190
     """Bytes in the request line (414 when exceeded). nginx's default is 8k."""
@@ -26,8 +28,3 @@ class Limits:
     """Bytes in a chunked message's trailer section (431 when exceeded)."""
     max_leading_empty_lines: int = 2
     """Empty lines tolerated before a request line (RFC 9112 §2.2: SHOULD ignore one)."""
-    head_cache: dict[bytes, Any] = field(
-        init=False, compare=False, repr=False, default_factory=dict
-    )
-    """Request heads already parsed under these limits, by their bytes (see
-    ``ServerConnection``): clients send the same head again and again. Bounded."""

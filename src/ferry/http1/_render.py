@@ -1,27 +1,38 @@
-"""Render response heads (RFC 9112 §4, §6; RFC 9110 §6.6, §7.6) as pure functions.
+"""Render heads (RFC 9112 §3, §4, §6; RFC 9110 §6.6, §7.6) as pure functions: the
+server role's response heads and the client role's request heads.
 
-The application's header fields are validated here: a CR, LF or NUL in a value or a name
-that is not a token is a LocalProtocolError (a 500), never a header injection.
+The caller's header fields are validated here: a CR, LF or NUL in a value or a name that
+is not a token is a LocalProtocolError (a 500 for a server), never a header injection.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
-from typing import Final
 
 from .._errors import LocalProtocolError
 from . import _abnf
+from ._caches import RenderedHead, ResponseHeadCache
 from ._date import date_header
-from ._events import Fields
+from ._events import Fields, Headers
+from ._framing import Framing, asks_to_close
 from ._status import status_line
 
-__all__ = ["Framing", "ResponseSettings", "ResponseShape", "render_fields", "render_head"]
+__all__ = [
+    "Framing",
+    "RequestShape",
+    "ResponseSettings",
+    "ResponseShape",
+    "render_fields",
+    "render_head",
+    "render_request_head",
+    "validate_fields",
+]
 
 # Names joined with NUL after each: every one a token. Values joined with nothing: any
 # forbidden byte in any value shows in the whole (RFC 9110 §5.5 field-value).
 _names_re = re.compile(rb"(?:" + _abnf.TOKEN + rb"\x00)*")
-_values_re = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
 
 # Fields Ferry decides itself, or only adds when the application did not.
 _SPECIAL = frozenset(
@@ -29,31 +40,15 @@ _SPECIAL = frozenset(
 )
 
 
-# A rendered head, less its Date line: (the lines before Date, whether Date goes in, the
-# lines after it, Framing, length, keep-alive).
-_Rendered = tuple[bytes, bool, bytes, int, int, bool]
-_HEAD_CACHE_SIZE = 256  # distinct response shapes remembered per settings
-
-
 @dataclass(frozen=True, slots=True)
 class ResponseSettings:
-    """What the server adds to every response."""
+    """What the server adds to every response. (The heads rendered under a settings
+    object are cached apart from it: ``_caches.response_head_cache``.)"""
 
     server_header: bytes | None = b"ferry"  # None: send no Server field
     keep_alive_timeout: int | None = 5  # advertised as ``Keep-Alive: timeout=N``
     server_line: bytes = field(init=False)
     keep_alive_line: bytes = field(init=False)
-    head_cache: dict[tuple[object, ...], _Rendered] = field(
-        init=False, compare=False, repr=False, default_factory=dict
-    )
-    """Heads already validated and rendered, by everything that decides them (see
-    ``render_head``). Bounded: emptied when full."""
-    frozen_heads: dict[tuple[object, ...], tuple[object, _Rendered]] = field(
-        init=False, compare=False, repr=False, default_factory=dict
-    )
-    """The same for header fields given as a tuple of (bytes, bytes) tuples, found by the
-    tuple's identity (it cannot change) rather than by hashing every field. Each entry
-    holds its tuple, so no other object can take its id meanwhile. Bounded likewise."""
 
     def __post_init__(self) -> None:
         server = b"" if self.server_header is None else b"Server: %s\r\n" % self.server_header
@@ -63,16 +58,10 @@ class ResponseSettings:
         object.__setattr__(self, "keep_alive_line", line)
 
 
-class Framing:
-    """How a response body is delimited (RFC 9112 §6.3)."""
-
-    NONE: Final = 0  # no body: HEAD, 1xx, 204, 304
-    LENGTH: Final = 1  # Content-Length
-    CHUNKED: Final = 2  # Transfer-Encoding: chunked
-    CLOSE: Final = 3  # read until the connection closes (HTTP/1.0 with unknown length)
-
-
 ResponseShape = tuple[bytes, int, int, bool]
+"""(head bytes, Framing, Content-Length for Framing.LENGTH, keep-alive)."""
+
+RequestShape = tuple[bytes, int, int, bool]
 """(head bytes, Framing, Content-Length for Framing.LENGTH, keep-alive)."""
 
 
@@ -90,7 +79,7 @@ def validate_fields(headers: Fields) -> None:
     if (
         _names_re.fullmatch(names) is None
         or names.count(b"\x00") != len(headers)
-        or _values_re.fullmatch(values) is None
+        or _abnf.field_value_re.fullmatch(values) is None
     ):
         raise LocalProtocolError(_describe_bad_field(headers))
 
@@ -99,7 +88,7 @@ def _describe_bad_field(headers: Fields) -> str:
     for name, value in headers:
         if _abnf.token_re.fullmatch(name) is None:
             return f"the application sent a header field name that is not a token: {name!r}"
-        if _values_re.fullmatch(value) is None:
+        if _abnf.field_value_re.fullmatch(value) is None:
             return f"the application sent a control character in the value of {name!r}"
     raise AssertionError("unreachable: some field was invalid")  # pragma: no cover
 
@@ -124,6 +113,7 @@ def render_head(
     status: object,
     headers: Fields,
     settings: ResponseSettings,
+    cache: ResponseHeadCache,
     *,
     http_version: str,
     head_request: bool,
@@ -136,17 +126,17 @@ def render_head(
     (the application gave its whole body at once), else None.
 
     Applications send the same few heads again and again, so a head is validated and
-    rendered once per distinct input and then taken from ``settings.head_cache``; only
-    the Date line (RFC 9110 §6.6.1, cached per second) is put in afresh. Fields given as
-    a tuple of (bytes, bytes) tuples, which cannot change, are found by the tuple's
-    identity instead (``settings.frozen_heads``), without hashing each field.
+    rendered once per distinct input and then taken from ``cache`` (the cache of
+    ``settings``: see ``_caches.py``); only the Date line (RFC 9110 §6.6.1, cached per
+    second) is put in afresh. Fields given as a tuple of (bytes, bytes) tuples, which
+    cannot change, are found by the tuple's identity instead, without hashing each field.
     """
     if type(status) is not int or not 200 <= status <= 599:
         raise LocalProtocolError(f"invalid final response status {status!r}")
     frozen_key = None
     if type(headers) is tuple:
         frozen_key = (id(headers), status, http_version, head_request, keep_alive, body_length)
-        found = settings.frozen_heads.get(frozen_key)
+        found = cache.by_identity.get(frozen_key)
         if found is not None and found[0] is headers:
             return _dated(found[1])
     try:
@@ -159,7 +149,7 @@ def render_head(
             body_length,
             *headers,
         )
-        rendered = settings.head_cache.get(key)  # type: ignore[arg-type]
+        rendered = cache.by_value.get(key)  # type: ignore[arg-type]
     except TypeError:
         key = rendered = None
     if rendered is None:
@@ -167,15 +157,9 @@ def render_head(
             status, headers, settings, http_version, head_request, keep_alive, body_length
         )
         if key is not None:
-            cache = settings.head_cache
-            if len(cache) >= _HEAD_CACHE_SIZE:
-                cache.clear()
-            cache[key] = rendered
+            cache.put_value(key, rendered)
     if frozen_key is not None and _immutable(headers):  # type: ignore[arg-type]
-        frozen = settings.frozen_heads
-        if len(frozen) >= _HEAD_CACHE_SIZE:
-            frozen.clear()
-        frozen[frozen_key] = (headers, rendered)
+        cache.put_identity(frozen_key, headers, rendered)
     return _dated(rendered)
 
 
@@ -190,7 +174,7 @@ def _immutable(headers: tuple[object, ...]) -> bool:
     )
 
 
-def _dated(rendered: _Rendered) -> ResponseShape:
+def _dated(rendered: RenderedHead) -> ResponseShape:
     """The head with today's Date line put in, and its framing."""
     before, dated, after, framing, length, keep_alive = rendered
     return (
@@ -209,7 +193,7 @@ def _render(
     head_request: bool,
     keep_alive: bool,
     body_length: int | None,
-) -> _Rendered:
+) -> RenderedHead:
     validate_fields(headers)
     lines = [status_line(status)]
     length: int | None = None
@@ -226,7 +210,7 @@ def _render(
             if lname == b"connection":
                 # The application may end the connection (RFC 9112 §9.6); the field
                 # itself Ferry writes, from its own decision.
-                keep_alive = keep_alive and b"close" not in value.lower()
+                keep_alive = keep_alive and not asks_to_close(value)
                 continue
             if lname == b"keep-alive":
                 continue
@@ -275,3 +259,86 @@ def render_informational(status: object, headers: Fields) -> bytes:
     if type(status) is not int or not 100 <= status < 200 or status == 101:
         raise LocalProtocolError(f"invalid informational status {status!r}")
     return b"".join([status_line(status), *render_fields(headers), b"\r\n"])
+
+
+# -- request heads (client role) ----------------------------------------------------
+
+# RFC 9110 §8.6: a user agent SHOULD send Content-Length when the method defines a
+# meaning for content, even 0, and SHOULD NOT when it sends none with another method.
+_CONTENT_METHODS = frozenset({b"POST", b"PUT", b"PATCH"})
+
+# RFC 9112 §3.2: origin-form, absolute-form, authority-form or "*": visible ASCII only.
+_target_re = re.compile(rb"[\x21-\x7e]+")
+
+
+def render_request_head(
+    method: bytes, target: bytes, headers: Headers, body_length: int | None
+) -> RequestShape:
+    """Validate and render a request head (RFC 9112 §3), choosing the body framing.
+
+    ``body_length`` is the whole body's length when known before the head is sent, else
+    None (chunked, unless ``headers`` carry a Content-Length). Raises LocalProtocolError.
+    """
+    try:
+        # A client sends the same few heads again and again (the same URL, the same
+        # fields): validating and rendering one costs more than looking it up.
+        return _render_request_cached(method, target, tuple(headers), body_length)
+    except TypeError:  # something unhashable among the fields: _render says what
+        return _render_request(method, target, headers, body_length)
+
+
+@functools.lru_cache(maxsize=256)
+def _render_request_cached(
+    method: bytes, target: bytes, headers: tuple[tuple[bytes, bytes], ...], body_length: int | None
+) -> RequestShape:
+    return _render_request(method, target, list(headers), body_length)
+
+
+def _render_request(
+    method: bytes, target: bytes, headers: Headers, body_length: int | None
+) -> RequestShape:
+    if _abnf.token_re.fullmatch(method) is None:
+        raise LocalProtocolError(f"the method is not a token: {method!r}")
+    if _target_re.fullmatch(target) is None:
+        raise LocalProtocolError(f"invalid request target: {target!r}")
+    validate_fields(headers)
+    hosts = 0
+    length: int | None = None
+    chunked = False
+    keep_alive = True
+    for name, value in headers:
+        lname = name.lower()
+        if lname == b"host":
+            hosts += 1
+        elif lname == b"content-length":
+            if length is not None or _abnf.digits_re.fullmatch(value) is None:
+                raise LocalProtocolError("invalid or repeated Content-Length")
+            length = int(value)
+        elif lname == b"transfer-encoding":
+            if value.lower() != b"chunked" or chunked:
+                raise LocalProtocolError("only Transfer-Encoding: chunked can be sent")
+            chunked = True
+        elif lname == b"connection":
+            keep_alive = keep_alive and not asks_to_close(value)
+    if hosts != 1:
+        # RFC 9112 §3.2: a client MUST send exactly one Host field in an HTTP/1.1 request.
+        raise LocalProtocolError("a request needs exactly one Host header field")
+    if length is not None and chunked:
+        # RFC 9112 §6.2: a sender MUST NOT send Content-Length with Transfer-Encoding.
+        raise LocalProtocolError("both Content-Length and Transfer-Encoding")
+    lines = [method, b" ", target, b" HTTP/1.1\r\n"]
+    lines += [b"%s: %s\r\n" % pair for pair in headers]
+    if length is not None:
+        framing = Framing.LENGTH
+    elif chunked:
+        framing = Framing.CHUNKED
+    elif body_length is None:
+        lines.append(b"Transfer-Encoding: chunked\r\n")
+        framing = Framing.CHUNKED
+    else:
+        length = body_length
+        if body_length or method in _CONTENT_METHODS:
+            lines.append(b"Content-Length: %d\r\n" % body_length)
+        framing = Framing.LENGTH
+    lines.append(b"\r\n")
+    return b"".join(lines), framing, length or 0, keep_alive

@@ -21,10 +21,10 @@ connection is in ERROR and ``send_response`` can still render that one error res
 
 from __future__ import annotations
 
-from typing import Final
-
 from .._errors import LocalProtocolError, RemoteProtocolError
 from ._body import ChunkedReader, ContentLengthReader, Reader, chunk, last_chunk
+from ._caches import request_head_cache, response_head_cache
+from ._connection import Connection
 from ._events import (
     NEED_DATA,
     PAUSED,
@@ -36,41 +36,27 @@ from ._events import (
     Request,
     Sentinel,
 )
+from ._framing import CHUNKED, Framing
 from ._limits import Limits
-from ._receiver import Receiver
 from ._render import (
-    Framing,
     ResponseSettings,
     ResponseShape,
     render_fields,
     render_head,
     render_informational,
 )
-from ._request_head import CHUNKED, RequestFraming, parse_request_head
+from ._request_head import REQUEST_HEAD, parse_request_head
 from ._scan import HeadScan
-from ._state import State, Step, advance
+from ._state import BODY_ENDED, HEAD_SENT, NEXT_CYCLE, State, Step, advance
 from ._status import status_line
 
 __all__ = ["ServerConnection"]
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-
-# Parsed request heads are kept by their bytes (in Limits.head_cache): a head seen before
-# is valid or not exactly as before, so it is not parsed again. Bounded in entries and in
-# the size of a head worth keeping.
-_HEAD_CACHE_SIZE: Final = 256
 _NO_BODY = ContentLengthReader(0)  # shared: a reader of length 0 never changes
-_HEAD_CACHE_MAX_HEAD: Final = 4096
-
-# The transitions of every exchange, looked up in the table once, at import: where the
-# code below uses one, the state it moves from is certain (a guard or the caller's state
-# checked it), so the per-request path spends no call on ``advance``.
-_HEAD_SENT: Final = advance(State.IDLE, Step.HEAD)  # IDLE -> SEND_BODY
-_BODY_ENDED: Final = advance(State.SEND_BODY, Step.END)  # SEND_BODY -> DONE
-_NEXT_CYCLE = advance(State.DONE, Step.NEXT_CYCLE)  # DONE -> IDLE
 
 
-class ServerConnection(Receiver):
+class ServerConnection(Connection):
     """One HTTP/1.1 connection, seen from the server. See the module docstring."""
 
     __slots__ = (
@@ -79,13 +65,14 @@ class ServerConnection(Receiver):
         "_framing",
         "_left",
         "_limits",
+        "_parsed_heads",
         "_reader",
+        "_rendered_heads",
         "_request",
         "_scan",
         "_settings",
         "max_drain",
         "max_requests",
-        "our_state",
         "requests_received",
     )
 
@@ -97,23 +84,21 @@ class ServerConnection(Receiver):
         max_requests: int | None = None,
         max_drain: int = 65536,
     ) -> None:
+        super().__init__()
         self._limits = limits or Limits()
         self._settings = settings or ResponseSettings()
+        # Shared with every connection made with the same objects (see _caches.py).
+        self._parsed_heads = request_head_cache(self._limits)
+        self._rendered_heads = response_head_cache(self._settings)
         self.max_requests = max_requests
         self.max_drain = max_drain
-        self._buf = b""
-        self._eof = False
         self._reader: Reader | None = None
         self._request: Request | None = None
-        self._scan = HeadScan()  # how far an incomplete head has been checked
+        self._scan = HeadScan(REQUEST_HEAD)  # how far an incomplete head has been checked
         self._continue_sent = False
         self._framing = Framing.NONE
         self._left = 0  # body bytes still owed under Framing.LENGTH
         self._drain_left = -1  # >= 0 while an unread request body is being discarded
-        self.their_state = State.IDLE
-        self.our_state = State.IDLE
-        self.keep_alive = True
-        """False once either side has said the connection ends after this response."""
         self.requests_received = 0
 
     # -- input ------------------------------------------------------------------------
@@ -139,7 +124,7 @@ class ServerConnection(Receiver):
         head then carries ``Connection: close``, and ``start_next_cycle`` refuses. The
         server calls it when it shuts down, when it answers an error, and when a
         WebSocket handshake is denied."""
-        self.keep_alive = False
+        self._no_reuse()
 
     @property
     def request(self) -> Request | None:
@@ -151,7 +136,7 @@ class ServerConnection(Receiver):
         now and return True: the same as the ``next_event()`` that would return it, for
         the most common request at the cost of one call. Else False (nothing changes)."""
         if self._reader is _NO_BODY and self.their_state is State.SEND_BODY:
-            self.their_state = _BODY_ENDED
+            self.their_state = BODY_ENDED
             return True
         return False
 
@@ -166,12 +151,12 @@ class ServerConnection(Receiver):
                 self._drain_left -= len(event.data)
                 if self._drain_left < 0:
                     # Draining an unread body has a bound; past it we close instead.
-                    self.keep_alive = False
+                    self._no_reuse()
                     self.their_state = advance(self.their_state, Step.NO_REUSE)
                     return PAUSED
                 continue
             if type(event) is EndOfMessage:
-                self.their_state = _BODY_ENDED
+                self.their_state = BODY_ENDED
                 if self._drain_left >= 0:
                     self._drain_left = -1
                     self.start_next_cycle()
@@ -206,14 +191,10 @@ class ServerConnection(Receiver):
         if len(head) + 4 > self._limits.max_head_size:
             raise RemoteProtocolError("request header section too large", status=431)
         # The head's lines without the empty line: the cache's key.
-        cache = self._limits.head_cache
-        parsed: tuple[Request, RequestFraming] | None = cache.get(head)
+        parsed = self._parsed_heads.get(head)
         if parsed is None:
             parsed = parse_request_head(head + b"\r\n", self._limits)  # raises for a bad head
-            if len(head) <= _HEAD_CACHE_MAX_HEAD:
-                if len(cache) >= _HEAD_CACHE_SIZE:
-                    cache.clear()
-                cache[head] = parsed
+            self._parsed_heads.put(head, parsed)
         request, (body_length, keep_alive) = parsed
         self._buf = rest
         if request.method == b"CONNECT":
@@ -243,13 +224,13 @@ class ServerConnection(Receiver):
         if not keep_alive or (
             self.max_requests is not None and self.requests_received >= self.max_requests
         ):
-            self.keep_alive = False
+            self._no_reuse()
         if body_length == CHUNKED:
             self._reader = ChunkedReader(self._limits)
         else:
             self._reader = ContentLengthReader(body_length) if body_length else _NO_BODY
         self._continue_sent = False
-        self.their_state = _HEAD_SENT  # from IDLE: only an IDLE peer sends a head
+        self.their_state = HEAD_SENT  # from IDLE: only an IDLE peer sends a head
 
     # -- output -----------------------------------------------------------------------
 
@@ -303,7 +284,7 @@ class ServerConnection(Receiver):
         )
         self.their_state = advance(self.their_state, Step.SWITCH)
         self.our_state = advance(self.our_state, Step.SWITCH)
-        self.keep_alive = False
+        self._no_reuse()
         trailing, self._buf = self._buf, b""
         return head, trailing
 
@@ -342,14 +323,15 @@ class ServerConnection(Receiver):
                 raise LocalProtocolError("response body longer than its Content-Length")
             if end and size < length:
                 raise LocalProtocolError("response body shorter than its Content-Length")
-        self.our_state = _HEAD_SENT  # from IDLE, checked above
-        self.keep_alive = keep_alive
+        self.our_state = HEAD_SENT  # from IDLE, checked above
+        # The head's decision: never True where keep_alive was False (_shape starts from it).
+        self._keep_alive = keep_alive
         self._framing = framing
         self._left = length
         if end and framing == Framing.LENGTH:
             # The whole body at once, its length in the head: one buffer, no framing.
             self._left = 0
-            self.our_state = _BODY_ENDED
+            self.our_state = BODY_ENDED
             return out + body if body else out
         if body:
             out += self.send_data(body)
@@ -359,13 +341,14 @@ class ServerConnection(Receiver):
 
     def _shape(self, status: object, headers: Fields, body_length: int | None) -> ResponseShape:
         request = self._request
-        keep_alive = self.keep_alive and self.their_state is not State.ERROR
+        keep_alive = self._keep_alive and self.their_state is not State.ERROR
         if keep_alive and self.their_state is State.SEND_BODY:
             keep_alive = self._can_drain()
         return render_head(
             status,
             headers,
             self._settings,
+            self._rendered_heads,
             http_version=request.http_version if request else "1.1",
             head_request=request is not None and request.method == b"HEAD",
             keep_alive=keep_alive,
@@ -419,7 +402,7 @@ class ServerConnection(Receiver):
             raise LocalProtocolError("no response body is being sent")
         if self._framing == Framing.LENGTH and self._left:
             raise LocalProtocolError("response body shorter than its Content-Length")
-        self.our_state = _BODY_ENDED  # from SEND_BODY, checked above
+        self.our_state = BODY_ENDED  # from SEND_BODY, checked above
         if self._framing == Framing.CHUNKED:
             return last_chunk(render_fields(trailers) if trailers else [])
         return b""
@@ -432,13 +415,13 @@ class ServerConnection(Receiver):
         If the request body was not read to its end, it is discarded first (up to
         ``max_drain`` bytes) as ``next_event`` goes on.
         """
-        if self.our_state is not State.DONE or not self.keep_alive:
+        if self.our_state is not State.DONE or not self._keep_alive:
             raise LocalProtocolError("cannot start a new cycle now")
         if self.their_state is State.SEND_BODY:
             self._drain_left = self.max_drain
             return
         if self.their_state is not State.DONE:
             raise LocalProtocolError("cannot start a new cycle now")
-        self.their_state = self.our_state = _NEXT_CYCLE  # both DONE, checked above
+        self.their_state = self.our_state = NEXT_CYCLE  # both DONE, checked above
         self._request = None
         self._reader = None

@@ -1,17 +1,28 @@
 """The states of one side of an HTTP/1.1 connection, and every transition between them.
 
 Two rules, as in h11: every state change lives in this table, and the table knows nothing
-about which side (client or server) it describes. A connection holds two of these, one
-for each side, and moves them with ``advance``.
+about which side (client or server) it describes. A connection (either role) holds two
+of these, ``our_state`` and ``their_state``, and moves them only with the table: by
+``advance``, or on the per-request path by the transitions below (``HEAD_SENT``,
+``BODY_ENDED``, ``NEXT_CYCLE``), looked up once at import, where the state moved from
+is certain.
+
+Keep-alive is the connection's other piece of state: ``keep_alive`` starts True and only
+ever turns False within a connection (Step.NO_REUSE), when either side says the
+connection ends after the current exchange (RFC 9112 §9.3, §9.6), when a protocol error
+happens (Step.FAIL) or when the protocol switches (Step.SWITCH). The rule that decides it
+from a message's fields is ``_framing.keep_alive``; the flag is the engine's to change
+(``Connection._no_reuse``) and read-only outside it.
 """
 
 from __future__ import annotations
 
 import enum
+from typing import Final
 
 from .._errors import LocalProtocolError
 
-__all__ = ["State", "Step", "advance"]
+__all__ = ["BODY_ENDED", "HEAD_SENT", "NEXT_CYCLE", "State", "Step", "advance"]
 
 
 class State(enum.Enum):
@@ -68,3 +79,11 @@ def advance(state: State, step: Step) -> State:
         return _TABLE[state, step]
     except KeyError:
         raise LocalProtocolError(f"cannot {step.value} in state {state.value}") from None
+
+
+# The transitions of every exchange, looked up in the table once, at import: where the
+# engine uses one, the state it moves from is certain (a guard or the caller's state
+# checked it), so the per-request path spends no call on ``advance``.
+HEAD_SENT: Final = advance(State.IDLE, Step.HEAD)  # IDLE -> SEND_BODY
+BODY_ENDED: Final = advance(State.SEND_BODY, Step.END)  # SEND_BODY -> DONE
+NEXT_CYCLE: Final = advance(State.DONE, Step.NEXT_CYCLE)  # DONE -> IDLE

@@ -1,8 +1,9 @@
-"""What both roles of the engine do with the peer's bytes: buffer them, note the end of
-input, and turn them into events according to the peer's state.
+"""What both roles of the engine share: the two sides' states and keep-alive, and the
+receiving half (buffer the peer's bytes, note the end of input, turn them into events
+according to the peer's state).
 
-``ServerConnection`` and ``ClientConnection`` inherit this and supply the two readers
-that differ by role: ``_next_head`` (a request or a response head) and
+``ServerConnection`` and ``ClientConnection`` inherit ``Connection`` and supply the two
+readers that differ by role: ``_next_head`` (a request or a response head) and
 ``_next_body_event``.
 """
 
@@ -12,18 +13,41 @@ from .._errors import RemoteProtocolError
 from ._events import PAUSED, Event, Sentinel
 from ._state import State, Step, advance
 
-__all__ = ["Receiver"]
+__all__ = ["Connection"]
 
 
-class Receiver:
-    """The receiving half of an HTTP/1.1 connection (either role)."""
+class Connection:
+    """One HTTP/1.1 connection (either role): its state, and what the peer sent.
 
-    __slots__ = ("_buf", "_eof", "keep_alive", "their_state")
+    ``our_state`` and ``their_state`` are the two sides' states (``_state.State``), and
+    ``keep_alive`` whether the connection may be reused after the current exchange:
+    read them; only the engine changes them (``_state.py`` says how).
+    """
+
+    __slots__ = ("_buf", "_eof", "_keep_alive", "our_state", "their_state")
 
     _buf: bytes  # received, not yet turned into events
     _eof: bool  # the peer closed its sending side
+    our_state: State
     their_state: State
-    keep_alive: bool
+    _keep_alive: bool
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self._eof = False
+        self.our_state = State.IDLE
+        self.their_state = State.IDLE
+        self._keep_alive = True
+
+    @property
+    def keep_alive(self) -> bool:
+        """False once either side has said the connection ends after this exchange (or
+        a protocol error or a protocol switch ended it). Never True again after that."""
+        return self._keep_alive
+
+    def _no_reuse(self) -> None:
+        """The connection will not be reused after the current exchange (Step.NO_REUSE)."""
+        self._keep_alive = False
 
     def receive_data(self, data: bytes) -> None:
         """Add bytes received from the peer."""
@@ -45,7 +69,7 @@ class Receiver:
                 return self._next_head()
         except RemoteProtocolError:
             self.their_state = advance(state, Step.FAIL)
-            self.keep_alive = False
+            self._no_reuse()
             raise
         if state is State.ERROR:
             raise RemoteProtocolError("the connection already failed")

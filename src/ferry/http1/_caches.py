@@ -1,0 +1,139 @@
+"""The engine's caches: what each keeps, keyed by what, bounded how, and why it is safe.
+
+Peers send the same few heads again and again, and applications answer with the same
+few heads; parsing or rendering one costs more than finding it. Every cache of the
+engine is described here:
+
+``RequestHeadCache`` (server role)
+    Request heads parsed under one ``Limits``, keyed by the head's bytes (its lines
+    without the final empty line). A parse is a pure function of those bytes and the
+    limits, so a head seen before is valid or not exactly as before: a cached one is
+    handed out again (its ``Request`` is frozen, and shared). Only valid heads of at most
+    ``MAX_HEAD`` bytes are kept; at ``MAX_ENTRIES`` the cache is emptied.
+
+``ResponseHeadCache`` (server role)
+    Response heads validated and rendered under one ``ResponseSettings``, less their Date
+    line (put in afresh for each response, ``_date.py``). ``by_value`` is keyed by
+    everything that decides a head: status, version, HEAD or not, keep-alive, the known
+    body length and the fields themselves; fields given as lists (unhashable) are not
+    kept. ``by_identity`` finds fields given as a tuple of (bytes, bytes) tuples, which
+    cannot change, by the tuple's id and the same other inputs, without hashing every
+    field; each entry holds its tuple, so while the entry exists no other object can take
+    that id, and an entry is used only for the very tuple it holds. Each is emptied at
+    ``MAX_ENTRIES``.
+
+The render of request heads (client role, ``_render.render_request_head``) keeps the
+last 256 distinct (method, target, fields, body length) in a ``functools.lru_cache``:
+the same reasoning, by value, for hashable fields only.
+
+Limits and settings are frozen and carry no cache: a connection asks for the cache of
+its own ``Limits`` (``request_head_cache``) or ``ResponseSettings``
+(``response_head_cache``) once, when it is made. Those are found by the object's
+identity (the registry holds the object, so its id is not reused), so every connection
+made with one object shares its caches, as a server's connections do, and objects that
+are merely equal do not (their caches start empty). The registries are bounded: when
+``MAX_OWNERS`` objects have caches, they start afresh (connections keep the caches they
+hold).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from ._events import Request
+from ._limits import Limits
+from ._request_head import RequestFraming
+
+__all__ = [
+    "RenderedHead",
+    "RequestHeadCache",
+    "ResponseHeadCache",
+    "request_head_cache",
+    "response_head_cache",
+]
+
+MAX_ENTRIES: Final = 256
+"""Entries in one cache before it is emptied."""
+MAX_HEAD: Final = 4096
+"""Bytes in the longest request head kept."""
+MAX_OWNERS: Final = 64
+"""Limits (and ResponseSettings) objects with caches before the registry starts afresh."""
+
+RenderedHead = tuple[bytes, bool, bytes, int, int, bool]
+"""A rendered response head less its Date line: (the lines before Date, whether Date goes
+in, the lines after it, Framing, length, keep-alive)."""
+
+
+class RequestHeadCache:
+    """Parsed request heads by their bytes (see the module docstring)."""
+
+    __slots__ = ("entries",)
+
+    def __init__(self) -> None:
+        self.entries: dict[bytes, tuple[Request, RequestFraming]] = {}
+
+    def get(self, head: bytes) -> tuple[Request, RequestFraming] | None:
+        """The parse of ``head`` kept before, or None."""
+        return self.entries.get(head)
+
+    def put(self, head: bytes, parsed: tuple[Request, RequestFraming]) -> None:
+        """Keep the parse of a valid ``head`` (unless it is too long to be worth it)."""
+        if len(head) <= MAX_HEAD:
+            entries = self.entries
+            if len(entries) >= MAX_ENTRIES:
+                entries.clear()
+            entries[head] = parsed
+
+
+class ResponseHeadCache:
+    """Rendered response heads, by value and by identity (see the module docstring)."""
+
+    __slots__ = ("by_identity", "by_value")
+
+    def __init__(self) -> None:
+        self.by_value: dict[tuple[object, ...], RenderedHead] = {}
+        self.by_identity: dict[tuple[object, ...], tuple[object, RenderedHead]] = {}
+
+    def put_value(self, key: tuple[object, ...], rendered: RenderedHead) -> None:
+        """Keep a head by everything that decides it."""
+        entries = self.by_value
+        if len(entries) >= MAX_ENTRIES:
+            entries.clear()
+        entries[key] = rendered
+
+    def put_identity(self, key: tuple[object, ...], fields: object, rendered: RenderedHead) -> None:
+        """Keep a head by its immutable ``fields`` tuple's id (first in ``key``), holding
+        the tuple itself so that the id stays its own."""
+        entries = self.by_identity
+        if len(entries) >= MAX_ENTRIES:
+            entries.clear()
+        entries[key] = (fields, rendered)
+
+
+_request_caches: dict[int, tuple[Limits, RequestHeadCache]] = {}
+_response_caches: dict[int, tuple[object, ResponseHeadCache]] = {}
+
+
+def request_head_cache(limits: Limits) -> RequestHeadCache:
+    """The request-head cache of ``limits`` (made on first use)."""
+    found = _request_caches.get(id(limits))
+    if found is not None and found[0] is limits:
+        return found[1]
+    if len(_request_caches) >= MAX_OWNERS:
+        _request_caches.clear()
+    cache = RequestHeadCache()
+    _request_caches[id(limits)] = (limits, cache)
+    return cache
+
+
+def response_head_cache(settings: object) -> ResponseHeadCache:
+    """The response-head cache of ``settings``, a ``ResponseSettings`` (made on first
+    use)."""
+    found = _response_caches.get(id(settings))
+    if found is not None and found[0] is settings:
+        return found[1]
+    if len(_response_caches) >= MAX_OWNERS:
+        _response_caches.clear()
+    cache = ResponseHeadCache()
+    _response_caches[id(settings)] = (settings, cache)
+    return cache
