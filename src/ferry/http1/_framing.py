@@ -1,10 +1,11 @@
 """How a message's body is delimited, and whether the connection outlives it: the rules
 of RFC 9112 §6.3 (message body length) and §9.3 (persistence), for both roles.
 
-The server role applies ``request_body_length`` to each request it receives, the client
-role ``response_framing`` to each response; both decide persistence with
-``keep_alive``. Each rule is cited once, here. (What Ferry itself sends is framed by the
-renderers in ``_render.py``, which choose the framing below as ``Framing``.)
+The server role applies ``request_body_length`` to each request it receives and
+``send_framing`` to each response it sends, the client role ``response_framing`` to
+each response it receives; both decide persistence with ``keep_alive``. Each rule is
+cited once, here; the renderers (``_render.py``) write the fields that say what was
+decided.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ __all__ = [
     "keep_alive",
     "request_body_length",
     "response_framing",
+    "send_framing",
 ]
 
 CHUNKED: Final = -1
@@ -75,9 +77,9 @@ def content_length(values: list[bytes], limits: Limits, *, response: bool = Fals
     Raises RemoteProtocolError: 400 for an invalid value or a repeated field; 413 (in a
     request) for a length over ``max_body_size``.
     """
-    # RFC 9110 §8.6: Content-Length = 1*DIGIT. A list or a repeated field, even of equal
-    # values, is rejected: RFC 9112 §6.3 (5) allows collapsing one in a request, and
-    # calls an invalid one in a response an unrecoverable error; we collapse neither.
+    # RFC 9110 §8.6: Content-Length = 1*DIGIT. RFC 9112 §6.3 (5): an invalid one is an
+    # unrecoverable error, unless it is a list of one valid value repeated, which may be
+    # taken as that value; we refuse a list or a repeated field even of equal values.
     if len(values) != 1 or _abnf.digits_re.fullmatch(values[0]) is None:
         raise bad("invalid Content-Length in a response" if response else "invalid Content-Length")
     status = 400 if response else 413
@@ -95,7 +97,8 @@ def request_body_length(
 ) -> int:
     """A request's body length from its Content-Length and Transfer-Encoding values:
     0 for none, or CHUNKED. Raises RemoteProtocolError (400, 413 or 501)."""
-    # RFC 9112 §6.3 (6): without either field a request has no body.
+    # RFC 9112 §6.3 (6), (7): Content-Length gives the length; without it (or
+    # Transfer-Encoding) a request has no body.
     length = content_length(lengths, limits) if lengths else 0
     if codings:
         _transfer_coding(codings, version, bool(lengths), response=False)
@@ -131,6 +134,25 @@ def response_framing(
         return content_length(lengths, limits, response=True), persists
     # RFC 9112 §6.3 (8): otherwise the body ends when the server closes the connection.
     return CLOSE_DELIMITED, False
+
+
+def send_framing(
+    status: int, head_request: bool, length: int | None, chunked: bool, http_version: str
+) -> int:
+    """The ``Framing`` of a final response the server role sends: ``length`` is its body's
+    known length (from the application's Content-Length, or its whole body), ``chunked``
+    whether the application asked for chunked, ``http_version`` the request's."""
+    # RFC 9112 §6.3 (1), from the sender's side: RFC 9110 §15.3.5, §15.4.5: a 204 or 304
+    # has no content; §9.3.2: a response to HEAD never carries content.
+    if status == 204 or status == 304 or head_request:
+        return Framing.NONE
+    if length is not None and not chunked:
+        return Framing.LENGTH  # RFC 9112 §6.3 (6)
+    if http_version == "1.1":
+        return Framing.CHUNKED  # RFC 9112 §6.3 (4)
+    # RFC 9112 §6.3 (8): HTTP/1.0 has no chunked coding; the close ends the body (and so
+    # the connection is not reused).
+    return Framing.CLOSE
 
 
 def _framing_fields(response: Response) -> tuple[list[bytes], list[bytes], bytes | None]:

@@ -16,11 +16,10 @@ from . import _abnf
 from ._caches import RenderedHead, ResponseHeadCache
 from ._date import date_header
 from ._events import Fields, Headers
-from ._framing import Framing, asks_to_close
+from ._framing import Framing, asks_to_close, send_framing
 from ._status import status_line
 
 __all__ = [
-    "Framing",
     "RequestShape",
     "ResponseSettings",
     "ResponseShape",
@@ -225,23 +224,18 @@ def _render(
     declared = length
     if length is None:
         length = body_length
+    framing = send_framing(status, head_request, length, chunked, http_version)
     if status == 204 or status == 304:
-        # RFC 9110 §15.3.5, §15.4.5: no content. §8.6: no Content-Length in a 204;
-        # a 304 may carry the representation's Content-Length.
-        framing = Framing.NONE
+        # RFC 9110 §8.6: no Content-Length in a 204; a 304 may carry the
+        # representation's Content-Length (but no body).
         if status == 304 and declared is not None:
             lines.append(b"Content-Length: %d\r\n" % declared)
     elif length is not None and not chunked:
+        # RFC 9110 §8.6, §9.3.2: a response to HEAD says the length GET's body would have.
         lines.append(b"Content-Length: %d\r\n" % length)
-        framing = Framing.NONE if head_request else Framing.LENGTH
-    elif head_request:
-        framing = Framing.NONE  # RFC 9110 §9.3.2: HEAD never carries content
-    elif http_version == "1.1":
+    elif framing == Framing.CHUNKED:
         lines.append(b"Transfer-Encoding: chunked\r\n")
-        framing = Framing.CHUNKED
-    else:
-        # RFC 9112 §6.3 (8): HTTP/1.0 has no chunked coding; the close ends the body.
-        framing = Framing.CLOSE
+    elif framing == Framing.CLOSE:
         keep_alive = False
 
     if not keep_alive:

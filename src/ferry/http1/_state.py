@@ -7,12 +7,15 @@ of these, ``our_state`` and ``their_state``, and moves them only with the table:
 ``BODY_ENDED``, ``NEXT_CYCLE``), looked up once at import, where the state moved from
 is certain.
 
-Keep-alive is the connection's other piece of state: ``keep_alive`` starts True and only
-ever turns False within a connection (Step.NO_REUSE), when either side says the
-connection ends after the current exchange (RFC 9112 §9.3, §9.6), when a protocol error
-happens (Step.FAIL) or when the protocol switches (Step.SWITCH). The rule that decides it
-from a message's fields is ``_framing.keep_alive``; the flag is the engine's to change
-(``Connection._no_reuse``) and read-only outside it.
+Keep-alive is the connection's other piece of state: a flag, ``keep_alive``, that starts
+True and only ever turns False within a connection: when either side says the
+connection ends after the current exchange (RFC 9112 §9.3, §9.6; the rule that reads it
+from a message is ``_framing.keep_alive``), on a protocol error (Step.FAIL) and on a
+protocol switch (Step.SWITCH). Step.NO_REUSE records it in a side's state where that
+matters: the client role moves a response it will not reuse from DONE to MUST_CLOSE;
+the server role takes it (in SEND_BODY, which it leaves as it is) when it gives up
+draining a request body too long to skip. The flag is changed only by
+``Connection._no_reuse`` and is read-only outside the engine.
 """
 
 from __future__ import annotations
