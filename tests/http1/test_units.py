@@ -5,10 +5,18 @@ from __future__ import annotations
 import pytest
 
 from ferry import LocalProtocolError, RemoteProtocolError
-from ferry.http1 import NEED_DATA, Data, EndOfMessage, Request, ServerConnection, State
+from ferry.http1 import (
+    NEED_DATA,
+    ClientConnection,
+    Data,
+    EndOfMessage,
+    Request,
+    ServerConnection,
+    State,
+)
 from ferry.http1._body import CloseDelimitedReader
 from ferry.http1._scan import bare_line_break
-from ferry.http1._state import Step, advance
+from ferry.http1._state import BODY_ENDED, HEAD_SENT, NEXT_CYCLE, Step, advance
 
 GET = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"
 
@@ -19,6 +27,33 @@ def test_the_state_table_refuses_a_transition_it_does_not_list() -> None:
     assert advance(State.DONE, Step.CLOSE) is State.CLOSED
     with pytest.raises(LocalProtocolError, match="cannot END in state IDLE"):
         advance(State.IDLE, Step.END)
+
+
+def test_the_per_request_transitions_come_from_the_table() -> None:
+    assert HEAD_SENT is advance(State.IDLE, Step.HEAD) is State.SEND_BODY
+    assert BODY_ENDED is advance(State.SEND_BODY, Step.END) is State.DONE
+    assert NEXT_CYCLE is advance(State.DONE, Step.NEXT_CYCLE) is State.IDLE
+
+
+@pytest.mark.parametrize("conn", [ServerConnection(), ClientConnection()])
+def test_keep_alive_is_read_only_outside_the_engine(
+    conn: ServerConnection | ClientConnection,
+) -> None:
+    assert conn.keep_alive is True
+    with pytest.raises(AttributeError):
+        conn.keep_alive = False  # type: ignore[misc]
+    assert conn.keep_alive is True
+
+
+def test_close_after_response_is_the_servers_way_to_end_keep_alive() -> None:
+    conn = ServerConnection()
+    conn.receive_data(GET)
+    assert type(conn.next_event()) is Request
+    conn.close_after_response()
+    assert conn.keep_alive is False
+    assert conn.send_response(204, [], end=True).endswith(b"\r\nConnection: close\r\n\r\n")
+    with pytest.raises(LocalProtocolError):
+        conn.start_next_cycle()
 
 
 def test_close_delimited_reader_ends_at_eof() -> None:

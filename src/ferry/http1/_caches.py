@@ -38,11 +38,14 @@ hold).
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from ._events import Request
 from ._limits import Limits
 from ._request_head import RequestFraming
+
+if TYPE_CHECKING:  # _render imports this module
+    from ._render import ResponseSettings
 
 __all__ = [
     "RenderedHead",
@@ -111,7 +114,7 @@ class ResponseHeadCache:
 
 
 _request_caches: dict[int, tuple[Limits, RequestHeadCache]] = {}
-_response_caches: dict[int, tuple[object, ResponseHeadCache]] = {}
+_response_caches: dict[int, tuple[ResponseSettings, ResponseHeadCache]] = {}
 
 
 def request_head_cache(limits: Limits) -> RequestHeadCache:
@@ -126,9 +129,8 @@ def request_head_cache(limits: Limits) -> RequestHeadCache:
     return cache
 
 
-def response_head_cache(settings: object) -> ResponseHeadCache:
-    """The response-head cache of ``settings``, a ``ResponseSettings`` (made on first
-    use)."""
+def response_head_cache(settings: ResponseSettings) -> ResponseHeadCache:
+    """The response-head cache of ``settings`` (made on first use)."""
     found = _response_caches.get(id(settings))
     if found is not None and found[0] is settings:
         return found[1]

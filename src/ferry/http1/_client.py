@@ -44,7 +44,7 @@ from ._response_head import RESPONSE_HEAD, parse_response_head
 from ._scan import HeadScan
 from ._state import BODY_ENDED, HEAD_SENT, NEXT_CYCLE, State, Step, advance
 
-__all__ = ["ClientConnection", "render_request_head"]
+__all__ = ["ClientConnection"]
 
 
 class ClientConnection(Connection):
