@@ -29,7 +29,8 @@ token_re = re.compile(TOKEN)
 # rest of 0x00-0x1F plus DEL): see docs/rfc-choices.md, "control characters in values".
 # The one definition of the class, used by every rule on field values: received field
 # lines, the application's fields, a reason phrase (RFC 9112 §4: the same characters).
-FIELD_VALUE_CLASS = rb"\t\x20-\x7e\x80-\xff"
+FIELD_VCHAR_CLASS = rb"\x21-\x7e\x80-\xff"  # field-vchar
+FIELD_VALUE_CLASS = rb"\t\x20" + FIELD_VCHAR_CLASS
 FIELD_VALUE_CHARS = rb"[" + FIELD_VALUE_CLASS + rb"]*"
 field_value_re = re.compile(FIELD_VALUE_CHARS)
 # Its complement within a line: a CTL other than HTAB. In a partial line (which holds no
@@ -42,7 +43,7 @@ field_ctl_re = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 # ``field_block_re`` validates a whole block; ``field_line_re`` then extracts (name, value)
 # with the OWS already left out of the value. Its quantifiers are possessive (``++``), so
 # it never backtracks over whitespace.
-_VCHARS = rb"[\x21-\x7e\x80-\xff]++"
+_VCHARS = rb"[" + FIELD_VCHAR_CLASS + rb"]++"
 field_block_re = re.compile(rb"(?:" + TOKEN + rb":" + FIELD_VALUE_CHARS + rb"\r\n)*")
 field_line_re = re.compile(
     rb"(" + TOKEN + rb"):[ \t]*+((?:" + _VCHARS + rb"(?:[ \t]++" + _VCHARS + rb")*+)?)[ \t]*+\r\n"
