@@ -13,8 +13,8 @@ and the wording of the errors, is a ``HeadGrammar`` (``_request_head.REQUEST_HEA
 
 ``HeadScan`` remembers how far it has checked, so however a head is split into reads,
 each byte of its field lines is examined at most twice. A partial first line is matched
-whole again on each read; ``max_request_line`` bounds that to 8 KiB per read for
-requests (a status line has no such bound: a client reads what it asked for).
+whole again on each read; ``max_request_line`` bounds that to 8 KiB per read for a
+request line (a status line is bounded by ``max_head_size`` alone).
 """
 
 from __future__ import annotations
