@@ -8,12 +8,10 @@ Protocol errors become responses in exactly one place: ``send_error``.
 
 from __future__ import annotations
 
-import _socket
 import asyncio
 import importlib
 import logging
 import os
-import socket
 import sys
 import typing
 from time import perf_counter
@@ -34,7 +32,20 @@ from ..http1 import (
     State,
     reason_phrase,
 )
-from ._sendfile import SENDFILE_TURN, send_file
+from ._batch import _BATCH_BYTES
+from ._deadline import BODY, HEAD, IDLE, NO_DEADLINE
+from ._sendfile import (
+    _AF_INET,
+    _BARE_SOCKET,
+    _CORK_NEVER,
+    _CORK_UNKNOWN,
+    _IPPROTO_TCP,
+    _SOCK_STREAM,
+    _TCP_CORK,
+    SENDFILE_TURN,
+    _corkable_fd,
+    send_file,
+)
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -46,25 +57,8 @@ __all__ = ["HTTPProtocol"]
 
 logger = logging.getLogger("ferry.error")
 
-# Kinds of deadline a connection can be under (checked by the server's ticker).
-NO_DEADLINE: Final = 0
-HEAD: Final = 1
-IDLE: Final = 2
-BODY: Final = 3
-
 _BODY_HIGH_WATER: Final = 65536  # queued request-body bytes that pause reading
 _MAX_NESTING: Final = 16  # pipelined requests answered in one call chain (response_complete)
-_BATCH_BYTES: Final = 65536  # pipelined responses held back for one write, at most
-_TCP_CORK: int | None = getattr(socket, "TCP_CORK", None)  # Linux only
-_TCP_FAMILIES = frozenset({socket.AF_INET, socket.AF_INET6})
-_CORK_UNKNOWN: Final = -1  # HTTPProtocol._cork_fd before the first file response
-_CORK_NEVER: Final = -2  # ... for a socket that can't be corked
-# What _cork calls, bound once: compiled code reads these directly, where
-# `_socket.socket` looks the name up in the module on every call.
-_BARE_SOCKET: Final = _socket.socket
-_AF_INET: Final = _socket.AF_INET
-_SOCK_STREAM: Final = _socket.SOCK_STREAM
-_IPPROTO_TCP: Final = _socket.IPPROTO_TCP
 _SENDFILE_TURN: Final = SENDFILE_TURN  # (a static here, not a lookup in that module)
 
 
@@ -652,18 +646,6 @@ def _websocket_support() -> ModuleType | None:
     except ImportError:
         return None
     return importlib.import_module("ferry.websocket")
-
-
-def _corkable_fd(transport: asyncio.Transport) -> int:
-    """The descriptor of the transport's TCP socket, if it can be corked (Linux; not
-    under TLS, whose layer writes records of its own); else _CORK_NEVER."""
-    if _TCP_CORK is None or transport.get_extra_info("sslcontext") is not None:
-        return _CORK_NEVER
-    sock = transport.get_extra_info("socket")
-    if sock is None or sock.family not in _TCP_FAMILIES:
-        return _CORK_NEVER
-    fd: int = sock.fileno()
-    return fd if fd >= 0 else _CORK_NEVER
 
 
 def _addresses(transport: asyncio.Transport, servers: dict[Any, Any]) -> tuple[Any, Any]:
