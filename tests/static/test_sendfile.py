@@ -323,16 +323,19 @@ def test_the_head_and_the_file_leave_corked_then_the_socket_is_uncorked(
     """TCP_CORK (nginx's tcp_nopush) while the head and the file go out, so that the head
     shares a full segment with the file's first bytes; off again once the file is sent,
     or the response's last partial segment would wait 200 ms in the kernel."""
-    from ferry.server import _protocol
-
     seen: list[int] = []
-    original = _protocol.send_file
+    original = os.sendfile
 
-    async def watching(protocol: Any, file: Any, offset: int, count: int) -> None:
-        seen.append(corked(protocol.transport))
-        await original(protocol, file, offset, count)
+    def watching(out_fd: int, in_fd: int, offset: int, count: int) -> int:
+        if not seen:  # the file's first bytes: the cork as file sending starts
+            sock = socket.socket(fileno=out_fd)
+            try:
+                seen.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_CORK))
+            finally:
+                sock.detach()
+        return original(out_fd, in_fd, offset, count)
 
-    monkeypatch.setattr(_protocol, "send_file", watching)
+    monkeypatch.setattr(os, "sendfile", watching)
     with socket.create_connection(("127.0.0.1", big_server.port), timeout=10) as sock:
         reader = Reader(sock)
         get(sock, Range="bytes=0-99999")

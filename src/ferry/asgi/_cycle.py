@@ -1,85 +1,162 @@
 """One ASGI HTTP request/response cycle (ASGI HTTP spec 2.4).
 
-The cycle owns the application's ``receive`` and ``send``. It reads and writes nothing
-itself: it asks its ``Channel`` (the server's protocol) to write, to pause or resume
-reading, and to finish the exchange.
+The cycle owns the application's ``receive`` and ``send``. It knows ASGI, not HTTP/1.1:
+it turns the app's messages into neutral calls on its ``HTTPChannel`` (start the
+response, a piece of the body, the end with trailers, an informational response, a file
+range), and the channel (the server's protocol, the one driver of the engine) frames and
+writes them. Its ``state`` (a ``ResponseState``) says which messages may come next.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 from collections.abc import Iterable
-from typing import IO, Any, Protocol
+from typing import IO, Any, Final, Protocol
 
 from .._errors import ClientDisconnected, LocalProtocolError
-from ..http1 import Fields, ServerConnection, State
+from ..http1 import Fields
 from ._files import open_path, zerocopy_range
 from ._types import Message, Scope
 
-__all__ = ["Channel", "RequestCycle"]
+__all__ = ["HTTPChannel", "RequestCycle", "ResponseStart", "ResponseState"]
 
 _DISCONNECT: Message = {"type": "http.disconnect"}
 _EMPTY_BODY: Message = {"type": "http.request", "body": b"", "more_body": False}
 
+ResponseStart = tuple[int, Fields, "int | None"]
+"""(status, header fields, body length or None) of a response that starts with a file."""
 
-class Channel(Protocol):
-    """What a cycle needs from the connection it runs on."""
+
+class ResponseState(enum.Enum):
+    """Where the response is, as the ASGI messages tell it (hypercorn's ASGIHTTPState).
+
+    ``AWAITING_START -> STARTED -> BODY -> COMPLETE``: ASGI says the response head goes
+    out with the first body message, not with ``http.response.start``, so STARTED (the
+    start received, its head held) and BODY (the head handed to the channel) are apart.
+    Whether response bytes are on the wire is the engine's to say
+    (``ServerConnection.response_started``); this state only orders the app's messages.
+    """
+
+    AWAITING_START = "awaiting start"  # no http.response.start yet
+    STARTED = "started"  # http.response.start received; the head waits for the body
+    BODY = "body"  # the head is out: body pieces, a file range, the trailers
+    COMPLETE = "complete"  # the whole response is out
+
+
+_AWAITING_START: Final = ResponseState.AWAITING_START
+_STARTED: Final = ResponseState.STARTED
+_BODY: Final = ResponseState.BODY
+_COMPLETE: Final = ResponseState.COMPLETE
+
+
+class HTTPChannel(Protocol):
+    """What a cycle needs from the connection it runs on: neutral verbs, which the
+    channel turns into HTTP/1.1 (framing, keep-alive) and writes, in order.
+
+    Each verb that starts or ends the response does so on the wire; after one that ends
+    it, the cycle calls ``response_complete``. A verb given an invalid status or header
+    field raises LocalProtocolError, having written nothing."""
 
     @property
-    def write_paused(self) -> bool: ...
-    def write(self, data: bytes) -> None: ...
-    async def drain(self) -> None: ...
-    async def sendfile(self, file: IO[bytes], offset: int, count: int, head: bytes) -> None: ...
-    def body_requested(self) -> None: ...
-    def body_consumed(self) -> None: ...
-    def response_complete(self, cycle: RequestCycle) -> None: ...
+    def write_paused(self) -> bool:
+        """Whether the app must wait (``drain``) before it sends more."""
+
+    def send_response(self, status: int, headers: Fields, body: bytes, end: bool) -> None:
+        """Start the response: its head with the first piece of its body (and its end,
+        if ``end``)."""
+
+    def send_body(self, body: bytes, end: bool) -> None:
+        """A piece of the started response's body (and its end, if ``end``)."""
+
+    def end_response(self, trailers: Fields | None) -> None:
+        """End the started response's body, with ``trailers`` (chunked framing only)."""
+
+    def send_informational(self, status: int, headers: Fields) -> None:
+        """A 1xx response before the final one (nothing to an HTTP/1.0 client)."""
+
+    async def send_file_range(
+        self, file: IO[bytes], offset: int, count: int, end: bool, start: ResponseStart | None
+    ) -> int:
+        """``count`` bytes of ``file`` from ``offset`` as a piece of the body, starting
+        the response first if ``start`` is given, and ending it if ``end``. Returns the
+        body bytes sent (0 for a response without body, such as HEAD's)."""
+
+    async def drain(self) -> None:
+        """Wait until the client has taken enough, or the connection is lost."""
+
+    def body_requested(self) -> None:
+        """The app waits for the request body (a ``100 Continue`` may be owed)."""
+
+    def body_consumed(self) -> None:
+        """The app has taken the queued body: reading may go on."""
+
+    def response_complete(self, cycle: RequestCycle) -> None:
+        """The response is all out: the exchange is over."""
+
+    def app_failed(self, cycle: RequestCycle, message: str) -> None:
+        """The app failed its request (raised, returned early, was cancelled): a 500 if
+        nothing was sent yet, else the connection is aborted."""
 
 
 class RequestCycle:
-    """The state of one request: its body queue and the progress of its response."""
+    """The state of one request: its body queue and the progress of its response.
+
+    The response's progress is one ``ResponseState``. The request side stays a few
+    flags, because they are independent facts, not steps of one sequence: whether the
+    app has asked for the body, whether the whole body has arrived, whether the client
+    has half-closed, whether it is gone. (The body's arrival and its hand-over to the
+    app are in order, and ``_body_done``/``_body_handed`` could be one three-valued
+    state; as two flags the common test of ``receive`` stays one line.)
+    """
 
     __slots__ = (
         "_body",
         "_body_done",
-        "_body_sent_to_app",
-        "_channel",
-        "_conn",
+        "_body_handed",
         "_headers",
         "_peer_closed",
         "_trailers_expected",
         "_waiter",
         "body_bytes_sent",
         "body_wanted",
-        "complete",
+        "channel",
         "disconnected",
         "queued",
         "scope",
         "start_time",
-        "started",
+        "state",
         "status",
     )
 
-    def __init__(
-        self, scope: Scope, channel: Channel, conn: ServerConnection, start_time: float
-    ) -> None:
+    def __init__(self, scope: Scope, channel: HTTPChannel, start_time: float) -> None:
         self.scope = scope
-        self._channel = channel
-        self._conn = conn
+        self.channel = channel
+        """The connection this cycle runs on (its ``app_failed`` is the runner's)."""
         self.start_time = start_time
         self._body: list[bytes] = []
         self.queued = 0  # body bytes received and not yet handed to the app
         self._body_done = False  # the whole request body has arrived
-        self._body_sent_to_app = False  # more_body=False has been handed to the app
+        self._body_handed = False  # more_body=False has been handed to the app
         self.body_wanted = False  # the app has asked for the body (receive() was called)
         self._waiter: asyncio.Future[None] | None = None
         self.disconnected = False
         self._peer_closed = False  # the client half-closed after its request
-        self.started = False  # http.response.start received
-        self.complete = False  # the response has been fully sent
+        self.state = _AWAITING_START
         self.status = 0
         self._headers: Fields = []
         self._trailers_expected = False
         self.body_bytes_sent = 0
+
+    @property
+    def started(self) -> bool:
+        """Whether the app has sent ``http.response.start``."""
+        return self.state is not _AWAITING_START
+
+    @property
+    def complete(self) -> bool:
+        """Whether the whole response has been sent."""
+        return self.state is _COMPLETE
 
     # -- what the server tells the cycle ----------------------------------------------
 
@@ -115,23 +192,24 @@ class RequestCycle:
 
     async def receive(self) -> Message:
         """The next ASGI ``http.request`` piece, or ``http.disconnect``."""
-        if self._body_done and not self._body and not self._body_sent_to_app:
-            self._body_sent_to_app = True
+        if self._body_done and not self._body and not self._body_handed:
+            self._body_handed = True
             return _EMPTY_BODY  # the common case: a request without body
         if not self.body_wanted:
             self.body_wanted = True
             # RFC 9110 §10.1.1: 100 Continue only once the application wants the body.
-            data = self._conn.send_continue()
-            if data:
-                self._channel.write(data)
-            self._channel.body_requested()
+            self.channel.body_requested()
         while True:
             if self._body:
                 return self._take_body()
-            if self.disconnected or self.complete or (self._peer_closed and self._body_sent_to_app):
+            if (
+                self.disconnected
+                or self.state is _COMPLETE
+                or (self._peer_closed and self._body_handed)
+            ):
                 return _DISCONNECT
-            if self._body_done and not self._body_sent_to_app:
-                self._body_sent_to_app = True
+            if self._body_done and not self._body_handed:
+                self._body_handed = True
                 return _EMPTY_BODY
             waiter = self._waiter = asyncio.get_running_loop().create_future()
             await waiter
@@ -142,8 +220,8 @@ class RequestCycle:
         self.queued = 0
         more = not self._body_done
         if not more:
-            self._body_sent_to_app = True
-        self._channel.body_consumed()
+            self._body_handed = True
+        self.channel.body_consumed()
         return {"type": "http.request", "body": body, "more_body": more}
 
     # -- send -------------------------------------------------------------------------
@@ -164,7 +242,7 @@ class RequestCycle:
         elif kind == "http.response.start":
             self._start(fields)
         elif kind == "http.response.trailers":
-            await self._send_trailers(fields)
+            self._send_trailers(fields)
         elif kind == "http.response.early_hint":
             self._early_hint(fields)
         elif kind == "http.response.pathsend":
@@ -181,19 +259,17 @@ class RequestCycle:
         self._start_response(status, headers, False)
         self._write(body, False)
 
-    def start_external(self, status: int, headers: Fields, size: int) -> bytes:
-        """Start a response whose ``size`` body bytes the channel writes itself (a file
-        answered at once, see ``ServerState.respond_now``): the head, with whatever
-        framing goes before them."""
+    def start_external(self, status: int, headers: Fields) -> None:
+        """Start a response whose head and body the channel writes itself (a file
+        answered at once, see ``ServerState.respond_now``); ``end_external`` ends it."""
         self._start_response(status, headers, False)
-        head = self._conn.send_response(status, self._headers, length=size)
-        frame = self._conn.frame_external(size)
-        return head + frame[0] if frame is not None else head
+        self.state = _BODY
 
     def end_external(self, size: int) -> None:
-        """The ``size`` bytes of ``start_external`` are written: end the response."""
+        """The channel has written the ``size`` body bytes of ``start_external``'s
+        response, and its end: the response is complete."""
         self.body_bytes_sent += size
-        self._finish(self._conn.send_end())
+        self._finish()
 
     def _start(self, message: dict[str, Any]) -> None:
         status = message.get("status")
@@ -202,7 +278,7 @@ class RequestCycle:
         self._start_response(status, message.get("headers", ()), bool(message.get("trailers")))
 
     def _start_response(self, status: int, headers: object, trailers: bool) -> None:
-        if self.started:
+        if self.state is not _AWAITING_START:
             raise LocalProtocolError("http.response.start sent twice")
         # The engine validates every field when it renders the head (names are tokens,
         # values carry no CR, LF or NUL, both are bytes).
@@ -212,7 +288,7 @@ class RequestCycle:
         )
         self.status = status
         self._trailers_expected = trailers
-        self.started = True
+        self.state = _STARTED
 
     def _write_body(self, message: dict[str, Any]) -> bool:
         """Write a piece of the body; True when the app must wait for the client (drain)."""
@@ -224,34 +300,32 @@ class RequestCycle:
         return self._write(body, bool(message.get("more_body", False)))
 
     def _write(self, body: bytes, more: bool) -> bool:
-        if not self.started:
+        state = self.state
+        if state is _AWAITING_START:
             raise LocalProtocolError("http.response.body before http.response.start")
-        if self.complete:
+        if state is _COMPLETE:
             raise LocalProtocolError("http.response.body after the response completed")
-        conn = self._conn
-        self.body_bytes_sent += len(body)
-        if conn.our_state is State.IDLE:
-            end = not more and not self._trailers_expected
-            data = conn.send_response(self.status, self._headers, body=body, end=end)
+        end = not more and not self._trailers_expected
+        channel = self.channel
+        if state is _STARTED:
+            channel.send_response(self.status, self._headers, body, end)
+            self.state = _BODY
         else:
-            data = conn.send_data(body)
-            if not more and not self._trailers_expected:
-                data += conn.send_end()
-        if not more and not self._trailers_expected:
-            self._finish(data)
+            channel.send_body(body, end)
+        self.body_bytes_sent += len(body)
+        if end:
+            self._finish()
             return False
-        channel = self._channel
-        channel.write(data)
         return channel.write_paused
 
     async def _drain(self) -> None:
-        await self._channel.drain()
+        await self.channel.drain()
         if self.disconnected:
             raise ClientDisconnected("the client closed the connection")
 
     async def _send_path(self, message: dict[str, Any]) -> None:
         """ASGI pathsend: the whole body is the file at ``path``."""
-        if not self.started or self._conn.our_state is not State.IDLE:
+        if self.state is not _STARTED:
             raise LocalProtocolError("http.response.pathsend must carry the whole body")
         file, size = open_path(message)
         with file:
@@ -259,7 +333,7 @@ class RequestCycle:
 
     async def _send_zerocopy(self, message: dict[str, Any]) -> None:
         """ASGI zerocopysend: a range of an open file, as a piece of the body."""
-        if not self.started or self.complete:
+        if self.state is _AWAITING_START or self.state is _COMPLETE:
             raise LocalProtocolError("http.response.zerocopysend outside a response body")
         file, offset, count, more, advance = zerocopy_range(message)
         await self._send_file_range(file, offset, count, more=more)
@@ -267,57 +341,47 @@ class RequestCycle:
             file.seek(offset + count)
 
     async def _send_file_range(self, file: IO[bytes], offset: int, count: int, more: bool) -> None:
-        conn = self._conn
         end = not more and not self._trailers_expected
-        head = b""
-        if conn.our_state is State.IDLE:
-            head = conn.send_response(self.status, self._headers, length=None if more else count)
-        frame = conn.frame_external(count)
-        channel = self._channel
-        after = b""
-        if frame is not None and count:
-            before, after = frame
-            await channel.sendfile(file, offset, count, head + before)
-            head = b""
-            self.body_bytes_sent += count
-            if self.disconnected:
-                raise ClientDisconnected("the client closed the connection")
+        start: ResponseStart | None = None
+        if self.state is _STARTED:
+            start = (self.status, self._headers, None if more else count)
+            self.state = _BODY
+        self.body_bytes_sent += await self.channel.send_file_range(file, offset, count, end, start)
+        if self.disconnected:
+            raise ClientDisconnected("the client closed the connection")
         if end:
-            self._finish(head + after + conn.send_end())
-        else:
-            channel.write(head + after)
+            self._finish()
 
     def _early_hint(self, message: dict[str, Any]) -> None:
         """ASGI early hints: a ``103 Early Hints`` with one Link field per entry of
         ``links`` (RFC 8297), before the final response; nothing to an HTTP/1.0 client
-        (RFC 9110 §15.2), which the engine knows."""
-        if self.started:
+        (RFC 9110 §15.2), which the channel knows."""
+        if self.state is not _AWAITING_START:
             raise LocalProtocolError("http.response.early_hint after http.response.start")
         links = message.get("links", ())
         if not isinstance(links, list | tuple) or not all(type(link) is bytes for link in links):
             raise LocalProtocolError("http.response.early_hint 'links' must be a list of bytes")
         if links:
-            data = self._conn.send_informational(103, [(b"link", link) for link in links])
-            if data:
-                self._channel.write(data)
+            self.channel.send_informational(103, [(b"link", link) for link in links])
 
-    async def _send_trailers(self, message: dict[str, Any]) -> None:
-        if not self._trailers_expected or self.complete:
+    def _send_trailers(self, message: dict[str, Any]) -> None:
+        if not self._trailers_expected or self.state is _COMPLETE:
             raise LocalProtocolError("http.response.trailers not announced by the response")
-        if self._conn.our_state is State.IDLE:
+        if self.state is not _BODY:
             raise LocalProtocolError("http.response.trailers before the body")
         trailers = _header_list(message.get("headers", ()))
         if message.get("more_trailers", False):
             raise LocalProtocolError("more_trailers is not supported over HTTP/1.1")
-        self._finish(self._conn.send_end(trailers))
+        self.channel.end_response(trailers)
+        self._finish()
 
-    def _finish(self, data: bytes) -> None:
-        self.complete = True
-        channel = self._channel
-        channel.write(data)
+    def _finish(self) -> None:
+        """The response's end is out: complete, wake a receive() waiting, and tell the
+        channel (which may go on to the next request at once)."""
+        self.state = _COMPLETE
         if self._waiter is not None:
             self._wake()
-        channel.response_complete(self)
+        self.channel.response_complete(self)
 
 
 def _header_list(headers: Any) -> Fields:

@@ -1,10 +1,11 @@
 """The ASGI zero-copy extensions: ``http.response.pathsend`` (send a whole file by path)
 and ``http.response.zerocopysend`` (send a range of an open file).
 
-The bytes go from the page cache to the socket without passing through Python: with
-``loop.sendfile`` on asyncio, with ``os.sendfile`` on the transport's socket on uvloop
-(which has no ``loop.sendfile``); only where neither can (TLS) are they read and written
-in bounded pieces, waiting for the client between pieces. See server/_sendfile.py.
+This module reads the messages; the server sends the file (server/_sendfile.py). The
+bytes go from the page cache to the socket without passing through Python, with
+``os.sendfile`` on the transport's socket, on asyncio and uvloop alike; only where the
+socket can't be written behind the transport's back (TLS) are they read and written in
+bounded pieces, waiting for the client between pieces.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ __all__ = ["Descriptor", "open_path", "zerocopy_range"]
 
 
 class Descriptor:
-    """An application's open file descriptor, with what sending a file uses of a file
-    object (``fileno``, ``tell``, ``seek``, ``readinto``, ``mode``). The app owns it: it is
-    never closed here. ``open(fd, closefd=False)`` would cost an fstat, an ioctl and an
-    lseek, and two objects, for every message.
+    """An application's open file descriptor, standing in for a file object: what
+    ``zerocopy_range`` and sending the file use (``fileno``, ``tell``, ``seek``), and
+    reading it as a file (``readinto``, ``mode``). The app owns it: it is never closed
+    here. ``open(fd, closefd=False)`` would cost an fstat, an ioctl and an lseek, and two
+    objects, for every message.
     """
 
     __slots__ = ("_fd",)

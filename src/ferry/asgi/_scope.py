@@ -1,16 +1,16 @@
-"""Build the ASGI HTTP connection scope (ASGI HTTP spec 2.4) for a request."""
+"""Build the ASGI connection scopes (ASGI HTTP and WebSocket specs 2.4) of a request,
+from plain values: the parsed request, the connection's addresses, the server's root
+path and scheme. The one cache here, ``ScopeTemplates``, says what it keeps and why."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Callable
+from typing import Any, Final
 from urllib.parse import unquote
 
-from ..http1 import Request
+from ..http1 import Fields, Request
 
-if TYPE_CHECKING:
-    from ..server._protocol import HTTPProtocol
-
-__all__ = ["build_scope", "build_websocket_scope"]
+__all__ = ["ScopeTemplates", "build_scope", "build_websocket_scope"]
 
 _ASGI: Final = {"version": "3.0", "spec_version": "2.4"}
 
@@ -31,56 +31,84 @@ _EXTENSIONS: Final[dict[str, Any]] = {
 }
 
 
-_TEMPLATES_SIZE: Final = 256  # request heads whose scope template is kept (see build_scope)
+_TEMPLATES_SIZE: Final = 256  # request heads whose scope template is kept
 
 
 def build_scope(
-    protocol: HTTPProtocol, request: Request, head_start: float, head_end: float
+    template: dict[str, Any],
+    request: Request,
+    client: tuple[str, int] | None,
+    server: tuple[Any, ...] | None,
+    lifespan_state: dict[str, Any],
+    requests_on_connection: int,
+    keep_alive: bool,
+    response_head: Callable[[object, Fields], bytes],
+    head_start: float,
+    head_end: float,
 ) -> dict[str, Any]:
-    """The scope of ``request``; ``head_start``/``head_end`` are perf_counter() times of
-    its first byte and of its parsed head (apps use them for Server-Timing).
-
-    A copy of the request's template (``scope_template``) with the rest filled in.
+    """The scope of ``request``: a copy of its ``template`` (``ScopeTemplates.get``) with
+    the rest filled in from plain values: the connection's ``client`` and ``server``
+    addresses, a copy of the app's ``lifespan_state``, and Ferry's ``ferry.exchange``
+    extension (the request's number on its connection, whether the connection is to be
+    kept alive, a preview of the response head, and the perf_counter() times of the
+    head's first byte and of its parsing, which apps use for Server-Timing).
     """
-    state = protocol.state
-    scope = scope_template(protocol, request).copy()
-    conn = protocol.conn
+    scope = template.copy()
     extensions = _EXTENSIONS.copy()
     extensions["ferry.exchange"] = {
-        "requests_on_connection": conn.requests_received,
-        "keep_alive": conn.keep_alive,
-        "response_head": conn.preview_response_head,
+        "requests_on_connection": requests_on_connection,
+        "keep_alive": keep_alive,
+        "response_head": response_head,
         "head_start": head_start,
         "head_end": head_end,
     }
-    scope["server"] = protocol.server
-    scope["client"] = protocol.client
+    scope["server"] = server
+    scope["client"] = client
     scope["headers"] = request.headers.copy()  # the app's to change; the Request is shared
-    scope["state"] = state.lifespan_state.copy()
+    scope["state"] = lifespan_state.copy()
     scope["extensions"] = extensions
     return scope
 
 
-def scope_template(protocol: HTTPProtocol, request: Request) -> dict[str, Any]:
-    """The keys of ``request``'s scope that depend on the request alone (method, path,
-    query, headers...), the others None: shared, and never to be changed.
+class ScopeTemplates:
+    """The cache of scope templates: for a parsed request, the keys of its HTTP scope
+    that depend on the request alone (method, path, query, headers...), the others None.
 
-    The engine hands out the same ``Request`` for the same head bytes (see
-    ``Limits.head_cache``), so a template is made once per ``Request``. It holds its
-    Request, so that the id it is found by is not reused.
+    - **What**: one template per ``Request``, shared by every scope made from it (a
+      scope is a copy, see ``build_scope``) and by ``ferry_respond_now`` hooks, which get
+      the template itself: nobody may change one.
+    - **Keyed by**: ``id(request)``. That finds it again because the engine hands out the
+      same ``Request`` object for the same head bytes (its head cache, see
+      ``Limits.head_cache``). Each entry holds its ``Request``, so that the id is not
+      reused by another object while the entry lives; the entry is checked to be that
+      very Request.
+    - **Bounded**: at most 256 entries; when full, the cache is emptied and refilled.
+    - **Why it is safe**: a ``Request`` never changes after parsing, the template is
+      never written to, and the values it takes from elsewhere (``root_path``,
+      ``scheme``) are fixed for the server's life.
     """
-    templates = protocol.state.scope_templates
-    known = templates.get(id(request))
-    if known is not None and known[0] is request:
-        return known[1]
-    template = _template(request, protocol.state.config.root_path)
-    if len(templates) >= _TEMPLATES_SIZE:
-        templates.clear()
-    templates[id(request)] = (request, template)
-    return template
+
+    __slots__ = ("_root_path", "_scheme", "_templates")
+
+    def __init__(self, root_path: str, scheme: str = "http") -> None:
+        self._root_path = root_path
+        self._scheme = scheme
+        self._templates: dict[int, tuple[Request, dict[str, Any]]] = {}
+
+    def get(self, request: Request) -> dict[str, Any]:
+        """The template of ``request``'s scope (made now if it is not kept)."""
+        templates = self._templates
+        known = templates.get(id(request))
+        if known is not None and known[0] is request:
+            return known[1]
+        template = _template(request, self._root_path, self._scheme)
+        if len(templates) >= _TEMPLATES_SIZE:
+            templates.clear()
+        templates[id(request)] = (request, template)
+        return template
 
 
-def _template(request: Request, root_path: str) -> dict[str, Any]:
+def _template(request: Request, root_path: str, scheme: str) -> dict[str, Any]:
     """Every key of ``request``'s scope: those that depend on the request alone, and the
     others (None here) in their place, so that filling them in never grows the dict."""
     raw_path = request.path
@@ -90,7 +118,7 @@ def _template(request: Request, root_path: str) -> dict[str, Any]:
         "http_version": request.http_version,
         "server": None,
         "client": None,
-        "scheme": "http",
+        "scheme": scheme,
         "method": request.method.decode("ascii"),
         "root_path": root_path,
         "path": root_path + decode_path(raw_path),
@@ -102,19 +130,25 @@ def _template(request: Request, root_path: str) -> dict[str, Any]:
     }
 
 
-def build_websocket_scope(protocol: HTTPProtocol, request: Request) -> dict[str, Any]:
-    """The scope of a WebSocket opening handshake (ASGI WebSocket spec 2.4)."""
-    state = protocol.state
-    root_path = state.config.root_path
+def build_websocket_scope(
+    request: Request,
+    client: tuple[str, int] | None,
+    server: tuple[Any, ...] | None,
+    root_path: str,
+    lifespan_state: dict[str, Any],
+    scheme: str = "ws",
+) -> dict[str, Any]:
+    """The scope of a WebSocket opening handshake (ASGI WebSocket spec 2.4), from the
+    request, the connection's addresses, the server's root path and the app's state."""
     raw_path = request.path
     offered = b",".join(v for n, v in request.headers if n == b"sec-websocket-protocol")
     return {
         "type": "websocket",
         "asgi": _ASGI,
         "http_version": request.http_version,
-        "server": protocol.server,
-        "client": protocol.client,
-        "scheme": "ws",
+        "server": server,
+        "client": client,
+        "scheme": scheme,
         "root_path": root_path,
         "path": root_path + decode_path(raw_path),
         "raw_path": root_path.encode("latin-1") + raw_path if root_path else raw_path,
@@ -122,6 +156,6 @@ def build_websocket_scope(protocol: HTTPProtocol, request: Request) -> dict[str,
         "headers": request.headers.copy(),
         # RFC 6455 §4.1 (10): a comma-separated list, in the client's order of preference.
         "subprotocols": [p.strip() for p in offered.decode("latin-1").split(",") if p.strip()],
-        "state": state.lifespan_state.copy(),
+        "state": lifespan_state.copy(),
         "extensions": {"websocket.http.response": {}},
     }

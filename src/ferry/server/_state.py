@@ -1,25 +1,32 @@
 """What every connection of one server shares: configuration, the app, the connection
-set, and the two things done per request outside the protocol: running the app and
-writing the access log."""
+set, the caches of values that connections share (``addresses``, ``scope_templates``),
+and the two things done per request outside the protocol: running the app and writing
+the access log."""
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
+import sys
 import time
 from asyncio import current_task
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from contextvars import copy_context
 from typing import TYPE_CHECKING, Any
 
 from .._errors import LocalProtocolError
+from ..asgi._scope import ScopeTemplates, build_websocket_scope
 from ..asgi._types import ASGIApp, Scope
 from ._config import Config
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
     from ..asgi._cycle import RequestCycle
-    from ..http1 import Fields
+    from ..http1 import Fields, Request
+    from ..websocket import WebSocketChannel, WebSocketSession
     from ._protocol import HTTPProtocol
 
 __all__ = ["ServerState"]
@@ -29,7 +36,8 @@ access_log = logging.getLogger("ferry.access")
 
 # scope -> (status, header fields, body), or None to call the app as usual; the body is
 # bytes, or (fd, size) for a whole open file the server sends and closes.
-RespondNow = Callable[[Scope], "tuple[int, Fields, bytes | tuple[int, int]] | None"]
+Answer = tuple[int, "Fields", "bytes | tuple[int, int]"]
+RespondNow = Callable[[Scope], "Answer | None"]
 
 
 class ServerState:
@@ -45,9 +53,10 @@ class ServerState:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.lifespan_state: dict[str, Any] = {}
         self.shutting_down = False
-        self.server_addresses: dict[Any, Any] = {}  # socket name -> the scope's "server"
-        # id(Request) -> (Request, the keys of its scope that depend on it alone)
-        self.scope_templates: dict[int, tuple[Any, dict[str, Any]]] = {}
+        # The caches (each says what it keeps, by what key, and why that is safe):
+        # socket name -> the scope's "server" (see addresses), and the scope templates.
+        self.server_addresses: dict[Any, Any] = {}
+        self.scope_templates = ScopeTemplates(config.root_path)
         self.nesting = 0  # response_complete -> next request calls nested right now
         self.drained = asyncio.Event()  # set once shutting down and nothing is left
         self.access_log = config.access_log
@@ -65,8 +74,67 @@ class ServerState:
         self._task_per_request = config.task_per_request
         # An app of Ferry's own may answer some requests at once, with no task (see
         # StaticFiles.ferry_respond_now), given the request's shared scope template (see
-        # HTTPProtocol._respond_now); any other app is always called.
+        # answer_at_once); any other app is always called.
         self.respond_now: RespondNow | None = getattr(app, "ferry_respond_now", None)
+
+    def answer_at_once(self, template: Scope) -> Answer | None:
+        """The answer of the app's ``ferry_respond_now`` to the request whose scope
+        template is ``template``, or None when the app must be called: it said None, or
+        raised (called, it raises again, and its error is logged and answered as any
+        app's)."""
+        respond_now = self.respond_now
+        assert respond_now is not None
+        try:
+            return respond_now(template)
+        except Exception:
+            return None
+
+    def run_websocket(
+        self,
+        websocket: ModuleType,
+        channel: WebSocketChannel,
+        request: Request,
+        addresses: tuple[Any, Any],
+        head_end: float,
+    ) -> WebSocketSession:
+        """Run the application for a WebSocket handshake (``websocket`` is the module,
+        see ``websocket_support``) in a task of its own: the session that will speak
+        for it on ``channel``; ``addresses`` are the connection's (client, server)."""
+        client, server = addresses
+
+        def log(status: int, body_bytes: int) -> None:
+            self.log_websocket(request, client, status, body_bytes, head_end)
+
+        scope = build_websocket_scope(
+            request, client, server, self.config.root_path, self.lifespan_state
+        )
+        settings = websocket.WebSocketSettings(max_size=self.config.ws_max_size)
+        session: WebSocketSession = websocket.WebSocketSession(
+            channel, request, scope, settings, self.loop, log
+        )
+        self.spawn(session.run(self.app))
+        return session
+
+    def spawn(
+        self,
+        coroutine: Coroutine[Any, Any, None],
+        failed: Callable[[], None] | None = None,
+        what: str = "",
+    ) -> None:
+        """Run ``coroutine`` in a task that shutdown waits for (or cancels). If ``failed``
+        is given (a file's sending task gives the transport's abort), an exception of the
+        task's is logged as "error ``what``" and ``failed`` called."""
+
+        def done(task: asyncio.Task[None]) -> None:
+            self.tasks.discard(task)
+            if failed is not None and not task.cancelled() and task.exception() is not None:
+                error_log.error("error %s", what, exc_info=task.exception())
+                failed()
+            self.check_drained()
+
+        task = self.loop.create_task(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(done)
 
     def run_app(self, cycle: RequestCycle) -> None:
         """Run the application for one request: queue it for a runner task.
@@ -152,6 +220,30 @@ class ServerState:
             elif ready and not self._starting and not self._task_per_request:
                 self._start_runner()  # the queue's next request has no runner
 
+    def addresses(self, transport: asyncio.Transport) -> tuple[Any, Any]:
+        """(client, server) for the ASGI scope: (host, port) pairs, (path, None) for a UNIX
+        socket. Memory per idle connection counts: the client's host is interned (many
+        connections come from one address), and the server's is the same for every
+        connection to one listener, so it is made once and shared. That is the cache
+        ``server_addresses``: by socket name (what the listener's socket reports), at
+        most 64 entries (then no more are kept), safe because a listener's name and the
+        tuple made of it never change."""
+        servers = self.server_addresses
+        peer = transport.get_extra_info("peername")
+        sock = transport.get_extra_info("sockname")
+        server = servers.get(sock)
+        if server is None:
+            if isinstance(sock, str):  # AF_UNIX
+                server = (sock, None)
+            elif isinstance(sock, tuple):
+                server = (str(sock[0]), int(sock[1]))
+            if server is not None and len(servers) < 64:
+                servers[sock] = server
+        if isinstance(sock, str):
+            return None, server
+        client = (sys.intern(str(peer[0])), int(peer[1])) if isinstance(peer, tuple) else None
+        return client, server
+
     def check_drained(self) -> None:
         """During shutdown, set ``drained`` once no connection or app task is left."""
         if self.shutting_down and not self.connections and not self.tasks:
@@ -178,36 +270,46 @@ class ServerState:
     @staticmethod
     def _fail(cycle: RequestCycle, message: str) -> None:
         """500 if nothing was sent yet; else abort (ASGI: the response cannot be fixed)."""
-        cycle._channel.app_failed(cycle, message)  # type: ignore[attr-defined]
+        cycle.channel.app_failed(cycle, message)
 
-    def log_access(self, protocol: HTTPProtocol, cycle: RequestCycle) -> None:
+    def log_access(
+        self, request: Request | None, client: tuple[str, int] | None, cycle: RequestCycle
+    ) -> None:
         """Combined log format, plus the request's duration in milliseconds."""
-        self.log_exchange(protocol, cycle.status, cycle.body_bytes_sent, cycle.start_time)
+        self.log_exchange(request, client, cycle.status, cycle.body_bytes_sent, cycle.start_time)
 
     def log_websocket(
-        self, protocol: HTTPProtocol, status: int, body_bytes: int, start_time: float
+        self,
+        request: Request | None,
+        client: tuple[str, int] | None,
+        status: int,
+        body_bytes: int,
+        start_time: float,
     ) -> None:
         """The access-log line of a WebSocket handshake, in ``log_access``'s format:
         ``status`` is 101 when the app accepted, else the denial's (or the error's);
         ``body_bytes`` that response's body; the duration runs from ``start_time`` (the
         request's head parsed) to the answer, not to the session's end, so that the line
         is written when the WebSocket opens rather than hours later."""
-        self.log_exchange(protocol, status, body_bytes, start_time)
+        self.log_exchange(request, client, status, body_bytes, start_time)
 
     def log_exchange(
-        self, protocol: HTTPProtocol, status: int, body_bytes: int, start_time: float
+        self,
+        request: Request | None,
+        client: tuple[str, int] | None,
+        status: int,
+        body_bytes: int,
+        start_time: float,
     ) -> None:
-        """One access-log line: the request as received, the status and body size sent,
-        the referer, the user agent and the milliseconds since ``start_time``."""
+        """One access-log line: the ``request`` as received (the engine's, not the
+        scope: its path carries root_path, and the application may have rewritten it),
+        the ``client``'s address, the status and body size sent, the referer, the user
+        agent and the milliseconds since ``start_time``."""
         if not self.access_log or not access_log.isEnabledFor(logging.INFO):
             return
-        # The request as the client sent it, not the scope: its path carries root_path,
-        # and the application may have rewritten it.
-        request = protocol.conn.request
         if request is None:  # pragma: no cover - a cycle keeps its request until logged
             return
         headers = dict(request.headers)
-        client = protocol.client
         access_log.info(
             '%s - - [%s] "%s %s HTTP/%s" %d %d "%s" "%s" %.3fms',
             client[0] if client else "-",
@@ -221,3 +323,13 @@ class ServerState:
             headers.get(b"user-agent", b"-").decode("latin-1"),
             (time.perf_counter() - start_time) * 1000,
         )
+
+
+def websocket_support() -> ModuleType | None:
+    """ferry.websocket if websockets is installed (the ``ferry[ws]`` extra), else None: an
+    Upgrade request is then served as plain HTTP (RFC 9110 §7.8: a server MAY ignore it)."""
+    try:
+        importlib.import_module("websockets")
+    except ImportError:
+        return None
+    return importlib.import_module("ferry.websocket")

@@ -35,10 +35,10 @@ from websockets.protocol import Protocol as FrameLayer
 
 from .._errors import ClientDisconnected, LocalProtocolError
 from ..asgi._types import ASGIApp, Message, Scope
-from ..http1 import Request, ServerConnection
+from ..http1 import Fields, Request
 from ._handshake import WebSocketSettings, accept_fields
 
-__all__ = ["Channel", "HandshakeLog", "WebSocketSession"]
+__all__ = ["HandshakeLog", "WebSocketChannel", "WebSocketSession"]
 
 logger = logging.getLogger("ferry.error")
 
@@ -70,17 +70,27 @@ _OPEN = Phase.OPEN
 _CLOSED = Phase.CLOSED
 
 
-class Channel(TypingProtocol):
-    """What a session needs from the connection it runs on (the HTTP protocol)."""
+class WebSocketChannel(TypingProtocol):
+    """What a session needs from the connection it runs on (the HTTP protocol, which
+    alone drives the HTTP/1.1 engine: the 101, a denial response, Connection: close)."""
 
     transport: asyncio.Transport
-    conn: ServerConnection
 
     @property
     def write_paused(self) -> bool: ...
     def write(self, data: bytes) -> None: ...
     async def drain(self) -> None: ...
     def send_error(self, status: int, message: str) -> int: ...
+    def hold_data(self, data: bytes) -> int:
+        """Keep bytes received before the accept; how many are held."""
+
+    def switch_protocols(self, headers: Fields, switched: Callable[[], None]) -> bytes:
+        """Write the 101 (``switched`` is called just before); the bytes after the
+        request."""
+
+    def close_after_response(self) -> None: ...
+    def send_response(self, status: int, headers: Fields, body: bytes, end: bool) -> None: ...
+    def send_body(self, body: bytes, end: bool) -> None: ...
 
 
 def _no_log(status: int, body_bytes: int) -> None:
@@ -118,7 +128,7 @@ class WebSocketSession:
 
     def __init__(
         self,
-        channel: Channel,
+        channel: WebSocketChannel,
         request: Request,
         scope: Scope,
         settings: WebSocketSettings,
@@ -294,9 +304,8 @@ class WebSocketSession:
         headers, extensions = accept_fields(self._request, subprotocol, self._settings)
         extra = [(bytes(name).lower(), bytes(value)) for name, value in message.get("headers", ())]
         channel = self._channel
-        head, trailing = channel.conn.send_switching_protocols(headers + extra)
-        self._log_handshake(101, 0)  # before the 101 leaves: logged once the client has it
-        channel.write(head)
+        # Logged before the 101 leaves: the line is there once the client has it.
+        trailing = channel.switch_protocols(headers + extra, self._log_accepted)
         ws = self._ws = FrameLayer(SERVER, state=OPEN, max_size=self._settings.max_size)
         ws.extensions = extensions
         self.phase = _OPEN
@@ -307,9 +316,12 @@ class WebSocketSession:
             self._read_paused = False  # paused while the app decided (_PENDING_LIMIT)
             channel.transport.resume_reading()
 
+    def _log_accepted(self) -> None:
+        self._log_handshake(101, 0)
+
     def _response_start(self, message: Message) -> None:
         self.phase = Phase.DENIED
-        self._channel.conn.close_after_response()  # the connection ends with the response
+        self._channel.close_after_response()  # the connection ends with the response
         self._denial_status = int(message["status"])
         self._denial_headers = [(bytes(n), bytes(v)) for n, v in message.get("headers", ())]
 
@@ -317,17 +329,11 @@ class WebSocketSession:
         body = bytes(message.get("body", b""))
         more = bool(message.get("more_body", False))
         channel = self._channel
-        conn = channel.conn
         if not self._response_started:
             self._response_started = True
-            data = conn.send_response(
-                self._denial_status, self._denial_headers, body=body, end=not more
-            )
+            channel.send_response(self._denial_status, self._denial_headers, body, not more)
         else:
-            data = conn.send_data(body) if body else b""
-            if not more:
-                data += conn.send_end()
-        channel.write(data)
+            channel.send_body(body, not more)
         self._denial_sent += len(body)
         if not more:
             self._log_handshake(self._denial_status, self._denial_sent)
@@ -426,8 +432,7 @@ class WebSocketSession:
         if ws is None:
             # Not accepted yet: the bytes wait in the engine and come back with the 101.
             channel = self._channel
-            channel.conn.receive_data(data)
-            if channel.conn.buffered_size >= _PENDING_LIMIT and not self._read_paused:
+            if channel.hold_data(data) >= _PENDING_LIMIT and not self._read_paused:
                 self._read_paused = True
                 channel.transport.pause_reading()
             return
@@ -526,7 +531,7 @@ class WebSocketSession:
         if self.phase is _OPEN:
             self._send_close(1001, "server shutdown")
         elif self.phase is Phase.CONNECTING:
-            self._channel.conn.close_after_response()
+            self._channel.close_after_response()
 
     def _close_transport(self) -> None:
         self.phase = _CLOSED
