@@ -78,10 +78,10 @@ class ScopeTemplates:
       scope is a copy, see ``build_scope``) and by ``ferry_respond_now`` hooks, which get
       the template itself: nobody may change one.
     - **Keyed by**: ``id(request)``. That finds it again because the engine hands out the
-      same ``Request`` object for the same head bytes (its head cache, see
-      ``Limits.head_cache``). Each entry holds its ``Request``, so that the id is not
-      reused by another object while the entry lives; the entry is checked to be that
-      very Request.
+      same ``Request`` object for the same head bytes (its head cache,
+      ``ferry.http1._caches.RequestHeadCache``). Each entry holds its ``Request``, so
+      that the id is not reused by another object while the entry lives; the entry is
+      checked to be that very Request.
     - **Bounded**: at most 256 entries; when full, the cache is emptied and refilled.
     - **Why it is safe**: a ``Request`` never changes after parsing, the template is
       never written to, and the values it takes from elsewhere (``root_path``,
