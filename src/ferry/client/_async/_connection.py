@@ -140,21 +140,21 @@ class AsyncHTTPConnection:
 
     async def _send_body(self, pieces: AsyncIterator[bytes], timeouts: Timeouts) -> bool:
         """Send the body's pieces; True if a final response came first (and stopped it).
-        Between two pieces, bytes from the server are read without waiting; after a write
+        Before each piece, bytes from the server are read without waiting; after a write
         fails, what the server sent before it closed is read: a server that refuses a
         body (413) often closes at once, and its answer must not be lost."""
         engine = self.engine
         async for piece in pieces:
             if not piece:
                 continue
+            if await self.stream.poll_readable() and await self._response_while_sending(timeouts):
+                return True
             try:
                 await self._write(engine.send_data(piece), timeouts)
             except NetworkError:
                 if await self._response_while_sending(timeouts, wait=True):
                     return True
                 raise
-            if self.stream.is_readable() and await self._response_while_sending(timeouts):
-                return True
         return False
 
     async def _response_while_sending(self, timeouts: Timeouts, *, wait: bool = False) -> bool:

@@ -19,17 +19,16 @@ __all__ = ["AsyncBodyText", "AsyncResponse"]
 
 
 class AsyncBodyText(str):
-    """``response.text``: the body as text; a str. Calling it, as in the older
-    ``await response.text()`` (or with an ``encoding`` to decode with), reads the body
-    first if need be, and returns the same text as a plain str."""
+    """``response.text``: the body as text; a str. Calling it, as the older API did
+    (``await response.text()``, or with an ``encoding`` to decode with), returns the same
+    text as a plain str."""
 
     _response: AsyncResponse  # (a str subclass cannot have __slots__)
 
     async def __call__(self, encoding: str | None = None) -> str:
-        response = self._response
-        content = await response.read()
         if encoding is None:
             return str(self)
+        content = await self._response.read()  # read already: returns ``content``
         return content.decode(encoding, errors="replace")
 
 

@@ -141,21 +141,21 @@ class HTTPConnection:
 
     def _send_body(self, pieces: Iterator[bytes], timeouts: Timeouts) -> bool:
         """Send the body's pieces; True if a final response came first (and stopped it).
-        Between two pieces, bytes from the server are read without waiting; after a write
+        Before each piece, bytes from the server are read without waiting; after a write
         fails, what the server sent before it closed is read: a server that refuses a
         body (413) often closes at once, and its answer must not be lost."""
         engine = self.engine
         for piece in pieces:
             if not piece:
                 continue
+            if self.stream.poll_readable() and self._response_while_sending(timeouts):
+                return True
             try:
                 self._write(engine.send_data(piece), timeouts)
             except NetworkError:
                 if self._response_while_sending(timeouts, wait=True):
                     return True
                 raise
-            if self.stream.is_readable() and self._response_while_sending(timeouts):
-                return True
         return False
 
     def _response_while_sending(self, timeouts: Timeouts, *, wait: bool = False) -> bool:

@@ -20,17 +20,16 @@ __all__ = ["BodyText", "Response"]
 
 
 class BodyText(str):
-    """``response.text``: the body as text; a str. Calling it, as in the older
-    ``response.text()`` (or with an ``encoding`` to decode with), reads the body
-    first if need be, and returns the same text as a plain str."""
+    """``response.text``: the body as text; a str. Calling it, as the older API did
+    (``response.text()``, or with an ``encoding`` to decode with), returns the same
+    text as a plain str."""
 
     _response: Response  # (a str subclass cannot have __slots__)
 
     def __call__(self, encoding: str | None = None) -> str:
-        response = self._response
-        content = response.read()
         if encoding is None:
             return str(self)
+        content = self._response.read()  # read already: returns ``content``
         return content.decode(encoding, errors="replace")
 
 
