@@ -8,7 +8,7 @@ import socket
 import threading
 from collections.abc import Iterator
 
-from ferry.client import Client
+from ferry.client import Client, PoolLimits
 
 from ..support import echo_app, serving
 from .rawserver import RawServer, ScriptedServer, read_head
@@ -133,3 +133,19 @@ def test_str_of_the_url_is_the_url() -> None:
         response = client.get(url)
     assert str(response.url) == url
     assert response.url.target == b"/a%20b/c?q=1&r=%C3%A9"
+
+
+def test_a_fresh_connection_takes_the_place_of_an_idle_one() -> None:
+    """At the per-host limit, with only idle connections (another thread's, released
+    meanwhile), a fresh connection replaces one of them rather than wait for a slot."""
+    with (
+        serving(echo_app) as server,
+        Client(limits=PoolLimits(max_per_host=1), timeout=5.0) as client,
+    ):
+        client.get(f"http://127.0.0.1:{server.port}/")
+        pool = client.pool
+        assert (pool.open_connections, pool.idle_connections) == (1, 1)
+        fresh = pool.acquire(("http", "127.0.0.1", server.port), client.timeouts, fresh=True)
+        assert not fresh.reused
+        assert (pool.open_connections, pool.idle_connections) == (1, 0)
+        pool.discard(fresh)
