@@ -43,6 +43,12 @@ class Cookies(CookieJar):
             raise KeyError(name)
         return value
 
+    def __bool__(self) -> bool:
+        # Asked before every request: CookieJar's own answer (__len__) walks all its
+        # cookies through three generators. Its domain table is empty until a cookie is
+        # set (and may keep empty entries after clear(): then the walk decides).
+        return bool(self._cookies) and len(self) > 0  # type: ignore[attr-defined]
+
 
 def make_jar(cookies: CookieInput) -> CookieJar:
     """The jar ``cookies`` names: itself, or a new ``Cookies`` holding the pairs."""

@@ -438,7 +438,9 @@ class AsyncClient:
         own = encode_headers(headers)
         if self.base_url is not None:
             url = join_url(self.base_url, url)
-        url, credentials = split_userinfo(url)
+        credentials = None
+        if "@" in url:
+            url, credentials = split_userinfo(url)
         if params or self.params:
             url = with_query(url, _merged_query(self.params, params))
         if content is not None or data is not None or files is not None or json is not None:
@@ -528,8 +530,10 @@ class AsyncClient:
         decoder = decoder_for(header_value(head.headers, b"content-encoding"), self._max_ratio)
         response = AsyncResponse(url, head, source, timeouts, decoder, request, started)
         try:
-            if header_value(head.headers, b"set-cookie") is not None:
-                store_cookies(jar, url, head.headers)
+            for name, _ in head.headers:  # (not header_value: no list on every response)
+                if name == b"set-cookie":
+                    store_cookies(jar, url, head.headers)
+                    break
             for hook in self._response_hooks:
                 await hook(response)
         except BaseException:

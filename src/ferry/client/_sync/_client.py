@@ -439,7 +439,9 @@ class Client:
         own = encode_headers(headers)
         if self.base_url is not None:
             url = join_url(self.base_url, url)
-        url, credentials = split_userinfo(url)
+        credentials = None
+        if "@" in url:
+            url, credentials = split_userinfo(url)
         if params or self.params:
             url = with_query(url, _merged_query(self.params, params))
         if content is not None or data is not None or files is not None or json is not None:
@@ -529,8 +531,10 @@ class Client:
         decoder = decoder_for(header_value(head.headers, b"content-encoding"), self._max_ratio)
         response = Response(url, head, source, timeouts, decoder, request, started)
         try:
-            if header_value(head.headers, b"set-cookie") is not None:
-                store_cookies(jar, url, head.headers)
+            for name, _ in head.headers:  # (not header_value: no list on every response)
+                if name == b"set-cookie":
+                    store_cookies(jar, url, head.headers)
+                    break
             for hook in self._response_hooks:
                 hook(response)
         except BaseException:
