@@ -66,6 +66,7 @@ def test_get_round_trip(server: ServerThread) -> None:
         ["host", f"127.0.0.1:{server.port}"],
         ["user-agent", AGENT],
         ["accept", "*/*"],
+        ["connection", "keep-alive"],
         ["accept-encoding", ACCEPT_ENCODING.decode()],
     ]
 
@@ -323,6 +324,7 @@ def test_expect_continue(answer: bool | None, status: int, body: bytes) -> None:
         assert (response.status, response.content) == (status, b"ok")
     assert seen == [
         b"POST /up HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUser-Agent: %s\r\nAccept: */*\r\n"
+        b"Connection: keep-alive\r\n"
         b"Accept-Encoding: %s\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"
         % (scripted.port, AGENT.encode(), ACCEPT_ENCODING),
         body,
@@ -344,7 +346,14 @@ def test_small_bodies_do_not_expect(server: ServerThread) -> None:
             client.post(f"http://127.0.0.1:{server.port}/", body=b"x").content or b""
         )
     names = [name for name, _ in echoed["headers"]]
-    assert names == ["host", "user-agent", "accept", "accept-encoding", "content-length"]
+    assert names == [
+        "host",
+        "user-agent",
+        "accept",
+        "connection",
+        "accept-encoding",
+        "content-length",
+    ]
 
 
 def test_expect_continue_with_a_ferry_server(server: ServerThread) -> None:

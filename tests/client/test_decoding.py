@@ -46,7 +46,9 @@ def chunked(data: bytes, size: int = 1000) -> bytes:
 
 
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Encoding: %s\r\nTransfer-Encoding: chunked\r\n\r\n"
-DEFAULTS = b"User-Agent: ferry/%s\r\nAccept: */*\r\n" % __version__.encode()
+DEFAULTS = b"User-Agent: ferry/%s\r\nAccept: */*\r\nConnection: keep-alive\r\n" % (
+    __version__.encode()
+)
 
 
 class CodingServer(ScriptedServer):

@@ -88,6 +88,7 @@ def test_request_arguments(server: ServerThread) -> None:
             ["host", f"127.0.0.1:{server.port}"],
             ["user-agent", AGENT],
             ["accept", "*/*"],
+            ["connection", "keep-alive"],
             ["accept-encoding", accept_encoding().decode()],
             ["x-a", "a"],
         ]

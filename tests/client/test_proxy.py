@@ -25,7 +25,9 @@ OK = b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nproxied"
 needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 
 ACCEPT_ENCODING = accept_encoding()  # what this installation decodes
-DEFAULTS = b"User-Agent: ferry/%s\r\nAccept: */*\r\n" % __version__.encode()
+DEFAULTS = b"User-Agent: ferry/%s\r\nAccept: */*\r\nConnection: keep-alive\r\n" % (
+    __version__.encode()
+)
 
 
 class RecordingProxy(ScriptedServer):

@@ -39,7 +39,7 @@ def proxied_head(url: bytes, host: bytes) -> bytes:
     return b"GET %s HTTP/1.1\r\nHost: %s\r\n%sAccept-Encoding: %s\r\n\r\n" % (
         url,
         host,
-        b"User-Agent: ferry/%s\r\nAccept: */*\r\n" % __version__.encode(),
+        b"User-Agent: ferry/%s\r\nAccept: */*\r\nConnection: keep-alive\r\n" % __version__.encode(),
         accept_encoding(),
     )
 

@@ -91,6 +91,7 @@ def test_credentials_stay_with_their_origin(server: ServerThread) -> None:
         ["host", f"localhost:{server.port}"],
         ["user-agent", f"ferry/{__version__}"],
         ["accept", "*/*"],
+        ["connection", "keep-alive"],
         ["accept-encoding", ACCEPT_ENCODING.decode()],
         ["x-other", "kept"],
     ]

@@ -52,6 +52,7 @@ def echo_summary(method: str, body: str, *extra: list[str]) -> dict[str, Any]:
             ["host", "test.example"],
             ["user-agent", f"ferry/{__version__}"],
             ["accept", "*/*"],
+            ["connection", "keep-alive"],
             ["accept-encoding", ACCEPT_ENCODING.decode()],
             ["x-one", "1"],
             *extra,  # the framing field, last as on the wire
@@ -222,6 +223,7 @@ def test_mock_transport_async(loop_name: str) -> None:
                 (b"Host", b"mock.test"),
                 (b"User-Agent", b"ferry/" + __version__.encode()),
                 (b"Accept", b"*/*"),
+                (b"Connection", b"keep-alive"),
                 (b"Accept-Encoding", ACCEPT_ENCODING),
                 (b"Content-Length", b"4"),  # added as the network transport adds it
             ],
@@ -309,5 +311,6 @@ def test_client_headers_replace_the_default_accept_encoding() -> None:
         (b"Host", b"mock.test"),
         (b"User-Agent", b"ferry/" + __version__.encode()),
         (b"Accept", b"*/*"),
+        (b"Connection", b"keep-alive"),
         (b"accept-encoding", b"identity"),
     ]

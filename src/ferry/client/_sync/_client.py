@@ -70,6 +70,9 @@ FormInput = Mapping[str, Any] | bytes | str | None
 _DEFAULT_HEADERS: Headers = [
     (b"User-Agent", b"ferry/" + __version__.encode("ascii")),
     (b"Accept", b"*/*"),
+    # HTTP/1.1's default, said out loud (as httpx does): a server may then tell its idle
+    # timeout in Keep-Alive, which the pool uses to retire a connection before it does.
+    (b"Connection", b"keep-alive"),
 ]
 """Sent unless the client's or the request's fields name them (as curl and httpx send
 them); with Accept-Encoding, which names only the codings this installation decodes."""
