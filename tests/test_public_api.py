@@ -50,6 +50,7 @@ def test_top_level_names() -> None:
         "ConnectTimeout",
         "DecodingError",
         "FerryError",
+        "HTTPStatusError",
         "Limits",
         "LocalProtocolError",
         "MockTransport",

@@ -22,6 +22,10 @@
     ├── DecodingError(ValueError)      a Content-Encoding could not be decoded, or the
     │                                  decoded body outgrew the decompression limit
     ├── TooManyRedirects               more redirects than the client follows
+    ├── HTTPStatusError                ``raise_for_status()`` on a 4xx or 5xx response;
+    │                                  ``.response`` is that response
+    ├── ResponseNotRead(RuntimeError)  a streamed response's ``text`` or ``json()`` before
+    │                                  its body was read
     └── ClientClosed(RuntimeError)     the client (or its pool) was used after ``close()``
 
 Errors are split by blame, as in h11: a ``RemoteProtocolError`` is answered with its status
@@ -33,6 +37,8 @@ I/O call of the client raises is one of the above, never a bare ``OSError``.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "ClientClosed",
     "ClientDisconnected",
@@ -42,12 +48,14 @@ __all__ = [
     "ConnectTimeout",
     "DecodingError",
     "FerryError",
+    "HTTPStatusError",
     "LocalProtocolError",
     "NetworkError",
     "PoolTimeout",
     "ProtocolError",
     "ReadTimeout",
     "RemoteProtocolError",
+    "ResponseNotRead",
     "TooManyRedirects",
     "WriteTimeout",
 ]
@@ -128,6 +136,20 @@ class DecodingError(FerryError, ValueError):
 
 class TooManyRedirects(FerryError):
     """A request was redirected more than the client's ``max_redirects`` times."""
+
+
+class HTTPStatusError(FerryError):
+    """``raise_for_status()`` found a 4xx or 5xx status; ``response`` is the response
+    (its body read, unless it was streamed), ``request`` the request it answered."""
+
+    def __init__(self, message: str, *, response: Any) -> None:
+        super().__init__(message)
+        self.response = response
+        self.request = getattr(response, "request", None)
+
+
+class ResponseNotRead(FerryError, RuntimeError):
+    """A streamed response's ``text`` or ``json()`` was asked for before ``read()``."""
 
 
 class ClientClosed(FerryError, RuntimeError):

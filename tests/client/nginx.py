@@ -3,7 +3,10 @@
 Each response carries ``X-Connection: <connection number> <requests on it>`` (nginx's
 ``$connection`` and ``$connection_requests``), so a test sees which connection served it.
 Paths: ``/hello`` (5 bytes), ``/gzip/*`` (gzip, hence chunked), ``/chunked/*`` (a
-sub_filter drops the length, hence chunked), the rest from ``root``.
+sub_filter drops the length, hence chunked), ``/echo`` (the request target, Authorization,
+User-Agent and Accept, split by "|"), ``/redirect2`` -> ``/redirect`` -> ``/hello``,
+``/latin1/*`` (``charset=iso-8859-1``), ``/small`` (413 past 1 KiB of body), the rest
+from ``root``.
 """
 
 from __future__ import annotations
@@ -43,6 +46,13 @@ http {{
             sub_filter_once off;
             sub_filter_types text/plain;
         }}
+        location = /echo {{
+            return 200 "$request_uri|$http_authorization|$http_user_agent|$http_accept";
+        }}
+        location = /redirect {{ return 302 /hello; }}
+        location = /redirect2 {{ return 301 /redirect; }}
+        location /latin1/ {{ charset iso-8859-1; }}
+        location = /small {{ client_max_body_size 1k; return 200 "taken"; }}
     }}
 }}
 """

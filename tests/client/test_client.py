@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from ferry import LocalProtocolError, RemoteProtocolError
+from ferry import LocalProtocolError, RemoteProtocolError, __version__
 from ferry.asgi import Receive, Scope, Send
 from ferry.client import (
     Client,
@@ -35,6 +35,7 @@ from .rawserver import ScriptedServer, read_head, wait_closed
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
 ACCEPT_ENCODING = accept_encoding()  # what this installation decodes
+AGENT = f"ferry/{__version__}"  # the default User-Agent
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +64,9 @@ def test_get_round_trip(server: ServerThread) -> None:
     assert (seen["method"], seen["raw_path"], seen["query_string"]) == ("GET", "/a%20b", "x=1")
     assert seen["headers"] == [
         ["host", f"127.0.0.1:{server.port}"],
+        ["user-agent", AGENT],
+        ["accept", "*/*"],
+        ["connection", "keep-alive"],
         ["accept-encoding", ACCEPT_ENCODING.decode()],
     ]
 
@@ -232,7 +236,8 @@ def test_connect_error() -> None:
     assert client.pool.open_connections == 0
 
 
-@pytest.mark.parametrize("url", ["ftp://x/", "http:///nohost", "http://u:p@host/", "/relative"])
+# (A user:password@ in the URL is Basic credentials now, as in browsers and httpx.)
+@pytest.mark.parametrize("url", ["ftp://x/", "http:///nohost", "/relative"])
 def test_invalid_urls(url: str) -> None:
     with Client() as client, pytest.raises(LocalProtocolError):
         client.get(url)
@@ -318,8 +323,10 @@ def test_expect_continue(answer: bool | None, status: int, body: bytes) -> None:
         response = client.post(f"http://127.0.0.1:{scripted.port}/up", body=b"data")
         assert (response.status, response.content) == (status, b"ok")
     assert seen == [
-        b"POST /up HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAccept-Encoding: %s\r\n"
-        b"Content-Length: 4\r\nExpect: 100-continue\r\n\r\n" % (scripted.port, ACCEPT_ENCODING),
+        b"POST /up HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUser-Agent: %s\r\nAccept: */*\r\n"
+        b"Connection: keep-alive\r\n"
+        b"Accept-Encoding: %s\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"
+        % (scripted.port, AGENT.encode(), ACCEPT_ENCODING),
         body,
     ]
 
@@ -338,7 +345,15 @@ def test_small_bodies_do_not_expect(server: ServerThread) -> None:
         echoed = json.loads(
             client.post(f"http://127.0.0.1:{server.port}/", body=b"x").content or b""
         )
-    assert [name for name, _ in echoed["headers"]] == ["host", "accept-encoding", "content-length"]
+    names = [name for name, _ in echoed["headers"]]
+    assert names == [
+        "host",
+        "user-agent",
+        "accept",
+        "connection",
+        "accept-encoding",
+        "content-length",
+    ]
 
 
 def test_expect_continue_with_a_ferry_server(server: ServerThread) -> None:

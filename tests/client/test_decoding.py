@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
+from ferry import __version__
 from ferry.client import AsyncClient, Client, DecodingError
 from ferry.client import _decoders as decoders
 
@@ -45,6 +46,9 @@ def chunked(data: bytes, size: int = 1000) -> bytes:
 
 
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Encoding: %s\r\nTransfer-Encoding: chunked\r\n\r\n"
+DEFAULTS = b"User-Agent: ferry/%s\r\nAccept: */*\r\nConnection: keep-alive\r\n" % (
+    __version__.encode()
+)
 
 
 class CodingServer(ScriptedServer):
@@ -73,8 +77,8 @@ def test_decoded_over_a_socket(coding: bytes) -> None:
         assert response.content == TEXT
         assert response.header("content-encoding") == coding.decode()
     assert server.heads == [
-        b"GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
-        b"Accept-Encoding: gzip, deflate, br, zstd\r\n\r\n" % server.port
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n%s"
+        b"Accept-Encoding: gzip, deflate, br, zstd\r\n\r\n" % (server.port, DEFAULTS)
     ]
 
 
@@ -192,6 +196,6 @@ def test_without_the_packages_the_body_is_handed_over(
         assert response.content == encoded
         assert response.header("content-encoding") == coding.decode()
     assert server.heads == [
-        b"GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAccept-Encoding: gzip, deflate\r\n\r\n"
-        % server.port
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n%sAccept-Encoding: gzip, deflate\r\n\r\n"
+        % (server.port, DEFAULTS)
     ]

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from ferry import __version__
 from ferry.client._decoders import accept_encoding
 from ferry.client._fetch_cli import add_fetch_command, render_trace, run_fetch
 
@@ -60,6 +61,7 @@ def test_verbose_shows_both_heads(capsys: pytest.CaptureFixture[str]) -> None:
         port = server.port
     assert capsys.readouterr().err == (
         f"> GET /p?q HTTP/1.1\n> Host: 127.0.0.1:{port}\n"
+        f"> User-Agent: ferry/{__version__}\n> Accept: */*\n> Connection: keep-alive\n"
         f"> Accept-Encoding: {ACCEPT_ENCODING.decode()}\n"
         "> X-Test: 1\n>\n"
         "< HTTP/1.1 200 OK\n< Server-Timing: db;dur=1.5, app;dur=2.25, miss\n"

@@ -37,7 +37,7 @@ def test_url_parse(url: str, host: str, port: int, target: bytes, authority: byt
     )
 
 
-@pytest.mark.parametrize("url", ["http://h:99999/", "http://h/caf\u00e9", "mailto:x@y"])
+@pytest.mark.parametrize("url", ["http://h:99999/", "http://h@/", "mailto:x@y"])
 def test_url_parse_refuses(url: str) -> None:
     with pytest.raises(LocalProtocolError):
         URL.parse(url)

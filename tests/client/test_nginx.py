@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from ferry import HTTPStatusError, __version__
 from ferry.client import AsyncClient, Client
 
 from ..support import new_loop
@@ -28,6 +29,8 @@ def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nginx]:
         (server.root / "gzip" / "text.txt").write_bytes(TEXT)
         (server.root / "chunked").mkdir()
         (server.root / "chunked" / "text.txt").write_bytes(CHUNKED_SOURCE)
+        (server.root / "latin1").mkdir()
+        (server.root / "latin1" / "cafe.txt").write_bytes(b"caf\xe9")
         yield server
 
 
@@ -98,3 +101,75 @@ def test_client_headers_override_the_default_accept_encoding(nginx: Nginx) -> No
         plain = client.get(f"http://127.0.0.1:{nginx.port}/gzip/text.txt")
     assert plain.header("content-encoding") is None
     assert plain.content == TEXT
+
+
+# -- the httpx-style API against nginx -----------------------------------------------------
+
+
+def test_params_auth_and_the_default_fields(nginx: Nginx) -> None:
+    base = f"http://me:s%40cret@127.0.0.1:{nginx.port}"
+    with Client(base_url=base, params={"a": "1 2"}, timeout=5.0) as client:
+        response = client.get("/echo", params={"b": ["é", "&"]})
+    assert response.status_code == 200
+    assert response.text.split("|") == [
+        "/echo?a=1%202&b=%C3%A9&b=%26",
+        "Basic bWU6c0BjcmV0",  # me:s@cret
+        f"ferry/{__version__}",
+        "*/*",
+    ]
+    assert str(response.url) == f"http://127.0.0.1:{nginx.port}/echo?a=1%202&b=%C3%A9&b=%26"
+
+
+def test_redirects_on_one_connection(nginx: Nginx, loop_name: str) -> None:
+    """nginx's redirects carry a small HTML body: read, so the connection goes on."""
+
+    async def main() -> None:
+        async with AsyncClient(follow_redirects=True) as client:
+            response = await client.get(f"http://127.0.0.1:{nginx.port}/redirect2")
+            assert (response.status_code, response.content) == (200, b"hello")
+            assert [(r.status_code, r.url.target) for r in response.history] == [
+                (301, b"/redirect2"),
+                (302, b"/redirect"),
+            ]
+            assert b"302 Found" in (response.history[1].content or b"")
+            assert connection_use(response.headers.get("x-connection"))[1] == 3
+            assert client.pool.open_connections == 1
+
+    run(loop_name, main())
+
+
+def test_charset_and_raise_for_status(nginx: Nginx) -> None:
+    with Client() as client:
+        latin = client.get(f"http://127.0.0.1:{nginx.port}/latin1/cafe.txt")
+        missing = client.get(f"http://127.0.0.1:{nginx.port}/nothing")
+    assert latin.headers["Content-Type"] == "text/plain; charset=iso-8859-1"
+    assert (latin.encoding, latin.text) == ("iso-8859-1", "café")
+    assert latin.raise_for_status() is latin
+    assert (missing.status_code, missing.reason_phrase, missing.is_success) == (
+        404,
+        "Not Found",
+        False,
+    )
+    with pytest.raises(HTTPStatusError) as caught:
+        missing.raise_for_status()
+    assert caught.value.response is missing
+    assert str(caught.value) == (
+        f"Client error '404 Not Found' for url 'http://127.0.0.1:{nginx.port}/nothing'"
+    )
+
+
+def test_an_early_413_from_nginx(nginx: Nginx, loop_name: str) -> None:
+    """nginx answers 413 as soon as it has the head, then reads and drops the body for a
+    while (its lingering close): the client must see the 413 and stop sending."""
+    url = f"http://127.0.0.1:{nginx.port}/small"
+    with Client() as client:
+        assert client.post(url, content=b"x" * 100).text == "taken"
+        assert client.post(url, content=b"x" * (4 << 20)).status_code == 413
+
+    async def main() -> None:
+        async with AsyncClient() as client:
+            response = await client.post(url, content=b"y" * (4 << 20))
+            assert response.status_code == 413
+            assert response.kept_alive is False
+
+    run(loop_name, main())

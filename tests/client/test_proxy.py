@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from ferry import LocalProtocolError
+from ferry import LocalProtocolError, __version__
 from ferry.client import AsyncClient, Client, ConnectError
 from ferry.client._decoders import accept_encoding
 
@@ -25,6 +25,9 @@ OK = b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nproxied"
 needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 
 ACCEPT_ENCODING = accept_encoding()  # what this installation decodes
+DEFAULTS = b"User-Agent: ferry/%s\r\nAccept: */*\r\nConnection: keep-alive\r\n" % (
+    __version__.encode()
+)
 
 
 class RecordingProxy(ScriptedServer):
@@ -79,7 +82,10 @@ def test_http_through_a_proxy_with_credentials() -> None:
         head = (
             b"GET http://origin.test:8080/path?q=1 HTTP/1.1\r\n"
             b"Host: origin.test:8080\r\n"
-            b"Accept-Encoding: " + ACCEPT_ENCODING + b"\r\n"
+            + DEFAULTS
+            + b"Accept-Encoding: "
+            + ACCEPT_ENCODING
+            + b"\r\n"
             b"Proxy-Authorization: Basic dXNlcjpwQHNz\r\n"  # user:p@ss
             b"\r\n"
         )
@@ -97,8 +103,7 @@ def test_async_http_through_a_proxy(loop_name: str) -> None:
         run(loop_name, main(proxy.port))
     assert proxy.heads == [
         b"POST http://origin.test/ HTTP/1.1\r\n"
-        b"Host: origin.test\r\n"
-        b"Accept-Encoding: " + ACCEPT_ENCODING + b"\r\n"
+        b"Host: origin.test\r\n" + DEFAULTS + b"Accept-Encoding: " + ACCEPT_ENCODING + b"\r\n"
         b"Content-Length: 1\r\n"
         b"\r\n"
         b"x"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ferry import LocalProtocolError
+from ferry import LocalProtocolError, __version__
 from ferry.client import AsyncClient, Client, MockResponse, MockTransport
 from ferry.client._decoders import accept_encoding
 from ferry.client._models import Proxy
@@ -36,9 +36,10 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def proxied_head(url: bytes, host: bytes) -> bytes:
-    return b"GET %s HTTP/1.1\r\nHost: %s\r\nAccept-Encoding: %s\r\n\r\n" % (
+    return b"GET %s HTTP/1.1\r\nHost: %s\r\n%sAccept-Encoding: %s\r\n\r\n" % (
         url,
         host,
+        b"User-Agent: ferry/%s\r\nAccept: */*\r\nConnection: keep-alive\r\n" % __version__.encode(),
         accept_encoding(),
     )
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ferry import RemoteProtocolError
+from ferry import RemoteProtocolError, __version__
 from ferry.asgi import Receive, Scope, Send
 from ferry.client import Client, TooManyRedirects
 from ferry.client._decoders import accept_encoding
@@ -89,6 +89,9 @@ def test_credentials_stay_with_their_origin(server: ServerThread) -> None:
     assert ["cookie", "a=1"] in kept
     assert dropped == [
         ["host", f"localhost:{server.port}"],
+        ["user-agent", f"ferry/{__version__}"],
+        ["accept", "*/*"],
+        ["connection", "keep-alive"],
         ["accept-encoding", ACCEPT_ENCODING.decode()],
         ["x-other", "kept"],
     ]

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from ferry import RemoteProtocolError
+from ferry import RemoteProtocolError, __version__
 from ferry.asgi import Receive, Scope, Send
 from ferry.client import (
     ASGITransport,
@@ -50,6 +50,9 @@ def echo_summary(method: str, body: str, *extra: list[str]) -> dict[str, Any]:
         "http_version": "1.1",
         "headers": [
             ["host", "test.example"],
+            ["user-agent", f"ferry/{__version__}"],
+            ["accept", "*/*"],
+            ["connection", "keep-alive"],
             ["accept-encoding", ACCEPT_ENCODING.decode()],
             ["x-one", "1"],
             *extra,  # the framing field, last as on the wire
@@ -218,6 +221,9 @@ def test_mock_transport_async(loop_name: str) -> None:
             URL.parse("http://mock.test/p?q"),
             [
                 (b"Host", b"mock.test"),
+                (b"User-Agent", b"ferry/" + __version__.encode()),
+                (b"Accept", b"*/*"),
+                (b"Connection", b"keep-alive"),
                 (b"Accept-Encoding", ACCEPT_ENCODING),
                 (b"Content-Length", b"4"),  # added as the network transport adds it
             ],
@@ -301,4 +307,10 @@ def test_client_headers_replace_the_default_accept_encoding() -> None:
     transport = MockTransport(handler)
     with Client(headers={"accept-encoding": "identity"}, transport=transport) as client:
         client.get("http://mock.test/")
-    assert seen[0].headers == [(b"Host", b"mock.test"), (b"accept-encoding", b"identity")]
+    assert seen[0].headers == [
+        (b"Host", b"mock.test"),
+        (b"User-Agent", b"ferry/" + __version__.encode()),
+        (b"Accept", b"*/*"),
+        (b"Connection", b"keep-alive"),
+        (b"accept-encoding", b"identity"),
+    ]

@@ -6,7 +6,8 @@ when they differ); only the network layer (``_backend.py``) is written twice.
 
 >>> async with AsyncClient() as client:  # doctest: +SKIP
 ...     response = await client.get("https://example.com/")
-...     print(response.status, len(response.content))
+...     response.raise_for_status()
+...     print(response.status_code, response.headers.get("content-type"), response.text)
 """
 
 from __future__ import annotations
@@ -17,15 +18,19 @@ from .._errors import (
     ConnectError,
     ConnectTimeout,
     DecodingError,
+    HTTPStatusError,
     NetworkError,
     PoolTimeout,
     ReadTimeout,
+    ResponseNotRead,
     TooManyRedirects,
     WriteTimeout,
 )
 from ._async._client import AsyncClient, AsyncResponse
+from ._cookies import Cookies
 from ._inprocess import ASGITransport, MockRequest, MockResponse, MockTransport
-from ._models import PoolLimits, Timeouts
+from ._models import PoolLimits, ResponseHeaders, Timeouts
+from ._multipart import MultipartBody, encode_multipart
 from ._sync._client import Client, Response
 
 __all__ = [
@@ -37,16 +42,22 @@ __all__ = [
     "ClientTimeout",
     "ConnectError",
     "ConnectTimeout",
+    "Cookies",
     "DecodingError",
+    "HTTPStatusError",
     "MockRequest",
     "MockResponse",
     "MockTransport",
+    "MultipartBody",
     "NetworkError",
     "PoolLimits",
     "PoolTimeout",
     "ReadTimeout",
     "Response",
+    "ResponseHeaders",
+    "ResponseNotRead",
     "Timeouts",
     "TooManyRedirects",
     "WriteTimeout",
+    "encode_multipart",
 ]

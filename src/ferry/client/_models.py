@@ -6,9 +6,10 @@ from __future__ import annotations
 import base64
 import functools
 import os
+import re
 from collections.abc import AsyncIterable, Iterable
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, SupportsIndex, overload
 from urllib.parse import unquote, urljoin, urlsplit
 
 from .._errors import LocalProtocolError, RemoteProtocolError
@@ -22,8 +23,11 @@ __all__ = [
     "HeaderInput",
     "PoolLimits",
     "Proxy",
+    "ResponseHeaders",
     "Timeouts",
+    "basic_credentials",
     "build_headers",
+    "content_charset",
     "encode_headers",
     "encode_method",
     "header_value",
@@ -31,6 +35,7 @@ __all__ = [
     "merge_headers",
     "prepare_body",
     "redirect",
+    "split_userinfo",
 ]
 
 IDEMPOTENT_METHODS = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
@@ -82,9 +87,23 @@ class URL:
     target: bytes  # origin-form: path and query
     authority: bytes  # the Host field value
 
+    def __str__(self) -> str:
+        """The URL as a browser shows it: ``scheme://authority/path?query``."""
+        return f"{self.scheme}://{self.authority.decode()}{self.target.decode()}"
+
     @property
     def origin(self) -> tuple[str, str, int]:
         return (self.scheme, self.host, self.port)
+
+    @property
+    def path(self) -> str:
+        """The path, percent-decoded (UTF-8)."""
+        return unquote(self.target.partition(b"?")[0].decode("ascii"))
+
+    @property
+    def query(self) -> bytes:
+        """The query, as sent (percent-encoded): what follows the ``?``."""
+        return self.target.partition(b"?")[2]
 
     @classmethod
     def parse(cls, url: str) -> URL:
@@ -108,12 +127,12 @@ class URL:
         shown = f"[{host}]" if ":" in host else host
         if port != _DEFAULT_PORTS[scheme]:
             shown += f":{port}"
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        try:
-            raw_target = target.encode("ascii")
-        except UnicodeError:
-            raise LocalProtocolError("a URL path must be percent-encoded ASCII") from None
-        return cls(scheme, host, port, raw_target, shown.encode("ascii"))
+        # As browsers do (WHATWG URL), characters a request target may not carry (a space,
+        # non-ASCII, "<" ...) are percent-encoded as UTF-8; "%XX" sequences are kept.
+        target = _PATH_UNSAFE.sub(_percent, parts.path or "/")
+        if parts.query:
+            target += "?" + _QUERY_UNSAFE.sub(_percent, parts.query)
+        return cls(scheme, host, port, target.encode("ascii"), shown.encode("ascii"))
 
     def join(self, location: str) -> URL:
         """The URL a ``Location`` value names, resolved against this one (RFC 9110
@@ -152,6 +171,35 @@ class Proxy:
             token = base64.b64encode(user.encode("utf-8"))
             headers.append((b"Proxy-Authorization", b"Basic " + token))
         return cls(parts.hostname, port, headers)
+
+
+# RFC 3986 §3.3: a path segment holds unreserved characters, sub-delims, ":" and "@"
+# (and "%" as the start of a percent-encoding); §3.4: a query "/" and "?" too.
+_PATH_UNSAFE = re.compile(r"%(?![0-9A-Fa-f]{2})|[^A-Za-z0-9\-._~!$&'()*+,;=:@/%]")
+_QUERY_UNSAFE = re.compile(r"%(?![0-9A-Fa-f]{2})|[^A-Za-z0-9\-._~!$&'()*+,;=:@/?%]")
+
+
+def _percent(match: re.Match[str]) -> str:
+    return "".join(f"%{byte:02X}" for byte in match.group().encode("utf-8"))
+
+
+def split_userinfo(url: str) -> tuple[str, tuple[str, str] | None]:
+    """``url`` without its ``user:password@`` part, and that part (percent-decoded), as
+    browsers and httpx take it: it becomes Basic credentials (RFC 7617), never sent in
+    the request target. Cheap when there is no ``@``."""
+    if "@" not in url:
+        return url, None
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url, None
+    netloc = parts.netloc.rpartition("@")[2]
+    credentials = (unquote(parts.username), unquote(parts.password or ""))
+    return parts._replace(netloc=netloc).geturl(), credentials
+
+
+def basic_credentials(user: str, password: str) -> bytes:
+    """The Authorization value for Basic (RFC 7617 §2): base64 of user ":" password."""
+    return b"Basic " + base64.b64encode(f"{user}:{password}".encode())
 
 
 @functools.lru_cache(maxsize=512)
@@ -257,6 +305,64 @@ def header_value(headers: Headers, name: bytes) -> bytes | None:
     """The field ``name`` (lower case), its repeated values joined with ", " (RFC 9110 §5.3)."""
     values = [value for key, value in headers if key == name]
     return b", ".join(values) if values else None
+
+
+def content_charset(headers: Headers) -> str | None:
+    """The ``charset`` parameter of the Content-Type field (RFC 9110 §8.3.2), if any."""
+    value = header_value(headers, b"content-type")
+    if value is None or b"charset" not in value.lower():
+        return None
+    for param in value.split(b";")[1:]:
+        key, _, charset = param.partition(b"=")
+        if key.strip().lower() == b"charset":
+            return charset.strip().strip(b'"').decode("latin-1") or None
+    return None
+
+
+class ResponseHeaders(list[tuple[bytes, bytes]]):
+    """A response's header fields as received: a list of (name, value) bytes pairs, names
+    lower-cased, in order; also a case-insensitive multi-dict of str as httpx's
+    ``Headers``: ``headers["content-type"]``, ``.get(name)``, ``"name" in headers``,
+    ``.get_list(name)``, ``.keys()``, ``.multi_items()``. A repeated field reads as its
+    values joined with ", " (RFC 9110 §5.3), except with ``get_list``."""
+
+    __slots__ = ()
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        value = header_value(self, name.lower().encode("latin-1"))
+        return default if value is None else value.decode("latin-1")
+
+    def get_list(self, name: str) -> list[str]:
+        key = name.lower().encode("latin-1")
+        return [value.decode("latin-1") for field, value in self if field == key]
+
+    def keys(self) -> list[str]:
+        """The field names, each once, in order."""
+        return list(dict.fromkeys(name.decode("latin-1") for name, _ in self))
+
+    def multi_items(self) -> list[tuple[str, str]]:
+        return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in self]
+
+    @overload
+    def __getitem__(self, key: str) -> str: ...
+    @overload
+    def __getitem__(self, key: SupportsIndex) -> tuple[bytes, bytes]: ...
+    @overload
+    def __getitem__(self, key: slice) -> list[tuple[bytes, bytes]]: ...
+    def __getitem__(
+        self, key: str | SupportsIndex | slice
+    ) -> str | tuple[bytes, bytes] | list[tuple[bytes, bytes]]:
+        if isinstance(key, str):
+            value = self.get(key)
+            if value is None:
+                raise KeyError(key)
+            return value
+        return super().__getitem__(key)
+
+    def __contains__(self, key: object) -> bool:
+        if isinstance(key, str):
+            return header_value(self, key.lower().encode("latin-1")) is not None
+        return super().__contains__(key)
 
 
 def keep_alive_timeout(headers: Headers) -> float | None:

@@ -187,6 +187,14 @@ class AsyncStream:
         """Whether bytes or an EOF arrived: on an idle connection, a sign it is dead."""
         return bool(self._protocol.buffer) or self._protocol.eof
 
+    async def poll_readable(self) -> bool:
+        """``is_readable`` once the event loop has taken in what the socket holds: for a
+        sender that has not waited on the loop for a while. A write that fails (the peer
+        reset) makes asyncio close the transport unread: bytes the peer sent before its
+        reset (a 413) are lost unless read before that write."""
+        await asyncio.sleep(0)
+        return self.is_readable()
+
     async def start_tls(
         self, ssl_context: ssl.SSLContext, host: str, time_limit: float | None
     ) -> None:

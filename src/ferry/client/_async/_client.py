@@ -1,16 +1,19 @@
-"""The client and its responses, over the connection pool."""
+"""The client, over the connection pool (or another transport)."""
 
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
+from typing import Any
 
-from ..._errors import ClientClosed, TooManyRedirects
+from ..._errors import LocalProtocolError, TooManyRedirects
+from ..._version import __version__
 from ...http1 import Headers
-from ...http1 import Response as ResponseHead
-from .._decoders import Decoder, accept_encoding, decoder_for
+from .._cookies import CookieInput, cookie_field, make_jar, store_cookies
+from .._decoders import accept_encoding, decoder_for
 from .._models import (
     URL,
     Body,
@@ -24,122 +27,73 @@ from .._models import (
     merge_headers,
     prepare_body,
     redirect,
+    split_userinfo,
 )
+from .._multipart import FilesInput
 from .._proxies import ProxyRoutes
-from ._backend import Trace
-from ._pool import AsyncConnectionPool
-from ._transports import (
-    AsyncBaseTransport,
-    AsyncHTTPTransport,
-    AsyncRequest,
-    AsyncResponseBody,
+from .._request import (
+    USE_CLIENT_DEFAULT,
+    AuthInput,
+    QueryInput,
+    TimeoutInput,
+    UseClientDefault,
+    basic_auth_field,
+    encode_body,
+    encode_query,
+    join_url,
+    timeouts_from,
+    with_query,
 )
+from ._backend import Trace
+from ._connection import WHOLE_BODY
+from ._pool import AsyncConnectionPool
+from ._response import AsyncResponse
+from ._transports import AsyncBaseTransport, AsyncHTTPTransport, AsyncRequest
 
 __all__ = ["AsyncClient", "AsyncResponse"]
 
 _BLOCK = 65536
+_REDIRECT_BODY = 65536
+"""A redirect's body up to this size is read (to reuse its connection); a larger one is
+not worth the wait: its connection is closed."""
 
 _Request = tuple[bytes, URL, Headers, Body]
 """(method, URL, the caller's header fields, body): what a redirect may change."""
+EventHooks = Mapping[str, Sequence[Callable[[Any], Any]]]
+"""``event_hooks={"request": [...], "response": [...]}``: called (and awaited, for the
+async client) with each request before it is sent, and each response once its head
+arrived (its body unread), redirects included; an exception a hook raises stops the
+request and reaches the caller."""
+FormInput = Mapping[str, Any] | bytes | str | None
 
-
-class AsyncResponse:
-    """A response whose body is read on demand: ``read()`` it whole or iterate over
-    ``iter_bytes()``. The connection goes back to the pool when the body has been read to
-    its end, and is closed by ``aclose()`` if it was not."""
-
-    def __init__(
-        self,
-        url: URL,
-        head: ResponseHead,
-        body: AsyncResponseBody,
-        timeouts: Timeouts,
-        decoder: Decoder,
-    ) -> None:
-        self.url = url
-        self.status = head.status
-        self.reason = head.reason.decode("latin-1")
-        self.http_version = head.http_version
-        self.headers: Headers = head.headers
-        """Header fields as received: names lower-cased, values as bytes."""
-        self.content: bytes | None = None
-        """The whole (decoded) body once ``read()`` returned it."""
-        self.kept_alive = False
-        """Whether the connection could carry another request after this response."""
-        self._body: AsyncResponseBody | None = body
-        self._timeouts = timeouts
-        self._decoder = decoder
-
-    def header(self, name: str) -> str | None:
-        """The field ``name`` (any case), repeated values joined with ", "; or None."""
-        value = header_value(self.headers, name.lower().encode("latin-1"))
-        return None if value is None else value.decode("latin-1")
-
-    async def iter_bytes(self) -> AsyncIterator[bytes]:
-        """The body, decoded, piece by piece. Raises RemoteProtocolError, NetworkError,
-        ReadTimeout, DecodingError (the connection is then closed)."""
-        if self._body is None:
-            raise ClientClosed("the response body was already read or closed")
-        try:
-            while self._body is not None:
-                if piece := await self._next_piece():
-                    yield piece
-        except BaseException:  # GeneratorExit too: a caller that stopped early
-            await self.aclose()
-            raise
-
-    async def read(self) -> bytes:
-        """The whole body, decoded (also kept as ``content``). Raises as ``iter_bytes``."""
-        if self.content is None:
-            if self._body is None:
-                raise ClientClosed("the response body was already read or closed")
-            # Not through iter_bytes: an async generator costs more than the small body
-            # of a typical response takes to read.
-            pieces = []
-            while self._body is not None:
-                pieces.append(await self._next_piece())
-            self.content = pieces[0] if len(pieces) == 1 else b"".join(pieces)
-        return self.content
-
-    async def _next_piece(self) -> bytes:
-        """The next piece of the body, decoded (maybe empty). After the last one the
-        connection is released and ``_body`` is None; after an error it is closed."""
-        body = self._body
-        assert body is not None
-        try:
-            data = await body.receive(self._timeouts)
-            if data is not None:
-                return self._decoder.decode(data)
-            tail = self._decoder.flush()
-        except BaseException:
-            await self.aclose()
-            raise
-        self._body = None
-        self.kept_alive = await body.finish()
-        return tail
-
-    async def text(self, encoding: str = "utf-8") -> str:
-        body = await self.read()
-        return body.decode(encoding, errors="replace")
-
-    async def aclose(self) -> None:
-        """Stop reading: a connection with unread body bytes is closed, not reused."""
-        body, self._body = self._body, None
-        if body is not None:
-            await body.aclose()
+_DEFAULT_HEADERS: Headers = [
+    (b"User-Agent", b"ferry/" + __version__.encode("ascii")),
+    (b"Accept", b"*/*"),
+    # HTTP/1.1's default, said out loud (as httpx does): a server may then tell its idle
+    # timeout in Keep-Alive, which the pool uses to retire a connection before it does.
+    (b"Connection", b"keep-alive"),
+]
+"""Sent unless the client's or the request's fields name them (as curl and httpx send
+them); with Accept-Encoding, which names only the codings this installation decodes."""
 
 
 class AsyncClient:
     """An HTTP/1.1 client with a connection pool; ``async with`` it to close it.
+
+    As httpx's: ``timeout`` (seconds for every step, or ``Timeouts``; ``timeouts`` is the
+    older name), ``base_url`` (relative request URLs are appended to its path),
+    ``headers``, ``params`` (merged into each URL's query), ``cookies`` (the session's
+    jar, ``self.cookies``: a ``Cookies``, or the ``CookieJar`` given), ``auth=(user,
+    password)`` (Basic), ``follow_redirects`` (301/302/303/307/308, off by default; each
+    request may say otherwise) at most ``max_redirects`` in a row (then
+    TooManyRedirects), ``event_hooks`` (see ``EventHooks``).
 
     ``verify``: verify TLS certificates against the system's trust store (True), not at
     all (False), or with this SSLContext. ``uds``: send every request over this UNIX
     socket. ``max_decompression_ratio`` bounds a compressed body's growth.
     ``expect_continue_above``: send ``Expect: 100-continue`` with bodies of at least this
     many bytes (and streams of unknown size), so the server can refuse them before they
-    are sent (None: never). ``follow_redirects``: follow 301/302/303/307/308 (off by
-    default; each request may say otherwise), at most ``max_redirects`` in a row (then
-    TooManyRedirects). ``transport``: what sends the requests (the network by default;
+    are sent (None: never). ``transport``: what sends the requests (the network by default;
     ``ASGITransport(app)`` calls an ASGI app in-process, ``MockTransport(handler)`` a
     function). ``proxy``: ``http://[user:password@]host:port`` of an HTTP proxy for every
     request (``https://`` ones through a CONNECT tunnel). ``trust_env``: without a
@@ -151,9 +105,15 @@ class AsyncClient:
     def __init__(
         self,
         *,
+        timeout: TimeoutInput | UseClientDefault = USE_CLIENT_DEFAULT,
         timeouts: Timeouts | None = None,
         limits: PoolLimits | None = None,
         headers: HeaderInput = None,
+        params: QueryInput = None,
+        cookies: CookieInput = None,
+        auth: AuthInput = None,
+        base_url: str | None = None,
+        event_hooks: EventHooks | None = None,
         verify: bool | ssl.SSLContext = True,
         uds: str | None = None,
         max_decompression_ratio: int = 1000,
@@ -165,7 +125,7 @@ class AsyncClient:
         no_proxy: str | None = None,
         trust_env: bool = True,
     ) -> None:
-        self.timeouts = timeouts or Timeouts()
+        self.timeouts = _timeouts(timeout, timeouts, Timeouts())
         # The environment's proxies are for the network: not for a UNIX socket, nor for a
         # transport of the caller's (an ASGI app, a mock).
         from_env = trust_env and uds is None and transport is None
@@ -175,9 +135,15 @@ class AsyncClient:
         )
         self.transport = transport or AsyncHTTPTransport(self.pool)
         # The client's own fields replace the defaults of the same name.
-        # Accept-Encoding names only the codings this installation decodes.
-        defaults = [(b"Accept-Encoding", accept_encoding())]
+        defaults = [*_DEFAULT_HEADERS, (b"Accept-Encoding", accept_encoding())]
         self._headers = merge_headers(defaults, encode_headers(headers))
+        self.params = params
+        self.auth = auth
+        self.base_url = base_url
+        self.cookies = make_jar(cookies)
+        hooks = event_hooks or {}
+        self._request_hooks = list(hooks.get("request", ()))
+        self._response_hooks = list(hooks.get("response", ()))
         self._max_ratio = max_decompression_ratio
         self.follow_redirects = follow_redirects
         self.max_redirects = max_redirects
@@ -204,39 +170,222 @@ class AsyncClient:
         method: str,
         url: str,
         *,
+        params: QueryInput = None,
+        content: Body = None,
+        data: FormInput = None,
+        files: FilesInput | None = None,
+        json: Any = None,
         headers: HeaderInput = None,
+        cookies: Mapping[str, str] | None = None,
+        auth: AuthInput = None,
+        follow_redirects: bool | None = None,
+        timeout: TimeoutInput | UseClientDefault = USE_CLIENT_DEFAULT,
         body: Body = None,
         timeouts: Timeouts | None = None,
-        follow_redirects: bool | None = None,
     ) -> AsyncResponse:
         """Send a request and read the whole response (``content`` holds the body).
+
+        ``params`` join the URL's query; the body is one of ``content`` (``body`` is
+        its older name), ``data`` (a form), ``files`` (multipart/form-data, with
+        ``data``'s fields), ``json``; ``cookies`` are sent with the jar's; ``auth`` and
+        ``timeout`` replace the client's (and a ``user:password@`` in the URL).
         Raises as ``stream``, and DecodingError."""
+        request = self._build(
+            method, url, params, content, data, files, json, headers, cookies, auth, body
+        )
         # What stream() does, without a context manager: this is every request's path.
-        response = await self._open(method, url, headers, body, timeouts, follow_redirects)
+        response = await self._open(
+            request, _timeouts(timeout, timeouts, self.timeouts), follow_redirects
+        )
         try:
             await response.read()
         finally:
             await response.aclose()
         return response
 
-    async def get(self, url: str, *, headers: HeaderInput = None) -> AsyncResponse:
-        return await self.request("GET", url, headers=headers)
+    async def get(
+        self,
+        url: str,
+        *,
+        params: QueryInput = None,
+        headers: HeaderInput = None,
+        cookies: Mapping[str, str] | None = None,
+        auth: AuthInput = None,
+        follow_redirects: bool | None = None,
+        timeout: TimeoutInput | UseClientDefault = USE_CLIENT_DEFAULT,
+    ) -> AsyncResponse:
+        return await self.request(
+            "GET",
+            url,
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+        )
 
-    async def head(self, url: str, *, headers: HeaderInput = None) -> AsyncResponse:
-        return await self.request("HEAD", url, headers=headers)
+    async def head(
+        self,
+        url: str,
+        *,
+        params: QueryInput = None,
+        headers: HeaderInput = None,
+        cookies: Mapping[str, str] | None = None,
+        auth: AuthInput = None,
+        follow_redirects: bool | None = None,
+        timeout: TimeoutInput | UseClientDefault = USE_CLIENT_DEFAULT,
+    ) -> AsyncResponse:
+        return await self.request(
+            "HEAD",
+            url,
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+        )
+
+    async def options(
+        self,
+        url: str,
+        *,
+        params: QueryInput = None,
+        headers: HeaderInput = None,
+        cookies: Mapping[str, str] | None = None,
+        auth: AuthInput = None,
+        follow_redirects: bool | None = None,
+        timeout: TimeoutInput | UseClientDefault = USE_CLIENT_DEFAULT,
+    ) -> AsyncResponse:
+        return await self.request(
+            "OPTIONS",
+            url,
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+        )
+
+    async def delete(
+        self,
+        url: str,
+        *,
+        params: QueryInput = None,
+        headers: HeaderInput = None,
+        cookies: Mapping[str, str] | None = None,
+        auth: AuthInput = None,
+        follow_redirects: bool | None = None,
+        timeout: TimeoutInput | UseClientDefault = USE_CLIENT_DEFAULT,
+    ) -> AsyncResponse:
+        return await self.request(
+            "DELETE",
+            url,
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+        )
 
     async def post(
-        self, url: str, *, headers: HeaderInput = None, body: Body = None
+        self,
+        url: str,
+        *,
+        content: Body = None,
+        data: FormInput = None,
+        files: FilesInput | None = None,
+        json: Any = None,
+        params: QueryInput = None,
+        headers: HeaderInput = None,
+        cookies: Mapping[str, str] | None = None,
+        auth: AuthInput = None,
+        follow_redirects: bool | None = None,
+        timeout: TimeoutInput | UseClientDefault = USE_CLIENT_DEFAULT,
+        body: Body = None,
     ) -> AsyncResponse:
-        return await self.request("POST", url, headers=headers, body=body)
+        return await self.request(
+            "POST",
+            url,
+            content=content,
+            data=data,
+            files=files,
+            json=json,
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+            body=body,
+        )
 
     async def put(
-        self, url: str, *, headers: HeaderInput = None, body: Body = None
+        self,
+        url: str,
+        *,
+        content: Body = None,
+        data: FormInput = None,
+        files: FilesInput | None = None,
+        json: Any = None,
+        params: QueryInput = None,
+        headers: HeaderInput = None,
+        cookies: Mapping[str, str] | None = None,
+        auth: AuthInput = None,
+        follow_redirects: bool | None = None,
+        timeout: TimeoutInput | UseClientDefault = USE_CLIENT_DEFAULT,
+        body: Body = None,
     ) -> AsyncResponse:
-        return await self.request("PUT", url, headers=headers, body=body)
+        return await self.request(
+            "PUT",
+            url,
+            content=content,
+            data=data,
+            files=files,
+            json=json,
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+            body=body,
+        )
 
-    async def delete(self, url: str, *, headers: HeaderInput = None) -> AsyncResponse:
-        return await self.request("DELETE", url, headers=headers)
+    async def patch(
+        self,
+        url: str,
+        *,
+        content: Body = None,
+        data: FormInput = None,
+        files: FilesInput | None = None,
+        json: Any = None,
+        params: QueryInput = None,
+        headers: HeaderInput = None,
+        cookies: Mapping[str, str] | None = None,
+        auth: AuthInput = None,
+        follow_redirects: bool | None = None,
+        timeout: TimeoutInput | UseClientDefault = USE_CLIENT_DEFAULT,
+        body: Body = None,
+    ) -> AsyncResponse:
+        return await self.request(
+            "PATCH",
+            url,
+            content=content,
+            data=data,
+            files=files,
+            json=json,
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+            body=body,
+        )
 
     @asynccontextmanager
     async def stream(
@@ -244,53 +393,101 @@ class AsyncClient:
         method: str,
         url: str,
         *,
+        params: QueryInput = None,
+        content: Body = None,
+        data: FormInput = None,
+        files: FilesInput | None = None,
+        json: Any = None,
         headers: HeaderInput = None,
+        cookies: Mapping[str, str] | None = None,
+        auth: AuthInput = None,
+        follow_redirects: bool | None = None,
+        timeout: TimeoutInput | UseClientDefault = USE_CLIENT_DEFAULT,
         body: Body = None,
         timeouts: Timeouts | None = None,
-        follow_redirects: bool | None = None,
         trace: Trace | None = None,
     ) -> AsyncIterator[AsyncResponse]:
-        """Send a request; yield the response with its body unread. On leaving the block
-        an unread body's connection is closed. ``trace(step, data)`` is called at each step
-        of the exchange (see docs/client.md). Raises LocalProtocolError,
-        RemoteProtocolError, NetworkError (ConnectError), ClientTimeout, TooManyRedirects,
-        ClientClosed."""
-        response = await self._open(method, url, headers, body, timeouts, follow_redirects, trace)
+        """Send a request (its arguments as ``request``'s); yield the response with its
+        body unread. On leaving the block an unread body's connection is closed.
+        ``trace(step, data)`` is called at each step of the exchange (see
+        docs/client.md). Raises LocalProtocolError, RemoteProtocolError, NetworkError
+        (ConnectError), ClientTimeout, TooManyRedirects, ClientClosed."""
+        request = self._build(
+            method, url, params, content, data, files, json, headers, cookies, auth, body
+        )
+        response = await self._open(
+            request, _timeouts(timeout, timeouts, self.timeouts), follow_redirects, trace
+        )
         try:
             yield response
         finally:
             await response.aclose()
 
-    async def _open(
+    def _build(
         self,
         method: str,
         url: str,
+        params: QueryInput,
+        content: Body,
+        data: FormInput,
+        files: FilesInput | None,
+        json: Any,
         headers: HeaderInput,
+        cookies: Mapping[str, str] | None,
+        auth: AuthInput,
         body: Body,
-        timeouts: Timeouts | None,
+    ) -> _Request:
+        """The request the arguments describe (each step skipped when not asked for)."""
+        own = encode_headers(headers)
+        if self.base_url is not None:
+            url = join_url(self.base_url, url)
+        credentials = None
+        if "@" in url:
+            url, credentials = split_userinfo(url)
+        if params or self.params:
+            url = with_query(url, _merged_query(self.params, params))
+        if content is not None or data is not None or files is not None or json is not None:
+            if body is not None:
+                raise LocalProtocolError("give content= (or its older name body=), not both")
+            fields, body = encode_body(content, data, files, json)
+            own = merge_headers(fields, own)  # the caller's Content-Type wins
+        # httpx's order: the request's auth, the client's, then the URL's user:password.
+        credentials = auth or self.auth or credentials
+        if credentials is not None and all(n.lower() != b"authorization" for n, _ in own):
+            own.append(basic_auth_field(credentials))
+        if cookies:
+            pairs = "; ".join(f"{name}={value}" for name, value in cookies.items())
+            own = _with_cookie(own, pairs.encode("latin-1"))
+        return encode_method(method), URL.parse(url), own, body
+
+    async def _open(
+        self,
+        request: _Request,
+        timeouts: Timeouts,
         follow_redirects: bool | None,
         trace: Trace | None = None,
     ) -> AsyncResponse:
         """Send the request (and follow redirects if asked to): the final response, its
         body unread."""
-        request = (encode_method(method), URL.parse(url), encode_headers(headers), body)
-        timeouts = timeouts or self.timeouts
         response = await self._send(*request, timeouts, trace)
         follow = self.follow_redirects if follow_redirects is None else follow_redirects
         if not follow:
             return response
+        history: list[AsyncResponse] = []
         try:
-            hops = 0
             while (hop := self._redirect(request, response)) is not None:
-                if hops == self.max_redirects:
+                if len(history) == self.max_redirects:
                     raise TooManyRedirects(f"more than {self.max_redirects} redirects")
-                hops += 1
-                await response.aclose()
+                # Read a small redirect body to its end, so that its connection carries
+                # the next hop (closed unread, the connection would be lost).
+                await response.drain(_REDIRECT_BODY)
+                history.append(response)
                 request = hop
                 response = await self._send(*request, timeouts, trace)
         except BaseException:
             await response.aclose()
             raise
+        response.history = history
         return response
 
     @staticmethod
@@ -317,18 +514,63 @@ class AsyncClient:
         trace: Trace | None,
     ) -> AsyncResponse:
         headers = build_headers(url, own, self._headers)
+        jar = self.cookies
+        if jar and (cookie := cookie_field(jar, url)) is not None:
+            headers = _with_cookie(headers, cookie)
         whole, stream, length = prepare_body(body)
         threshold = self.expect_continue_above
         expect = threshold is not None and (length is None or length >= max(threshold, 1))
-        if length is not None and (whole is None or expect):
+        if length is not None and (whole is None or expect or length > WHOLE_BODY):
             headers = [*headers, (b"Content-Length", b"%d" % length)]
         if expect:
             headers = [*headers, (b"Expect", b"100-continue")]
         pieces = None if whole is not None else _pieces(stream)
         request = AsyncRequest(method, url, headers, whole, pieces, expect)
+        for hook in self._request_hooks:
+            await hook(request)
+        started = time.perf_counter()
         head, source = await self.transport.handle_async_request(request, timeouts, trace)
         decoder = decoder_for(header_value(head.headers, b"content-encoding"), self._max_ratio)
-        return AsyncResponse(url, head, source, timeouts, decoder)
+        response = AsyncResponse(url, head, source, timeouts, decoder, request, started)
+        try:
+            for name, _ in head.headers:  # (not header_value: no list on every response)
+                if name == b"set-cookie":
+                    store_cookies(jar, url, head.headers)
+                    break
+            for hook in self._response_hooks:
+                await hook(response)
+        except BaseException:
+            await response.aclose()
+            raise
+        return response
+
+
+def _timeouts(
+    timeout: TimeoutInput | UseClientDefault, timeouts: Timeouts | None, default: Timeouts
+) -> Timeouts:
+    """``timeouts`` (the older name) if given, else ``timeout``, else ``default``."""
+    if timeouts is not None:
+        return timeouts
+    if isinstance(timeout, UseClientDefault):
+        return default
+    return timeouts_from(timeout)
+
+
+def _merged_query(client: QueryInput, request: QueryInput) -> str:
+    """The client's params, then the request's (replacing the client's of the same name
+    when both are mappings, as httpx merges them)."""
+    if isinstance(client, Mapping) and isinstance(request, Mapping):
+        return encode_query({**client, **request})
+    return "&".join(query for query in (encode_query(client), encode_query(request)) if query)
+
+
+def _with_cookie(headers: Headers, cookie: bytes) -> Headers:
+    """``headers`` with ``cookie`` added to their Cookie field (RFC 6265 §5.4: one field,
+    pairs separated by "; "), or in a new one."""
+    for index, (name, value) in enumerate(headers):
+        if name.lower() == b"cookie":
+            return [*headers[:index], (name, value + b"; " + cookie), *headers[index + 1 :]]
+    return [*headers, (b"Cookie", cookie)]
 
 
 async def _pieces(stream: object) -> AsyncIterator[bytes]:

@@ -22,10 +22,13 @@ from ...http1 import Response as ResponseHead
 from .._models import Proxy, Timeouts
 from ._backend import AsyncStream, Trace, connect
 
-__all__ = ["EXPECT_WAIT", "AsyncHTTPConnection", "StaleConnection"]
+__all__ = ["EXPECT_WAIT", "WHOLE_BODY", "AsyncHTTPConnection", "StaleConnection"]
 
 EXPECT_WAIT = 1.0
 """Seconds to wait for ``100 Continue`` before sending the body anyway (curl waits 1 s)."""
+WHOLE_BODY = 65536
+"""A body up to this size is sent with the head in one write; a larger one in blocks of
+this size, with a look for an early response (a 413) between two blocks."""
 
 
 class StaleConnection(NetworkError):
@@ -109,12 +112,15 @@ class AsyncHTTPConnection:
         expect_continue: bool = False,
     ) -> None:
         """Send the head and the body: ``body`` whole, or ``pieces`` (then chunked unless
-        ``headers`` give a Content-Length). With ``expect_continue`` (``headers`` carry
-        ``Expect: 100-continue``) the body waits for the server's go-ahead, and is not
-        sent if a final response comes first. Raises StaleConnection for a reused
-        connection the server has closed, NetworkError, WriteTimeout, LocalProtocolError."""
+        ``headers`` give a Content-Length, as they must for a ``body`` of more than
+        ``WHOLE_BODY`` bytes). With ``expect_continue`` (``headers`` carry ``Expect:
+        100-continue``) the body waits for the server's go-ahead. A final response that
+        arrives before the body was all sent stops the sending (RFC 9112 §9.5): it is the
+        one ``receive_head`` returns, and the connection is not reused. Raises
+        StaleConnection for a reused connection the server has closed, NetworkError,
+        WriteTimeout, LocalProtocolError."""
         engine = self.engine
-        if pieces is None and not expect_continue:
+        if pieces is None and not expect_continue and (body is None or len(body) <= WHOLE_BODY):
             data = engine.send_request(method, target, headers, body=body, end=True)
             await self._write(data, timeouts)
             if trace is not None:
@@ -126,15 +132,55 @@ class AsyncHTTPConnection:
             trace("head_sent", head)
         if expect_continue and await self._final_response_first(timeouts, trace):
             return
-        if pieces is None:
-            await self._write(engine.send_data(body or b""), timeouts)
-        else:
-            async for piece in pieces:
-                if piece:
-                    await self._write(engine.send_data(piece), timeouts)
+        if await self._send_body(_blocks(body or b"") if pieces is None else pieces, timeouts):
+            return
         await self._write(engine.send_end(), timeouts)
         if trace is not None:
             trace("body_sent", b"")
+
+    async def _send_body(self, pieces: AsyncIterator[bytes], timeouts: Timeouts) -> bool:
+        """Send the body's pieces; True if a final response came first (and stopped it).
+        Before each piece, bytes from the server are read without waiting; after a write
+        fails, what the server sent before it closed is read: a server that refuses a
+        body (413) often closes at once, and its answer must not be lost."""
+        engine = self.engine
+        async for piece in pieces:
+            if not piece:
+                continue
+            if await self.stream.poll_readable() and await self._response_while_sending(timeouts):
+                return True
+            try:
+                await self._write(engine.send_data(piece), timeouts)
+            except NetworkError:
+                if await self._response_while_sending(timeouts, wait=True):
+                    return True
+                raise
+        return False
+
+    async def _response_while_sending(self, timeouts: Timeouts, *, wait: bool = False) -> bool:
+        """Read what the server sent so far (``wait``: until its final response head, its
+        EOF or the read timeout); True if that is a final response head (then kept for
+        ``receive_head``)."""
+        engine = self.engine
+        while True:
+            event = engine.next_event()
+            if type(event) is ResponseHead:
+                self._early_response = event
+                return True
+            if event is not NEED_DATA and type(event) is not InformationalResponse:
+                return False  # the EOF (ConnectionClosed) before a response
+            if event is NEED_DATA:
+                if not wait and not self.stream.is_readable():
+                    return False
+                try:
+                    data = await self.stream.read(timeouts.read)
+                except (NetworkError, ReadTimeout):
+                    return False
+                self._response_started = self._response_started or bool(data)
+                if data:
+                    engine.receive_data(data)
+                else:
+                    engine.receive_eof()
 
     async def _final_response_first(self, timeouts: Timeouts, trace: Trace | None) -> bool:
         """Wait for ``100 Continue``; True if the final response came instead (the body is
@@ -267,3 +313,9 @@ async def _open_tunnel(
     if engine.trailing_data:
         # The origin speaks only after our TLS ClientHello: these bytes are the proxy's.
         raise RemoteProtocolError("the proxy sent bytes after its answer to CONNECT")
+
+
+async def _blocks(body: bytes) -> AsyncIterator[bytes]:
+    """A body in memory, in ``WHOLE_BODY`` blocks."""
+    for start in range(0, len(body), WHOLE_BODY):
+        yield body[start : start + WHOLE_BODY]

@@ -58,19 +58,26 @@ class AsyncConnectionPool:
         return sum(len(idle) for idle in self._idle.values())
 
     async def acquire(
-        self, origin: Origin, timeouts: Timeouts, trace: Trace | None = None
+        self,
+        origin: Origin,
+        timeouts: Timeouts,
+        trace: Trace | None = None,
+        *,
+        fresh: bool = False,
     ) -> AsyncHTTPConnection:
         """A live idle connection to ``origin``, else a new one once the limits allow.
-        Raises PoolTimeout, ConnectError, ConnectTimeout, ClientClosed."""
+        ``fresh``: a new one in any case (for a retry after a stale connection: the other
+        idle ones are likely stale too), closing an idle one to ``origin`` if the limits
+        ask for it. Raises PoolTimeout, ConnectError, ConnectTimeout, ClientClosed."""
         deadline = None if timeouts.pool is None else self._clock() + timeouts.pool
         async with self._condition:
             while True:
                 if self._closed:
                     raise ClientClosed("the connection pool is closed")
-                connection = self._take_idle(origin)
+                connection = None if fresh else self._take_idle(origin)
                 if connection is not None:
                     return connection
-                if self._reserve(origin):
+                if self._reserve(origin) or (fresh and self._make_room(origin)):
                     break
                 left = None if deadline is None else deadline - self._clock()
                 if (left is not None and left <= 0) or not await self._condition.wait(left):
@@ -109,6 +116,14 @@ class AsyncConnectionPool:
         self._open[origin] = self._open.get(origin, 0) + 1
         self._total += 1
         return True
+
+    def _make_room(self, origin: Origin) -> bool:
+        """Close an idle connection to ``origin`` to reserve a new one in its place."""
+        idle = self._idle.get(origin)
+        if not idle:
+            return False
+        self._discard(idle.pop(0))  # the least recently used
+        return self._reserve(origin)
 
     def _evict_one(self) -> bool:
         oldest: AsyncHTTPConnection | None = None

@@ -108,8 +108,9 @@ class AsyncHTTPTransport(AsyncBaseTransport):
         ClientTimeout, ClientClosed."""
         # RFC 9112 §9.3.1: retry once, and only what can be sent again unchanged.
         retry = request.method in IDEMPOTENT_METHODS and request.body is not None
+        fresh = False
         while True:
-            connection = await self.pool.acquire(request.url.origin, timeouts, trace)
+            connection = await self.pool.acquire(request.url.origin, timeouts, trace, fresh=fresh)
             if trace is not None and connection.reused:
                 trace("reused", b"")
             try:
@@ -118,7 +119,9 @@ class AsyncHTTPTransport(AsyncBaseTransport):
                 await self.pool.discard(connection)
                 if not retry:
                     raise
-                retry = False
+                # A new connection: another idle one may well be just as stale (the
+                # server timed out the idle connections of a burst at once).
+                retry, fresh = False, True
                 continue
             except BaseException:
                 await self.pool.discard(connection)

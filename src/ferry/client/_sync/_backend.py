@@ -74,6 +74,11 @@ class Stream:
             return True
         return bool(readable)
 
+    def poll_readable(self) -> bool:
+        """``is_readable``: the socket is asked directly (the async twin has to let its
+        event loop run first)."""
+        return self.is_readable()
+
     def start_tls(self, ssl_context: ssl.SSLContext, host: str, time_limit: float | None) -> None:
         """Handshake TLS over this stream (a proxy's tunnel), naming ``host``.
         Raises ConnectTimeout, ConnectError."""

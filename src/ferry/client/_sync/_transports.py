@@ -109,8 +109,9 @@ class HTTPTransport(BaseTransport):
         ClientTimeout, ClientClosed."""
         # RFC 9112 §9.3.1: retry once, and only what can be sent again unchanged.
         retry = request.method in IDEMPOTENT_METHODS and request.body is not None
+        fresh = False
         while True:
-            connection = self.pool.acquire(request.url.origin, timeouts, trace)
+            connection = self.pool.acquire(request.url.origin, timeouts, trace, fresh=fresh)
             if trace is not None and connection.reused:
                 trace("reused", b"")
             try:
@@ -119,7 +120,9 @@ class HTTPTransport(BaseTransport):
                 self.pool.discard(connection)
                 if not retry:
                     raise
-                retry = False
+                # A new connection: another idle one may well be just as stale (the
+                # server timed out the idle connections of a burst at once).
+                retry, fresh = False, True
                 continue
             except BaseException:
                 self.pool.discard(connection)
