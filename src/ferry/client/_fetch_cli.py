@@ -59,6 +59,7 @@ def add_fetch_command(subparsers: Any) -> None:
         "22 HTTP status >= 400, 3 bad URL, 7 no connection, 8 bad response, 28 timeout, "
         "56 connection broke, 61 undecodable body, 23 cannot write the output, "
         "47 too many redirects.",
+        allow_abbrev=False,
     )
     fetch.add_argument("url", metavar="URL")
     fetch.add_argument(

@@ -45,7 +45,7 @@ class Server:
 
     def __init__(self, config: Config, app: ASGIApp | None = None) -> None:
         self.config = config
-        target = app if app is not None else import_app(config.app, factory=config.factory)
+        target = app if app is not None else import_app(config.app, **config.app_options)
         # ASGI 2 and WSGI apps are served through adapters that are ASGI 3 apps themselves
         # (the WSGI one owns the thread pool, stopped by its lifespan shutdown).
         self.app = adapt_app(target, config.interface, config.threads)
