@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from ferry.client._decoders import accept_encoding
+from ferry import __version__
 from ferry.client._fetch_cli import add_fetch_command, render_trace, run_fetch
 
 from ..support import echo_app, serving
@@ -21,8 +21,6 @@ REPLY = (
     b"HTTP/1.1 200 OK\r\nServer-Timing: db;dur=1.5, app;dur=2.25, miss\r\n"
     b"Content-Length: 5\r\n\r\nhello"
 )
-
-ACCEPT_ENCODING = accept_encoding()  # what this installation decodes
 
 
 def fetch(*argv: str) -> int:
@@ -60,7 +58,8 @@ def test_verbose_shows_both_heads(capsys: pytest.CaptureFixture[str]) -> None:
         port = server.port
     assert capsys.readouterr().err == (
         f"> GET /p?q HTTP/1.1\n> Host: 127.0.0.1:{port}\n"
-        f"> Accept-Encoding: {ACCEPT_ENCODING.decode()}\n"
+        f"> User-Agent: ferry/{__version__}\n"
+        "> Accept: */*\n"
         "> X-Test: 1\n>\n"
         "< HTTP/1.1 200 OK\n< Server-Timing: db;dur=1.5, app;dur=2.25, miss\n"
         "< Content-Length: 5\n<\n"
@@ -87,10 +86,16 @@ def unused_port() -> int:
 @pytest.mark.parametrize(
     ("reply", "options", "status"),
     [
-        (b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", [], 22),
+        (b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", [], 0),
+        (b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", ["-f"], 22),
         (b"HTTP/1.1 200 OK\nContent-Length: 0\n\n", [], 8),
         (b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n", ["--timeout", "0.1"], 28),
-        (b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 1\r\n\r\nx", [], 61),
+        (b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 1\r\n\r\nx", [], 0),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 1\r\n\r\nx",
+            ["--compressed"],
+            61,
+        ),
     ],
 )
 def test_exit_statuses(reply: bytes, options: list[str], status: int) -> None:
@@ -102,13 +107,15 @@ def test_exit_status_without_a_server() -> None:
     assert fetch(f"http://127.0.0.1:{unused_port()}/") == 7
 
 
-@pytest.mark.parametrize("argv", [["ftp://x/"], ["-H", "no colon", "http://x/"]])
-def test_exit_status_for_a_bad_request(argv: list[str]) -> None:
-    assert fetch(*argv) == 3
+@pytest.mark.parametrize(
+    ("argv", "status"), [(["ftp://x/"], 1), (["-H", "no colon", "http://x/"], 3)]
+)
+def test_exit_status_for_a_bad_request(argv: list[str], status: int) -> None:
+    assert fetch(*argv) == status
 
 
 def trace(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
-    assert fetch("--trace", "--json", *argv) == 0
+    assert fetch("--trace", "--trace-json", *argv) == 0
     return json.loads(capsys.readouterr().out)
 
 
