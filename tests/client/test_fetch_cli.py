@@ -223,3 +223,33 @@ def test_location_follows_redirects(capsysbinary: pytest.CaptureFixture[bytes]) 
         assert capsysbinary.readouterr().out == b""
         assert fetch("-L", url) == 0
         assert capsysbinary.readouterr().out == b"new"
+
+
+MOVED = b"HTTP/1.1 301 Moved\r\nLocation: /new\r\nContent-Length: 0\r\n\r\n"
+NEW = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nnew"
+
+
+def redirecting(sock: socket.socket, index: int) -> None:
+    while head := read_head(sock):
+        sock.sendall(MOVED if head.startswith(b"GET /old ") else NEW)
+
+
+def test_location_with_include_shows_each_hop(capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    """Defect 4: -L -i showed the first hop's head above the final body."""
+    with ScriptedServer(redirecting) as server:
+        assert fetch("-L", "-i", f"http://127.0.0.1:{server.port}/old") == 0
+    assert capsysbinary.readouterr().out == MOVED + NEW
+
+
+def test_location_with_verbose_shows_each_hop(capsys: pytest.CaptureFixture[str]) -> None:
+    """Defect 4: -L -v showed only the first exchange."""
+    with ScriptedServer(redirecting) as server:
+        assert fetch("-L", "-v", f"http://127.0.0.1:{server.port}/old") == 0
+        port = server.port
+    request = f"> Host: 127.0.0.1:{port}\n> User-Agent: ferry/{__version__}\n> Accept: */*\n>\n"
+    assert capsys.readouterr().err == (
+        f"> GET /old HTTP/1.1\n{request}"
+        "< HTTP/1.1 301 Moved\n< Location: /new\n< Content-Length: 0\n<\n"
+        f"> GET /new HTTP/1.1\n{request}"
+        "< HTTP/1.1 200 OK\n< Content-Length: 3\n<\n"
+    )

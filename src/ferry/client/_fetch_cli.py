@@ -113,25 +113,30 @@ class Timeline:
         return out
 
 
-class _MaxTimeReached(ClientTimeout):
-    """``-m``: the whole operation took too long."""
+class _MaxTimeReached(BaseException):
+    """``-m``: the whole operation took too long. Raised by a signal handler wherever
+    the client is: a BaseException (as KeyboardInterrupt) so that no ``except`` on the
+    way takes it for a failure it handles (a read timeout is a TimeoutError)."""
 
 
 def run_fetch(args: argparse.Namespace) -> int:
     """Run ``ferry fetch`` with parsed arguments; return the exit status (curl's)."""
     transfer = Transfer(url=_with_scheme(args.url))
+    started = time.perf_counter()
     try:
         status = _run(args, transfer)
     except RequestProblem as exc:
         status = _fail(args, transfer, exc.status, str(exc))
     except _MaxTimeReached:
-        received = transfer.size_download
+        elapsed = (time.perf_counter() - started) * 1000
+        received = f"{transfer.size_download}"
+        if transfer.size_expected is not None:
+            received += f" out of {transfer.size_expected}"
         status = _fail(
             args,
             transfer,
             EXIT_TIMEOUT,
-            f"Operation timed out after {args.max_time * 1000:.0f} milliseconds with "
-            f"{received} bytes received",
+            f"Operation timed out after {elapsed:.0f} milliseconds with {received} bytes received",
         )
     except (ClientTimeout, ConnectError, NetworkError, RemoteProtocolError) as exc:
         status = _fail(args, transfer, _network_status(exc), str(exc))
@@ -201,7 +206,9 @@ def _run(args: argparse.Namespace, transfer: Transfer) -> int:
         return _fail(args, transfer, EXIT_WRITE, "Remote file name has no length!")
     request = build_request(args)
     transfer.method = request.method
-    step = args.timeout if args.max_time is None else min(args.timeout, args.max_time)
+    step = args.timeout
+    if args.max_time is not None and threading.current_thread() is not threading.main_thread():
+        step = min(step, args.max_time)  # no SIGALRM here: see _time_limit
     connect = step if args.connect_timeout is None else min(step, args.connect_timeout)
     timeouts = Timeouts(connect=connect, read=step, write=step, pool=step)
     with (
@@ -398,7 +405,7 @@ def _time_limit(seconds: float | None) -> Iterator[None]:
 def _copy(response: Response, output: _Output, transfer: Transfer, *, progress: bool) -> int:
     """Write the body; return its size (counted in ``transfer`` as it goes, for -m)."""
     total = response.header("content-length")
-    size = int(total) if total and total.isdigit() else None
+    size = transfer.size_expected = int(total) if total and total.isdigit() else None
     started = time.perf_counter()
     transfer.size_download = 0
     for piece in response.iter_bytes():

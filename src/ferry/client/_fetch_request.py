@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
 
 from .._errors import FerryError
 from .._version import __version__
@@ -194,7 +194,8 @@ def _data_piece(kind: str, value: str, warn: IO[str]) -> bytes:
 
 def _urlencoded(value: str, warn: IO[str]) -> bytes:
     """``--data-urlencode``: ``content``, ``=content``, ``name=content``, ``@file``,
-    ``name@file``; the content percent-encoded (all but unreserved characters)."""
+    ``name@file``; the content percent-encoded as curl does it (all but unreserved
+    characters, a space as ``+``)."""
     name, equals, content = value.partition("=")
     at = value.find("@")
     if at >= 0 and (not equals or at < len(name)):
@@ -204,11 +205,11 @@ def _urlencoded(value: str, warn: IO[str]) -> bytes:
         except OSError:
             warn.write(f'Warning: Couldn\'t read data from file "{path}", skipping.\n')
             data = b""
-        encoded = quote(data, safe="")
+        encoded = quote_plus(data, safe="")
     elif equals:
-        encoded = quote(content, safe="")
+        encoded = quote_plus(content, safe="")
     else:
-        name, encoded = "", quote(value, safe="")
+        name, encoded = "", quote_plus(value, safe="")
     return (f"{name}={encoded}" if name else encoded).encode("ascii")
 
 

@@ -34,6 +34,8 @@ class Transfer:
     """Seconds from the start to the end of each step (``dns``, ``connect``, ...)."""
     total: float = 0.0
     size_download: int = 0
+    size_expected: int | None = None
+    """The body's Content-Length, if it has one."""
     size_upload: int = 0
     size_header: int = 0
     size_request: int = 0
