@@ -71,6 +71,24 @@ def _request_options(group: Any) -> None:
         metavar="DATA",
         help="a JSON body (@FILE, @-): POST, Content-Type and Accept application/json",
     )
+    group.add_argument(
+        "-F",
+        "--form",
+        dest="form",
+        action="append",
+        type=lambda value: ("form", value),
+        metavar="NAME=CONTENT",
+        help="a multipart/form-data field (POST): NAME=VALUE, NAME=@FILE uploads FILE, "
+        "NAME=<FILE sends its content; ;type=TYPE and ;filename=NAME after a file",
+    )
+    group.add_argument(
+        "--form-string",
+        dest="form",
+        action="append",
+        type=lambda value: ("string", value),
+        metavar="NAME=VALUE",
+        help="-F with VALUE as written (no @ or <)",
+    )
     group.add_argument("-G", "--get", action="store_true", help="put the data in the query")
     group.add_argument("-I", "--head", action="store_true", help="HEAD: show the head only")
     group.add_argument(

@@ -11,6 +11,7 @@ tests/client/test_fetch_curl.py).
   streams stdin, chunked.
 - ``-H 'Name: value'`` replaces the field of that name, ``-H 'Name:'`` removes it (a
   default too), ``-H 'Name;'`` sends it empty, ``-H @FILE`` reads one field per line.
+- ``-F``/``--form``, ``--form-string``: multipart/form-data (client/_multipart.py).
 - ``-u user:password`` (Basic), ``-A``, ``-e``, ``-I`` (HEAD), ``-C`` (a ``Range``).
 """
 
@@ -31,6 +32,7 @@ from .._errors import FerryError
 from .._version import __version__
 from ._decoders import accept_encoding
 from ._models import Body
+from ._multipart import FileInput, MultipartBody, encode_multipart
 
 __all__ = ["USER_AGENT", "FetchRequest", "RequestProblem", "build_request", "remote_name"]
 
@@ -77,11 +79,18 @@ def build_request(args: argparse.Namespace, warn: IO[str] | None = None) -> Fetc
         body, content_type = json_data, "application/json"
     elif data is not None:
         body, content_type = data, "application/x-www-form-urlencoded"
+    if args.form:
+        if data is not None or json_data is not None:
+            raise RequestProblem("-F cannot be used with -d or --json", 2)
+        form = _multipart(args.form)
+        body, content_type = form, form.content_type.decode("ascii")
     if args.upload_file:
         url, body = _upload(url, args.upload_file)
     method = args.method or _default_method(args, body)
     resume_from = _resume_offset(args)
     headers = _own_headers(args, json_data is not None, content_type, resume_from)
+    if isinstance(body, MultipartBody) and body.length is not None:
+        headers.append(("Content-Length", str(body.length)))  # sent whole, not chunked
     request = FetchRequest(method, url, headers, body, resume_from=resume_from)
     for line in _header_lines(args.headers):
         _apply_header(request, line)
@@ -216,6 +225,34 @@ def _urlencoded(value: str, warn: IO[str]) -> bytes:
 def _json_data(args: argparse.Namespace, warn: IO[str]) -> bytes:
     """``--json`` pieces, each as ``--data-binary`` reads it, joined as they are."""
     return b"".join(_data_piece("binary", value, warn) for value in args.json)
+
+
+def _multipart(given: list[tuple[str, str]]) -> MultipartBody:
+    """``-F name=value``, ``-F name=@FILE`` (a file part), ``-F name=<FILE`` (a field
+    with the file's content), each with ``;type=`` and ``;filename=``; ``--form-string
+    name=value`` as written. The plain fields go first, then the files (the encoder's
+    order; curl keeps the order given)."""
+    fields: list[tuple[str, object]] = []
+    files: list[tuple[str, FileInput]] = []
+    for kind, value in given:
+        name, equals, content = value.partition("=")
+        if not equals or not name:
+            raise RequestProblem(f"-F takes NAME=CONTENT, not {value!r}", 2)
+        if kind == "string" or not content.startswith(("@", "<")):
+            fields.append((name, content))
+            continue
+        path, *options = content[1:].split(";")
+        settings = dict(option.strip().partition("=")[::2] for option in options)
+        try:
+            data = _read(path)
+        except OSError as exc:
+            raise RequestProblem(f"cannot read {path!r}: {exc.strerror}", 26) from None
+        if content.startswith("<"):
+            fields.append((name, data))
+        else:
+            filename = settings.get("filename", os.path.basename(path) if path != "-" else "")
+            files.append((name, (filename, data, settings.get("type"))))
+    return encode_multipart(fields, files, boundary=f"{'-' * 24}{os.urandom(8).hex()}")
 
 
 def _read(path: str) -> bytes:
