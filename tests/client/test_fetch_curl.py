@@ -1,23 +1,27 @@
 """``ferry fetch`` side by side with curl: the same options against the same Ferry server,
 comparing what each prints (bodies and heads), what the server received, and the exit
-statuses. Both run as programs (``curl -q``, ``python -m ferry fetch``)."""
+statuses. curl runs as a program (``curl -q``), ``ferry fetch`` in-process through
+``ferry._cli.main`` (its stdin, stdout, stderr and working directory swapped the same
+way), which lets coverage see it."""
 
 from __future__ import annotations
 
 import asyncio
 import gzip
+import io
 import json
 import os
 import re
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
 
+from ferry._cli import main
 from ferry.asgi import Receive, Scope, Send
 
 from ..server._helpers import read_body
@@ -146,14 +150,42 @@ def run(
 
 
 CURL = ["curl", "-q"]
-FERRY = [sys.executable, "-m", "ferry", "fetch"]
+Runner = Callable[[list[str], bytes, Path | None], subprocess.CompletedProcess[bytes]]
+_ferry: list[Runner] = []  # set for each test by ferry_in_process
+
+
+@pytest.fixture(autouse=True)
+def ferry_in_process(
+    capsysbinary: pytest.CaptureFixture[bytes], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    def run_ferry(
+        args: list[str], stdin: bytes, cwd: Path | None
+    ) -> subprocess.CompletedProcess[bytes]:
+        capsysbinary.readouterr()
+        with monkeypatch.context() as patch:
+            patch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+            if cwd is not None:
+                patch.chdir(cwd)
+            for name in list(os.environ):
+                if name.lower().endswith("_proxy"):
+                    patch.delenv(name)
+            try:
+                status = main(["fetch", *args])
+            except SystemExit as exc:  # a usage error
+                status = int(exc.code or 0)
+        out, err = capsysbinary.readouterr()
+        return subprocess.CompletedProcess(args, status, out, err)
+
+    _ferry.append(run_ferry)
+    yield
+    _ferry.pop()
 
 
 def both(
     *args: str, stdin: bytes = b"", cwd: Path | None = None
 ) -> tuple[subprocess.CompletedProcess[bytes], subprocess.CompletedProcess[bytes]]:
     """curl's and ferry fetch's runs with ``args``."""
-    return run(CURL, list(args), stdin, cwd), run(FERRY, list(args), stdin, cwd)
+    return run(CURL, list(args), stdin, cwd), _ferry[-1](list(args), stdin, cwd)
 
 
 def same(*args: str, stdin: bytes = b"", cwd: Path | None = None) -> bytes:

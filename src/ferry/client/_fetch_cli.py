@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
@@ -78,9 +79,6 @@ class Timeline:
             self.reused = True
             return
         self.steps.append((step, time.perf_counter() - self.started, data))
-
-    def data(self, step: str) -> bytes:
-        return next((data for name, _, data in self.steps if name == step), b"")
 
     def exchanges(self) -> list[tuple[bytes, bytes]]:
         """(request head, response head) of each hop, redirects first."""
@@ -188,7 +186,7 @@ def _write_out(format: str, transfer: Transfer) -> None:
     if format.startswith("@"):
         path = format[1:]
         try:
-            format = sys.stdin.read() if path == "-" else open(path).read()  # noqa: SIM115
+            format = sys.stdin.read() if path == "-" else Path(path).read_text()
         except OSError as exc:
             print(f"ferry fetch: cannot read the -w file: {exc}", file=sys.stderr)
             return
