@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import signal
 import socket
@@ -685,14 +686,18 @@ def project(tmp_path: Path) -> Path:
     ],
 )
 def test_a_directory_of_python_code_is_refused(
-    project: Path, where: str, target: str, message: str
+    project: Path, where: str, target: str, message: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    result = run_ferry("serve", *([target] if target else []), cwd=project / where)
-    assert (result.returncode, result.stdout, result.stderr) == (
-        2,
-        "",
-        f"ferry: error: {message}\n",
-    )
+    monkeypatch.chdir(project / where)
+    with pytest.raises(ConfigError) as error:
+        import_app(target)
+    assert str(error.value) == message
+
+
+def test_ferry_serve_refuses_a_package_with_exit_status_2(project: Path) -> None:
+    result = run_ferry("serve", "shop", cwd=project)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.startswith("ferry: error: 'shop' is a Python package: ")
 
 
 def test_the_likely_target_without_an_app_in_sight(tmp_path: Path) -> None:
@@ -729,3 +734,42 @@ def test_a_directory_without_python_code_is_served(tmp_path: Path) -> None:
         with sock:
             sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
             assert reader.response().endswith(b"\r\n\r\n<p>hi</p>")
+
+
+def test_main_with_uvicorn_choices(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", "nosuchmodule:app", "--http", "h11"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.startswith("ferry: note: --http h11 is accepted")
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    with pytest.raises(SystemExit):
+        main(["serve", "m:a", "--ws", "websockets"])
+    assert capsys.readouterr().err == (
+        "ferry: error: --ws websockets needs the websockets package: pip install 'ferry[ws]'\n"
+    )
+
+
+def test_main_loads_the_env_file_before_the_options(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(os, "environ", dict(os.environ))
+    (tmp_path / ".env").write_text("FERRY_PORT=eighty\n")
+    assert main(["serve", "--env-file", str(tmp_path / ".env"), "m:a"]) == 2
+    assert capsys.readouterr().err == "ferry: error: FERRY_PORT: invalid value 'eighty'\n"
+    monkeypatch.setenv("FERRY_ENV_FILE", str(tmp_path / "missing"))
+    assert main(["serve", "m:a"]) == 2
+    assert "cannot read the --env-file" in capsys.readouterr().err
+    monkeypatch.delenv("FERRY_PORT")  # set by the first .env
+    assert main(["fetch", "-s", "foo://x/"]) == 1  # FERRY_ENV_FILE is serve's only
+
+
+def test_app_dir_comes_first_on_sys_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "appdir_module.py").write_text("async def app(scope, receive, send): ...\n")
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.delitem(sys.modules, "appdir_module", raising=False)
+    app = import_app("appdir_module:app", app_dir=str(tmp_path))
+    assert sys.path[0] == str(tmp_path)
+    assert app.__module__ == "appdir_module"
+    del sys.modules["appdir_module"]
