@@ -100,6 +100,8 @@ class RoutesApp:
         if path == "/norange" or match is None:
             return 200, FILE, [(b"accept-ranges", b"bytes")]
         start = int(match.group(1))
+        if start >= len(FILE):
+            return 416, b"unsatisfiable\n", [(b"content-range", b"bytes */%d" % len(FILE))]
         content_range = f"bytes {start}-{len(FILE) - 1}/{len(FILE)}".encode()
         return 206, FILE[start:], [(b"content-range", content_range)]
 
@@ -346,6 +348,10 @@ def test_output_files_and_resume(server: str, tmp_path: Path) -> None:
     for program in ("curl", "ferry"):
         assert (tmp_path / program / "file").read_bytes() == FILE
         assert (tmp_path / program / "part").read_bytes() == FILE
+    # Resuming a complete file: 416, taken for done, the file left as it is.
+    same("-s", "-C", "-", "-o", "part", f"{server}/file", cwd=tmp_path / "curl")
+    same("-s", "-C", "-", "-o", "part", f"{server}/file", cwd=tmp_path / "ferry")
+    assert (tmp_path / "ferry" / "part").read_bytes() == FILE
     curl, ferry = both("-s", "-C", "10", f"{server}/norange")
     assert ferry.returncode == curl.returncode == 33
 

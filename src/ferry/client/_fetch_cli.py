@@ -341,8 +341,10 @@ def _receive(
             EXIT_RANGE,
             "HTTP server doesn't seem to support byte ranges. Cannot resume.",
         )
-    # -f: no body for a status >= 400 (--fail-with-body writes it still).
-    if not (failing and not args.fail_with_body) and not args.head:
+    # -f: no body for a status >= 400 (--fail-with-body writes it still). curl takes a
+    # 416 to a resume for "already complete": no error, and its body is not written.
+    complete = request.resume_from and response.status == 416
+    if not (failing and not args.fail_with_body) and not args.head and not complete:
         progress = output.path is not None and sys.stderr.isatty() and not args.silent
         transfer.size_download = _copy(response, output, transfer, progress=progress)
     timeline("body_received", b"")
