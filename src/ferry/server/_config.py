@@ -206,11 +206,6 @@ class Config:
         return dataclasses.replace(self, **changes)
 
     @property
-    def app_options(self) -> dict[str, Any]:
-        """How ``import_app`` is to find the app (besides the target)."""
-        return {"factory": self.factory, "static": self.static, "app_dir": self.app_dir}
-
-    @property
     def limits(self) -> Limits:
         """The engine's limits, from this configuration."""
         return Limits(
