@@ -352,6 +352,12 @@ def test_output_files_and_resume(server: str, tmp_path: Path) -> None:
     same("-s", "-C", "-", "-o", "part", f"{server}/file", cwd=tmp_path / "curl")
     same("-s", "-C", "-", "-o", "part", f"{server}/file", cwd=tmp_path / "ferry")
     assert (tmp_path / "ferry" / "part").read_bytes() == FILE
+    # An empty body makes an empty file; a failure with -f, none.
+    for program in ("curl", "ferry"):
+        same("-s", "-o", "empty", f"{server}/status/204", cwd=tmp_path / program)
+        same("-s", "-f", "-o", "none", f"{server}/status/404", cwd=tmp_path / program)
+        assert (tmp_path / program / "empty").read_bytes() == b""
+        assert not (tmp_path / program / "none").exists()
     curl, ferry = both("-s", "-C", "10", f"{server}/norange")
     assert ferry.returncode == curl.returncode == 33
 

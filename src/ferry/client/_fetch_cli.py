@@ -293,7 +293,9 @@ class _Output:
         self.discard = args.trace_json and self.path is None  # stdout carries the JSON
 
     def write(self, data: bytes) -> None:
-        if not data or self.discard:
+        """Write ``data`` (opening the file first; also for b"": an empty body makes an
+        empty file, as with curl)."""
+        if self.discard:
             return
         if self.path is None:
             sys.stdout.buffer.write(data)
@@ -330,7 +332,7 @@ def _receive(
     if args.dump_header:
         with open(args.dump_header, "wb") as file:
             file.write(heads)
-    if args.include or args.head:
+    if (args.include or args.head) and heads:
         output.write(heads)
     _describe(transfer, response, timeline, request)
     failing = response.status >= 400 and (args.fail or args.fail_with_body)
@@ -346,6 +348,7 @@ def _receive(
     complete = request.resume_from and response.status == 416
     if not (failing and not args.fail_with_body) and not args.head and not complete:
         progress = output.path is not None and sys.stderr.isatty() and not args.silent
+        output.write(b"")
         transfer.size_download = _copy(response, output, transfer, progress=progress)
     timeline("body_received", b"")
     transfer.total = time.perf_counter() - timeline.started
