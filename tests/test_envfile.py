@@ -35,12 +35,14 @@ def test_quotes() -> None:
         'DOUBLE="tab\\tnewline\\nquote\\" backslash\\\\ other\\q"  # comment\n'
         'MULTI="two\nlines"\n'
         "MULTI_SINGLE='a\nb'\n"
+        "ESCAPED_SINGLE='it\\'s \\\\ \\n'\n"
     )
     assert parse_env(text, {}) == {
         "SINGLE": "kept as ${WRITTEN} \\n # not a comment",
         "DOUBLE": 'tab\tnewline\nquote" backslash\\ other\\q',
         "MULTI": "two\nlines",
         "MULTI_SINGLE": "a\nb",
+        "ESCAPED_SINGLE": "it's \\ \\n",
     }
 
 

@@ -5,7 +5,7 @@ lines starting with ``#`` are skipped. A value is
 
 - unquoted: up to the end of the line or a comment (a ``#`` after a space), surrounding
   spaces dropped;
-- in single quotes: taken as written (it may span lines);
+- in single quotes: taken as written but for ``\\'`` and ``\\\\`` (it may span lines);
 - in double quotes: with the escapes ``\\n \\t \\r \\" \\\\ \\'`` (and ``\\a \\b \\f \\v``)
   decoded; it may span lines.
 
@@ -29,7 +29,7 @@ _ASSIGNMENT = re.compile(
     (?P<key>[A-Za-z_][A-Za-z0-9_.-]*)
     [ \t]*=[ \t]*
     (?:
-        '(?P<single>[^']*)'
+        '(?P<single>(?:\\.|[^'\\])*)'
       | "(?P<double>(?:\\.|[^"\\])*)"
       | (?P<bare>[^\r\n]*)
     )
@@ -51,6 +51,7 @@ _ESCAPES = {
     "t": "\t",
     "v": "\v",
 }
+_SINGLE_ESCAPE = re.compile(r"\\([\\'])")  # python-dotenv: only \' and \\ in single quotes
 _ESCAPE = re.compile(r"\\([\\'\"abfnrtv])")
 _EXPANSION = re.compile(r"\$\{(?P<name>[^}:]+)(?::-(?P<default>[^}]*))?\}")
 
@@ -71,7 +72,7 @@ def parse_env(text: str, environ: Mapping[str, str] | None = None) -> dict[str, 
         position = match.end()
         key, single, double = match.group("key", "single", "double")
         if single is not None:
-            values[key] = single
+            values[key] = _SINGLE_ESCAPE.sub(r"\1", single)
         elif double is not None:
             values[key] = _expand(_unescape(double), values, outside)
         else:
