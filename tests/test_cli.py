@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import signal
 import socket
@@ -14,11 +15,14 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ferry import Config, __version__
 from ferry._cli import build_parser, config_from_args, main
+from ferry._errors import ConfigError
+from ferry.asgi._loader import import_app
 
 from .server._helpers import (
     FIXED_DATE,
@@ -31,6 +35,7 @@ from .server._helpers import (
     run_curl,
     tcp_connector,
 )
+from .support import serving
 
 DATE = FIXED_DATE.decode().rstrip()
 APPS = "tests.server._apps"
@@ -41,12 +46,14 @@ ACCESS_LINE = re.compile(
 )
 
 
-def run_ferry(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_ferry(
+    *args: str, env: dict[str, str] | None = None, cwd: Path = REPO
+) -> subprocess.CompletedProcess[str]:
     """``python -m ferry ARGS`` to completion (for commands that exit by themselves)."""
     base = {"PATH": "/usr/bin:/bin", "COLUMNS": "200"}
     return subprocess.run(
         [sys.executable, "-m", "ferry", *args],
-        cwd=REPO,
+        cwd=cwd,
         env={**base, **(env or {})},
         capture_output=True,
         text=True,
@@ -73,10 +80,22 @@ def test_help_lists_every_config_field() -> None:
         flag = "--" + field.name.replace("_", "-")
         if field.type == "bool":
             flag = f"{flag}, --no-{flag[2:]}"
-        # The flag, its metavar or choices, then its help (maybe on the next line).
-        pattern = rf"\n  {re.escape(flag)}(?: \S+)?\s+{re.escape(field.metadata['help'])} "
+        # The flag and its aliases, each with its metavar or choices, then its help (maybe
+        # on the next line).
+        flags = r"(?: \S+)?, ".join(map(re.escape, [flag, *field.metadata["aliases"]]))
+        words = r"\s+".join(map(re.escape, field.metadata["help"].split()))
+        pattern = rf"\n  {flags}(?: \S+)?\s+{words}\s"
         assert re.search(pattern, text), field.name
     assert "FERRY_<OPTION>" in text
+    assert " ".join(text.split("\n\n")[-1].split()) == (
+        "uvicorn's names for the same settings are accepted too: --no-server-header (= "
+        "--server-header ''), --limit-concurrency (= --max-connections), "
+        "--timeout-keep-alive (= --keep-alive-timeout), --timeout-graceful-shutdown (= "
+        "--graceful-timeout); --app-dir, --env-file, --ws and --http take uvicorn's values. "
+        "Options cannot be abbreviated."
+    )
+    assert "\n  --timeout-keep-alive " not in text  # listed with --keep-alive-timeout
+    assert "\n  --no-server-header    uvicorn's name for --server-header ''\n" in text
 
 
 def test_python_m_ferry_and_the_script_are_the_same_program() -> None:
@@ -492,3 +511,265 @@ def test_no_gc_tuning_leaves_the_collector_alone(loop_name: str) -> None:
     plain, _, churn = gc_answers(loop_name, "--no-gc-tuning")
     assert plain == {"enabled": True, "threshold": [700, 10, 10], "frozen": 0, "cycles_alive": 0}
     assert churn["cycles_alive"] == 0
+
+
+# -- uvicorn's habits: no abbreviations, uvicorn's names -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "unknown"),
+    [
+        (["serve", "--po", "19831", "m:a"], "--po"),
+        (["serve", "m:a", "--max-body", "10"], "--max-body"),
+        (["serve", "m:a", "--timeout-keep", "3"], "--timeout-keep"),
+        (["fetch", "--loc", "http://127.0.0.1:1/"], "--loc"),
+        (["--vers", "serve", "m:a"], "--vers"),
+    ],
+)
+def test_abbreviated_options_are_refused(
+    argv: list[str], unknown: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(argv)
+    assert exit_info.value.code == 2
+    assert f"ferry: error: unrecognized arguments: {unknown}" in capsys.readouterr().err
+
+
+def test_uvicorn_names_set_the_same_fields() -> None:
+    config = parse(
+        "m:a",
+        "--timeout-keep-alive",
+        "7",
+        "--no-server-header",
+        "--limit-concurrency",
+        "50",
+        "--timeout-graceful-shutdown",
+        "3",
+        "--ws",
+        "none",
+        "--http",
+        "h11",
+        "--app-dir",
+        "src",
+        "--env-file",
+        ".env",
+    )
+    assert config == Config(
+        app="m:a",
+        keep_alive_timeout=7.0,
+        server_header="",
+        max_connections=50,
+        graceful_timeout=3.0,
+        ws="none",
+        http="h11",
+        app_dir="src",
+        env_file=".env",
+    )
+    assert parse("m:a", "--server-header", "x").server_header == "x"
+    assert parse("m:a", "--ws", "websockets").ws == "websockets"
+
+
+def test_http_is_accepted_with_a_note() -> None:
+    result = run_ferry("serve", "nosuchmodule:app", "--http", "httptools")
+    assert (result.returncode, result.stderr) == (
+        2,
+        "ferry: note: --http httptools is accepted for uvicorn's command lines and ignored: "
+        "Ferry always uses its own HTTP/1.1 engine\n"
+        "ferry: error: could not import module 'nosuchmodule'\n",
+    )
+
+
+async def upgrade_or_http(scope: Any, receive: Any, send: Any) -> None:
+    """Accepts a WebSocket; answers an HTTP request with its scope type."""
+    if scope["type"] == "websocket":
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"http"})
+
+
+UPGRADE = (
+    b"GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("ws", "status_line"),
+    [("auto", b"HTTP/1.1 101 Switching Protocols"), ("none", b"HTTP/1.1 200 OK")],
+)
+def test_ws_none_serves_an_upgrade_request_as_http(ws: str, status_line: bytes) -> None:
+    pytest.importorskip("websockets")
+    with serving(upgrade_or_http, ws=ws, lifespan="off") as server:
+        sock, reader = open_connection(server.port)
+        with sock:
+            sock.sendall(UPGRADE)
+            assert reader.head().split(b"\r\n")[0] == status_line
+
+
+def test_env_file_and_app_dir(tmp_path: Path) -> None:
+    (tmp_path / "greeting.py").write_text(
+        "import os\n\n"
+        "async def app(scope, receive, send):\n"
+        "    if scope['type'] != 'http':\n"
+        "        return\n"
+        "    body = os.environ['GREETING'].encode()\n"
+        "    await send({'type': 'http.response.start', 'status': 200, 'headers': []})\n"
+        "    await send({'type': 'http.response.body', 'body': body})\n"
+    )
+    (tmp_path / ".env").write_text(
+        '# as uvicorn reads it\nexport GREETING="hello, ${NAME:-you}"\n'
+        "FERRY_SERVER_HEADER='from .env'\n"
+    )
+    port = free_port()
+    args = ["greeting:app", "--app-dir", str(tmp_path), "--env-file", str(tmp_path / ".env")]
+    with ferry_process([*args, "--port", str(port), "--lifespan", "off"]) as ferry:
+        ferry.wait_ready(tcp_connector(port))
+        response = get(port)
+    assert response == head(
+        "HTTP/1.1 200 OK", DATE, "Server: from .env", "Content-Length: 10", "Keep-Alive: timeout=5"
+    ) + (b"hello, you")
+
+
+def test_an_unreadable_env_file_is_a_usage_error(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.env"
+    result = run_ferry("serve", "m:a", "--env-file", str(missing))
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"ferry: error: cannot read the --env-file '{missing}': [Errno 2] No such file or "
+        f"directory: '{missing}'\n"
+    )
+
+
+# -- a directory of Python code is not served as files without --static -------------------
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A project directory: a package ``shop`` with a FastAPI-style app, and a module."""
+    package = tmp_path / "shop"
+    package.mkdir()
+    (package / "__init__.py").write_text("from fastapi import FastAPI\n\nweb = FastAPI()\n")
+    (package / "asgi.py").write_text("async def application(scope, receive, send): ...\n")
+    (package / "factory.py").write_text("def create_app():\n    return None\n")
+    (tmp_path / "main.py").write_text("import shop\n\napp = shop.web\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("where", "target", "message"),
+    [
+        (
+            ".",
+            "shop",
+            "'shop' is a Python package: serving it would publish its source code. Did you "
+            "mean 'ferry serve shop:web' or 'ferry serve shop.asgi:application' or "
+            "'ferry serve --factory shop.factory:create_app'? To serve it as files anyway, "
+            "add --static.",
+        ),
+        (
+            ".",
+            "",
+            "the current directory holds Python modules: serving it would publish its "
+            "source code. Did you mean 'ferry serve main:app'? To serve it as files "
+            "anyway, add --static.",
+        ),
+        (
+            "shop",
+            "",
+            "the current directory is a Python package: serving it would publish its source "
+            "code. Did you mean 'ferry serve --app-dir .. shop:web' or 'ferry serve "
+            "--app-dir .. shop.asgi:application' or 'ferry serve --app-dir .. --factory "
+            "shop.factory:create_app'? To serve it as files anyway, add --static.",
+        ),
+    ],
+)
+def test_a_directory_of_python_code_is_refused(
+    project: Path, where: str, target: str, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(project / where)
+    with pytest.raises(ConfigError) as error:
+        import_app(target)
+    assert str(error.value) == message
+
+
+def test_ferry_serve_refuses_a_package_with_exit_status_2(project: Path) -> None:
+    result = run_ferry("serve", "shop", cwd=project)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.startswith("ferry: error: 'shop' is a Python package: ")
+
+
+def test_the_likely_target_without_an_app_in_sight(tmp_path: Path) -> None:
+    (tmp_path / "tools").mkdir()
+    (tmp_path / "tools" / "__init__.py").write_text("")
+    (tmp_path / "tools" / "broken.py").write_text("def (:\n")
+    with pytest.raises(ConfigError) as error:
+        import_app(str(tmp_path / "tools"))
+    assert str(error.value) == (
+        f"{str(tmp_path / 'tools')!r} is a Python package: serving it would publish its "
+        f"source code. Did you mean 'ferry serve --app-dir {tmp_path} tools:app'? To serve "
+        "it as files anyway, add --static."
+    )
+
+
+def test_static_serves_a_directory_of_python_code(project: Path) -> None:
+    app = import_app(str(project / "shop"), static=True)
+    with serving(app) as server:
+        sock, reader = open_connection(server.port)
+        with sock:
+            sock.sendall(b"GET /asgi.py HTTP/1.1\r\nHost: t\r\n\r\n")
+            response = reader.response()
+    assert response.endswith(b"\r\n\r\nasync def application(scope, receive, send): ...\n")
+    assert parse("shop", "--static").static is True
+
+
+def test_a_directory_without_python_code_is_served(tmp_path: Path) -> None:
+    (tmp_path / "index.html").write_text("<p>hi</p>")
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "build.py").write_text("")  # not at the top: not a package
+    app = import_app(str(tmp_path))
+    with serving(app) as server:
+        sock, reader = open_connection(server.port)
+        with sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            assert reader.response().endswith(b"\r\n\r\n<p>hi</p>")
+
+
+def test_main_with_uvicorn_choices(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", "nosuchmodule:app", "--http", "h11"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.startswith("ferry: note: --http h11 is accepted")
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    with pytest.raises(SystemExit):
+        main(["serve", "m:a", "--ws", "websockets"])
+    assert capsys.readouterr().err == (
+        "ferry: error: --ws websockets needs the websockets package: pip install 'ferry[ws]'\n"
+    )
+
+
+def test_main_loads_the_env_file_before_the_options(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(os, "environ", dict(os.environ))
+    (tmp_path / ".env").write_text("FERRY_PORT=eighty\n")
+    assert main(["serve", "--env-file", str(tmp_path / ".env"), "m:a"]) == 2
+    assert capsys.readouterr().err == "ferry: error: FERRY_PORT: invalid value 'eighty'\n"
+    monkeypatch.setenv("FERRY_ENV_FILE", str(tmp_path / "missing"))
+    assert main(["serve", "m:a"]) == 2
+    assert "cannot read the --env-file" in capsys.readouterr().err
+    monkeypatch.delenv("FERRY_PORT")  # set by the first .env
+    assert main(["fetch", "-s", "foo://x/"]) == 1  # FERRY_ENV_FILE is serve's only
+
+
+def test_app_dir_comes_first_on_sys_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "appdir_module.py").write_text("async def app(scope, receive, send): ...\n")
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.delitem(sys.modules, "appdir_module", raising=False)
+    app = import_app("appdir_module:app", app_dir=str(tmp_path))
+    assert sys.path[0] == str(tmp_path)
+    assert app.__module__ == "appdir_module"
+    del sys.modules["appdir_module"]

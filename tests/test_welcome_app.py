@@ -418,3 +418,40 @@ def test_websocket_scope_is_refused() -> None:
 
     with pytest.raises(ValueError, match="does not serve 'websocket' scopes"):
         asyncio.run(welcome.app({"type": "websocket"}, receive, send))
+
+
+# -- the example site's "Try it" commands (examples/site/index.html) ---------------------
+
+
+def test_try_it_commands_are_rewritten_to_the_page_address() -> None:
+    """Defect 11: each command with make run's address is marked for the page's script,
+    which puts the address the page came from in its place."""
+    from pathlib import Path
+
+    site = Path(__file__).resolve().parents[1] / "examples" / "site"
+    page = (site / "index.html").read_text()
+    marked = re.findall(r"<code data-try>([^<]*)</code>", page)
+    assert len(marked) == 3
+    assert page.count("127.0.0.1:8000") == len(marked) + 1  # and the script's replace()
+    assert all("http://127.0.0.1:8000/" in command for command in marked)
+    assert 'code.textContent.replace("http://127.0.0.1:8000", location.origin)' in page
+    assert "8000" not in (site / "files" / "notes.txt").read_text()
+
+
+def test_try_it_commands_show_the_port_served_on(tmp_path: Any) -> None:
+    """Defect 11, in a browser: served on another port, the commands name that port."""
+    from ferry.static import StaticFiles
+    from tests.static.test_browser import CHROMIUM, SITE, render
+    from tests.support import serving
+
+    if not CHROMIUM.exists():
+        pytest.skip("needs headless Chromium at /usr/bin/chromium")
+    with serving(StaticFiles(SITE)) as running:
+        dom = render(f"http://127.0.0.1:{running.port}/", tmp_path / "profile")
+        port = running.port
+    commands = [code.text() for code in dom.find_all("code") if "data-try" in code.attrs]
+    assert commands == [
+        f"curl -I http://127.0.0.1:{port}/style.css",
+        f"curl -H 'Range: bytes=0-99' http://127.0.0.1:{port}/files/notes.txt",
+        f"curl --compressed -v http://127.0.0.1:{port}/style.css",
+    ]

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import os
 import sys
 import typing
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ._envfile import load_env_file
 from ._errors import ConfigError
 from ._version import __version__
 from .asgi._lifespan import LifespanFailure
@@ -47,9 +49,11 @@ def _parse_bool(text: str) -> bool:
     raise ConfigError(f"not a boolean: {text!r}")
 
 
-def _field_argument(field: dataclasses.Field[Any], hint: Any) -> tuple[str, dict[str, Any]]:
-    """The argparse flag and keyword arguments for one Config field."""
+def _field_argument(field: dataclasses.Field[Any], hint: Any) -> tuple[list[str], dict[str, Any]]:
+    """The argparse flags (Ferry's, then its aliases) and keyword arguments for one
+    Config field."""
     flag = field.metadata.get("flag") or "--" + field.name.replace("_", "-")
+    aliases = list(field.metadata.get("aliases", ()))
     kwargs: dict[str, Any] = {"dest": field.name, "help": field.metadata["help"]}
     args = typing.get_args(hint)
     optional = type(None) in args
@@ -68,7 +72,46 @@ def _field_argument(field: dataclasses.Field[Any], hint: Any) -> tuple[str, dict
         default = _env_value(field.name, env, convert, kwargs.get("choices"))
     kwargs["default"] = default
     kwargs["help"] += " (default: %(default)s)"
-    return flag, kwargs
+    if aliases:
+        kwargs["help"] += f"; {', '.join(aliases)}: uvicorn's name"
+    return [flag, *aliases], kwargs
+
+
+def _switch_arguments(field: dataclasses.Field[Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The flags that take no value and set a field to a fixed one (uvicorn's
+    ``--no-server-header``), with their keyword arguments."""
+    flag = field.metadata.get("flag") or "--" + field.name.replace("_", "-")
+    return [
+        (
+            switch,
+            {
+                "dest": field.name,
+                "action": "store_const",
+                "const": value,
+                "default": argparse.SUPPRESS,  # the field's own flag sets the default
+                "help": f"uvicorn's name for {flag} {value!r}",
+            },
+        )
+        for switch, value in field.metadata.get("switches", {}).items()
+    ]
+
+
+def _uvicorn_names() -> str:
+    """The epilog of ``ferry serve --help``: the uvicorn names it accepts."""
+    names = []
+    for field in dataclasses.fields(Config):
+        flag = field.metadata.get("flag") or "--" + field.name.replace("_", "-")
+        names += [f"{alias} (= {flag})" for alias in field.metadata.get("aliases", ())]
+        names += [
+            f"{switch} (= {flag} {value!r})"
+            for switch, value in field.metadata.get("switches", {}).items()
+        ]
+    return (
+        "uvicorn's names for the same settings are accepted too: "
+        + ", ".join(names)
+        + "; --app-dir, --env-file, --ws and --http take uvicorn's values. Options cannot "
+        "be abbreviated."
+    )
 
 
 def _env_value(
@@ -89,7 +132,9 @@ def _env_value(
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="ferry", description="Ferry: a fast, strict HTTP/1.1 server for ASGI apps."
+        prog="ferry",
+        description="Ferry: a fast, strict HTTP/1.1 server for ASGI apps.",
+        allow_abbrev=False,
     )
     parser.add_argument("--version", action="version", version=f"ferry {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -98,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve an ASGI application",
         description="Serve an ASGI 3 application over HTTP/1.1. Every option can also be "
         "set with an environment variable FERRY_<OPTION> (e.g. FERRY_PORT=9000).",
+        epilog=_uvicorn_names(),
+        allow_abbrev=False,
     )
     hints = typing.get_type_hints(Config)
     groups: dict[str, argparse._ArgumentGroup] = {}
@@ -112,11 +159,14 @@ def build_parser() -> argparse.ArgumentParser:
                 nargs="?",
                 default="",
                 help="the application, as module:attribute, or a directory to serve "
-                "(default: the current directory)",
+                "(default: the current directory); a directory with Python code in it "
+                "needs --static",
             )
             continue
-        flag, kwargs = _field_argument(field, hints[field.name])
-        groups[group].add_argument(flag, **kwargs)
+        flags, kwargs = _field_argument(field, hints[field.name])
+        groups[group].add_argument(*flags, **kwargs)
+        for switch, switch_kwargs in _switch_arguments(field):
+            groups[group].add_argument(switch, **switch_kwargs)
     add_fetch_command(commands)
     return parser
 
@@ -126,18 +176,52 @@ def config_from_args(args: argparse.Namespace) -> Config:
     return Config(**{k: v for k, v in vars(args).items() if k in names})
 
 
+def _load_env_file(argv: Sequence[str]) -> None:
+    """``ferry serve --env-file FILE`` (or FERRY_ENV_FILE): load it before the parser is
+    built, so that its FERRY_* variables set the defaults as the environment's do.
+    Raises ConfigError if it cannot be read."""
+    if not argv or argv[0] != "serve":
+        return
+    scan = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    scan.add_argument("--env-file")
+    known, _ = scan.parse_known_args(argv[1:])
+    path = known.env_file or os.environ.get("FERRY_ENV_FILE")
+    if not path:
+        return
+    try:
+        load_env_file(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the --env-file {path!r}: {exc}") from None
+
+
+def _check_uvicorn_choices(config: Config) -> None:
+    """What uvicorn's ``--ws`` and ``--http`` values mean here. Raises ConfigError for
+    ``--ws websockets`` without the websockets package."""
+    if config.http != "auto":
+        print(
+            f"ferry: note: --http {config.http} is accepted for uvicorn's command lines and "
+            "ignored: Ferry always uses its own HTTP/1.1 engine",
+            file=sys.stderr,
+        )
+    if config.ws == "websockets" and importlib.util.find_spec("websockets") is None:
+        raise ConfigError("--ws websockets needs the websockets package: pip install 'ferry[ws]'")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``ferry`` and ``python -m ferry``; returns the exit status."""
+    arguments = sys.argv[1:] if argv is None else list(argv)
     try:
+        _load_env_file(arguments)
         parser = build_parser()
     except ConfigError as exc:
         print(f"ferry: error: {exc}", file=sys.stderr)
         return 2
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(arguments)
         if args.command == "fetch":
             return run_fetch(args)
         config = config_from_args(args)
+        _check_uvicorn_choices(config)
         server = Server(config)
     except ConfigError as exc:
         parser.exit(2, f"ferry: error: {exc}\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import socket
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,6 @@ from typing import Any
 import pytest
 
 from ferry import __version__
-from ferry.client._decoders import accept_encoding
 from ferry.client._fetch_cli import add_fetch_command, render_trace, run_fetch
 
 from ..support import echo_app, serving
@@ -22,8 +22,6 @@ REPLY = (
     b"HTTP/1.1 200 OK\r\nServer-Timing: db;dur=1.5, app;dur=2.25, miss\r\n"
     b"Content-Length: 5\r\n\r\nhello"
 )
-
-ACCEPT_ENCODING = accept_encoding()  # what this installation decodes
 
 
 def fetch(*argv: str) -> int:
@@ -61,8 +59,8 @@ def test_verbose_shows_both_heads(capsys: pytest.CaptureFixture[str]) -> None:
         port = server.port
     assert capsys.readouterr().err == (
         f"> GET /p?q HTTP/1.1\n> Host: 127.0.0.1:{port}\n"
-        f"> User-Agent: ferry/{__version__}\n> Accept: */*\n> Connection: keep-alive\n"
-        f"> Accept-Encoding: {ACCEPT_ENCODING.decode()}\n"
+        f"> User-Agent: ferry/{__version__}\n"
+        "> Accept: */*\n"
         "> X-Test: 1\n>\n"
         "< HTTP/1.1 200 OK\n< Server-Timing: db;dur=1.5, app;dur=2.25, miss\n"
         "< Content-Length: 5\n<\n"
@@ -89,10 +87,16 @@ def unused_port() -> int:
 @pytest.mark.parametrize(
     ("reply", "options", "status"),
     [
-        (b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", [], 22),
+        (b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", [], 0),
+        (b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", ["-f"], 22),
         (b"HTTP/1.1 200 OK\nContent-Length: 0\n\n", [], 8),
         (b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n", ["--timeout", "0.1"], 28),
-        (b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 1\r\n\r\nx", [], 61),
+        (b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 1\r\n\r\nx", [], 0),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 1\r\n\r\nx",
+            ["--compressed"],
+            61,
+        ),
     ],
 )
 def test_exit_statuses(reply: bytes, options: list[str], status: int) -> None:
@@ -104,13 +108,15 @@ def test_exit_status_without_a_server() -> None:
     assert fetch(f"http://127.0.0.1:{unused_port()}/") == 7
 
 
-@pytest.mark.parametrize("argv", [["ftp://x/"], ["-H", "no colon", "http://x/"]])
-def test_exit_status_for_a_bad_request(argv: list[str]) -> None:
-    assert fetch(*argv) == 3
+@pytest.mark.parametrize(
+    ("argv", "status"), [(["ftp://x/"], 1), (["-H", "no colon", "http://x/"], 3)]
+)
+def test_exit_status_for_a_bad_request(argv: list[str], status: int) -> None:
+    assert fetch(*argv) == status
 
 
 def trace(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
-    assert fetch("--trace", "--json", *argv) == 0
+    assert fetch("--trace", "--trace-json", *argv) == 0
     return json.loads(capsys.readouterr().out)
 
 
@@ -218,3 +224,146 @@ def test_location_follows_redirects(capsysbinary: pytest.CaptureFixture[bytes]) 
         assert capsysbinary.readouterr().out == b""
         assert fetch("-L", url) == 0
         assert capsysbinary.readouterr().out == b"new"
+
+
+MOVED = b"HTTP/1.1 301 Moved\r\nLocation: /new\r\nContent-Length: 0\r\n\r\n"
+NEW = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nnew"
+
+
+def redirecting(sock: socket.socket, index: int) -> None:
+    while head := read_head(sock):
+        sock.sendall(MOVED if head.startswith(b"GET /old ") else NEW)
+
+
+def test_location_with_include_shows_each_hop(capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    """Defect 4: -L -i showed the first hop's head above the final body."""
+    with ScriptedServer(redirecting) as server:
+        assert fetch("-L", "-i", f"http://127.0.0.1:{server.port}/old") == 0
+    assert capsysbinary.readouterr().out == MOVED + NEW
+
+
+def test_location_with_verbose_shows_each_hop(capsys: pytest.CaptureFixture[str]) -> None:
+    """Defect 4: -L -v showed only the first exchange."""
+    with ScriptedServer(redirecting) as server:
+        assert fetch("-L", "-v", f"http://127.0.0.1:{server.port}/old") == 0
+        port = server.port
+    request = f"> Host: 127.0.0.1:{port}\n> User-Agent: ferry/{__version__}\n> Accept: */*\n>\n"
+    assert capsys.readouterr().err == (
+        f"> GET /old HTTP/1.1\n{request}"
+        "< HTTP/1.1 301 Moved\n< Location: /new\n< Content-Length: 0\n<\n"
+        f"> GET /new HTTP/1.1\n{request}"
+        "< HTTP/1.1 200 OK\n< Content-Length: 3\n<\n"
+    )
+
+
+# -- curl's options, the edges (side by side with curl: test_fetch_curl.py) ------------
+
+
+def test_header_file_dump_header_and_write_out_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "headers").write_text("X-A: 1\n\nX-B: 2\n")
+    (tmp_path / "format").write_text("%{stderr}%{http_code}%{stdout}[%{size_header}]")
+    with serving(echo_app) as server:
+        url = f"http://127.0.0.1:{server.port}/"
+        argv = ["-H", f"@{tmp_path / 'headers'}", "-D", str(tmp_path / "head")]
+        assert fetch(*argv, "-w", f"@{tmp_path / 'format'}", url) == 0
+    out, err = capsys.readouterr()
+    body, _, written = out.rpartition("}")
+    headers = json.loads(body + "}")["headers"]
+    assert [pair for pair in headers if pair[0].startswith("x-")] == [["x-a", "1"], ["x-b", "2"]]
+    head = (tmp_path / "head").read_bytes()
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert (written, err) == (f"[{len(head)}]", "200")
+
+
+def test_unknown_write_out_variable(capsys: pytest.CaptureFixture[str]) -> None:
+    with replying(REPLY) as server:
+        assert fetch("-w", "%{nope}%{http_code}", f"127.0.0.1:{server.port}/") == 0
+    assert capsys.readouterr() == (
+        "hello200",
+        "ferry fetch: unknown --write-out variable: 'nope'\n",
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "status", "error"),
+    [
+        (["-O", "http://127.0.0.1:1/"], 23, "(23) Remote file name has no length!"),
+        (["-T", "/nonexistent/file", "http://127.0.0.1:1/"], 26, "(26) cannot read"),
+        (["-C", "x", "http://127.0.0.1:1/"], 2, "(2) -C takes an offset or '-', not 'x'"),
+        (["-C", "-1", "http://127.0.0.1:1/"], 2, "(2) -C takes an offset of 0 or more"),
+        (["-F", "novalue", "http://127.0.0.1:1/"], 2, "(2) -F takes NAME=CONTENT"),
+        (["-F", "a=@/nonexistent", "http://127.0.0.1:1/"], 26, "(26) cannot read"),
+        (["-F", "a=1", "-d", "b", "http://127.0.0.1:1/"], 2, "(2) -F cannot be used with -d"),
+        (["-H", "@/nonexistent", "http://127.0.0.1:1/"], 26, "(26) cannot read the header"),
+        (["-H", "Bad Name: 1", "http://127.0.0.1:1/"], 3, "(3) a header is 'Name: value'"),
+        (["http://name.invalid/"], 6, "(6) cannot connect to name.invalid:80"),
+    ],
+)
+def test_option_errors(
+    argv: list[str], status: int, error: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert fetch(*argv) == status
+    assert capsys.readouterr().err.startswith(f"ferry fetch: {error}")
+
+
+def test_silent_hides_errors_and_show_error_shows_them(capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"http://127.0.0.1:{unused_port()}/"
+    assert fetch("-s", url) == 7
+    assert capsys.readouterr().err == ""
+    assert fetch("-sS", "-w", "%{errormsg}", url) == 7
+    out, err = capsys.readouterr()
+    assert out.startswith(f"cannot connect to 127.0.0.1:{url.split(':')[2][:-1]}")
+    assert err == f"ferry fetch: (7) {out}\n"
+
+
+def test_output_that_cannot_be_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with replying(REPLY) as server:
+        status = fetch("-o", str(tmp_path / "no" / "such" / "dir"), f"127.0.0.1:{server.port}/")
+    assert status == 23
+    assert capsys.readouterr().err.startswith(
+        "ferry fetch: (23) Failure writing output to destination: [Errno 2]"
+    )
+
+
+def test_user_without_a_password_asks_for_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked = []
+
+    def getpass(prompt: str) -> str:
+        asked.append(prompt)
+        return "secret"
+
+    monkeypatch.setattr("getpass.getpass", getpass)
+    with serving(echo_app) as server:
+        target = str(Path(os.devnull))
+        assert fetch("-u", "ann", "-D", target, f"http://127.0.0.1:{server.port}/") == 0
+    assert asked == ["Enter host password for user 'ann' (127.0.0.1):"]
+
+
+def test_user_agent_none_and_data_urlencode_from_files(
+    tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    (tmp_path / "v").write_bytes(b"a b")
+    with serving(echo_app) as server:
+        url = f"http://127.0.0.1:{server.port}/"
+        argv = ["-A", "", "--data-urlencode", f"n@{tmp_path / 'v'}"]
+        argv += ["--data-urlencode", f"@{tmp_path / 'v'}", "--data-urlencode", "plain text"]
+        argv += ["--data-urlencode", "m@/nonexistent", "-d", "@/nonexistent"]
+        assert fetch(*argv, url) == 0
+    out, err = capsysbinary.readouterr()
+    seen = json.loads(out)
+    assert seen["body"] == "n=a+b&a+b&plain+text&m=&"
+    assert "user-agent" not in [name for name, _ in seen["headers"]]
+    assert err == (
+        b'Warning: Couldn\'t read data from file "/nonexistent", skipping.\n'
+        b'Warning: Couldn\'t read data from file "/nonexistent", this makes an empty POST.\n'
+    )
+
+
+def test_trace_json_with_an_output_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with replying(REPLY) as server:
+        out = tmp_path / "body"
+        assert fetch("--trace-json", "-o", str(out), f"http://127.0.0.1:{server.port}/") == 0
+    assert json.loads(capsys.readouterr().out)["status"] == 200
+    assert out.read_bytes() == b"hello"

@@ -178,11 +178,21 @@ def test_lower_case_comes_first_and_empty_is_unset() -> None:
     )
 
 
+def fetched_head(url: bytes, host: bytes) -> bytes:
+    """What ``ferry fetch`` sends: curl's fields (docs/fetch.md), not the client's defaults."""
+    agent = f"ferry/{__version__}".encode()
+    return b"GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\nAccept: */*\r\n\r\n" % (
+        url,
+        host,
+        agent,
+    )
+
+
 def test_fetch_honours_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     with RecordingProxy() as proxy:
         monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{proxy.port}")
         assert fetch("-o", "/dev/null", "http://origin.test/") == 0
-    assert proxy.heads == [proxied_head(b"http://origin.test/", b"origin.test")]
+    assert proxy.heads == [fetched_head(b"http://origin.test/", b"origin.test")]
 
 
 def test_fetch_proxy_and_noproxy_options(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -191,7 +201,7 @@ def test_fetch_proxy_and_noproxy_options(monkeypatch: pytest.MonkeyPatch) -> Non
         assert fetch("-o", "/dev/null", "-x", f"127.0.0.1:{proxy.port}", "http://a.test/") == 0
         url = f"http://127.0.0.1:{origin.port}/"
         assert fetch("-o", "/dev/null", "--proxy", "http://127.0.0.1:9", "--noproxy", "*", url) == 0
-    assert proxy.heads == [proxied_head(b"http://a.test/", b"a.test")]
+    assert proxy.heads == [fetched_head(b"http://a.test/", b"a.test")]
     assert origin.requests[0].startswith(b"GET / HTTP/1.1\r\n")
 
 

@@ -12,27 +12,37 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from .._errors import ConfigError
+from ._source_dirs import source_dir_problem
 from ._types import ASGIApp, Receive, Scope, Send
 
 __all__ = ["ASGI2Adapter", "Interface", "adapt_app", "detect_interface", "import_app"]
 
 
-def import_app(target: str, *, factory: bool = False) -> ASGIApp:
+def import_app(
+    target: str, *, factory: bool = False, static: bool = False, app_dir: str = ""
+) -> ASGIApp:
     """Import ``module:attr`` (attr may be dotted); with ``factory``, call it for the app.
+    ``app_dir``: a directory put first on ``sys.path`` (else the current directory).
 
     A target without ``:`` that names a directory (or an empty target: the current
-    directory) is served as static files.
+    directory) is served as static files; if it holds Python code (a package, or
+    modules at its top), only with ``static``: the user most likely forgot ``:app``.
 
     Raises ConfigError with a message that says what is wrong with the target.
     """
     if not target or (":" not in target and os.path.isdir(target)):
+        problem = None if static else source_dir_problem(target)
+        if problem is not None:
+            raise ConfigError(problem)
         from ..static import app_for_directory
 
         return app_for_directory(target or ".")
     module_name, colon, attr = target.partition(":")
     if not colon or not module_name or not attr:
         raise ConfigError(f"application target must be 'module:attribute', got {target!r}")
-    if "" not in sys.path:
+    if app_dir:
+        sys.path.insert(0, app_dir)  # as uvicorn's --app-dir
+    elif "" not in sys.path:
         sys.path.insert(0, "")  # like uvicorn and python -m: the current directory first
     try:
         module = importlib.import_module(module_name)

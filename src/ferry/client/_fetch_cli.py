@@ -1,10 +1,13 @@
-"""``ferry fetch URL``: a small curl on the blocking client, with ``--trace``: the steps
-of each exchange as a timeline (docs/client.md, "ferry fetch").
+"""``ferry fetch URL``: curl's options and exit statuses on the blocking client, with
+``--trace``: the steps of each exchange as a timeline (docs/fetch.md).
 
-Exit statuses follow curl's, so scripts can tell failures apart: 0 a response with a
-status below 400, 22 a status of 400 or more, 3 a bad URL or request, 7 no connection,
-8 a response that breaks HTTP/1.1, 28 a timeout, 56 the connection broke, 61 a body that
-could not be decoded, 23 the output file could not be written, 47 too many redirects.
+Exit statuses are curl's, so scripts can tell failures apart: 0 done (whatever the HTTP
+status, unless ``-f``), 22 a status of 400 or more with ``-f``, 1 an unsupported
+protocol, 2 bad options, 3 a bad URL or request, 6 an unknown host, 7 no connection, 8 a
+response that breaks HTTP/1.1, 23 the output could not be written, 26 an upload file
+that cannot be read, 28 a timeout (``-m``, ``--connect-timeout``, ``--timeout``), 33 a
+resume the server does not support, 47 too many redirects, 52 an empty reply, 56 the
+connection broke, 61 a body that could not be decoded.
 """
 
 from __future__ import annotations
@@ -12,11 +15,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
+import signal
+import socket
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import IO, Any
 
 from .._errors import (
@@ -28,14 +35,23 @@ from .._errors import (
     RemoteProtocolError,
     TooManyRedirects,
 )
-from ._models import Timeouts
+from ..http1 import Response as ResponseHead
+from ._decoders import IdentityDecoder
+from ._fetch_options import add_fetch_command
+from ._fetch_request import FetchRequest, RequestProblem, build_request, remote_name
+from ._fetch_writeout import Transfer, write_out
+from ._models import URL, Timeouts
+from ._sync._backend import Trace
 from ._sync._client import Client, Response
+from ._sync._connection import StaleConnection
+from ._sync._transports import BaseTransport, Request, ResponseBody
 
 __all__ = ["Timeline", "add_fetch_command", "run_fetch"]
 
-EXIT_OK, EXIT_HTTP_ERROR, EXIT_BAD_REQUEST, EXIT_CONNECT = 0, 22, 3, 7
-EXIT_BAD_RESPONSE, EXIT_TIMEOUT, EXIT_NETWORK, EXIT_DECODING, EXIT_WRITE = 8, 28, 56, 61, 23
-EXIT_REDIRECTS = 47
+EXIT_OK, EXIT_UNSUPPORTED, EXIT_USAGE, EXIT_BAD_REQUEST = 0, 1, 2, 3
+EXIT_RESOLVE, EXIT_CONNECT, EXIT_BAD_RESPONSE, EXIT_HTTP_ERROR = 6, 7, 8, 22
+EXIT_WRITE, EXIT_READ, EXIT_TIMEOUT, EXIT_RANGE, EXIT_REDIRECTS = 23, 26, 28, 33, 47
+EXIT_EMPTY_REPLY, EXIT_NETWORK, EXIT_DECODING = 52, 56, 61
 
 STEP_NAMES = {
     "dns": "DNS lookup",
@@ -48,49 +64,6 @@ STEP_NAMES = {
     "head_received": "response head received",
     "body_received": "response body received",
 }
-
-
-def add_fetch_command(subparsers: Any) -> None:
-    """Add ``fetch`` to the ``ferry`` command's subparsers."""
-    fetch = subparsers.add_parser(
-        "fetch",
-        help="send an HTTP request and show the response (a small curl)",
-        description="Send one HTTP/1.1 request with Ferry's client. Exit status: 0 ok, "
-        "22 HTTP status >= 400, 3 bad URL, 7 no connection, 8 bad response, 28 timeout, "
-        "56 connection broke, 61 undecodable body, 23 cannot write the output, "
-        "47 too many redirects.",
-    )
-    fetch.add_argument("url", metavar="URL")
-    fetch.add_argument(
-        "-X", "--request", dest="method", help="method (default GET, or POST with -d)"
-    )
-    fetch.add_argument(
-        "-H", "--header", dest="headers", action="append", default=[], metavar="'NAME: VALUE'"
-    )
-    fetch.add_argument("-d", "--data", help="request body; @FILE reads it from FILE")
-    fetch.add_argument("-o", "--output", metavar="FILE", help="write the body to FILE")
-    fetch.add_argument("-L", "--location", action="store_true", help="follow redirects")
-    fetch.add_argument("--timeout", type=float, default=30.0, help="seconds for each step")
-    fetch.add_argument("-i", "--include", action="store_true", help="print the response head")
-    fetch.add_argument("-v", "--verbose", action="store_true", help="print both heads as exchanged")
-    fetch.add_argument("--trace", action="store_true", help="print the exchange as a timeline")
-    fetch.add_argument(
-        "--repeat", type=int, default=1, metavar="N", help="send N requests on one client"
-    )
-    fetch.add_argument("--json", action="store_true", help="print the trace as JSON")
-    fetch.add_argument("--insecure", action="store_true", help="do not verify certificates")
-    fetch.add_argument("--unix-socket", metavar="PATH", help="connect to this UNIX socket")
-    fetch.add_argument(
-        "-x",
-        "--proxy",
-        metavar="URL",
-        help="an HTTP proxy for the request (default: HTTP_PROXY, HTTPS_PROXY, ALL_PROXY)",
-    )
-    fetch.add_argument(
-        "--noproxy",
-        metavar="LIST",
-        help="hosts that bypass the proxy, as NO_PROXY lists them (which it replaces)",
-    )
 
 
 @dataclass
@@ -107,8 +80,25 @@ class Timeline:
             return
         self.steps.append((step, time.perf_counter() - self.started, data))
 
-    def data(self, step: str) -> bytes:
-        return next((data for name, _, data in self.steps if name == step), b"")
+    def exchanges(self) -> list[tuple[bytes, bytes]]:
+        """(request head, response head) of each hop, redirects first."""
+        hops: list[tuple[bytes, bytes]] = []
+        sent = b""
+        for name, _, data in self.steps:
+            if name in ("request_sent", "head_sent"):
+                sent = data
+            elif name == "head_received":
+                hops.append((sent, data))
+        return hops
+
+    def ends(self) -> dict[str, float]:
+        """Seconds from the start to the end of each step (of the last hop that took
+        it), and ``redirect``: when the last hop started (the one before it ended)."""
+        ends = {name: end for name, end, _ in self.steps}
+        heads = [end for name, end, _ in self.steps if name == "head_received"]
+        if len(heads) > 1:
+            ends["redirect"] = heads[-2]
+        return ends
 
     def durations(self) -> list[tuple[str, float, float]]:
         """(step, start, duration) in seconds: each step lasts from the end of the one
@@ -121,59 +111,149 @@ class Timeline:
         return out
 
 
+class _MaxTimeReached(BaseException):
+    """``-m``: the whole operation took too long. Raised by a signal handler wherever
+    the client is: a BaseException (as KeyboardInterrupt) so that no ``except`` on the
+    way takes it for a failure it handles (a read timeout is a TimeoutError)."""
+
+
 def run_fetch(args: argparse.Namespace) -> int:
-    """Run ``ferry fetch`` with parsed arguments; return the exit status."""
+    """Run ``ferry fetch`` with parsed arguments; return the exit status (curl's)."""
+    transfer = Transfer(url=_with_scheme(args.url))
+    started = time.perf_counter()
     try:
-        return _fetch(args)
+        status = _run(args, transfer)
+    except RequestProblem as exc:
+        status = _fail(args, transfer, exc.status, str(exc))
+    except _MaxTimeReached:
+        elapsed = (time.perf_counter() - started) * 1000
+        received = f"{transfer.size_download}"
+        if transfer.size_expected is not None:
+            received += f" out of {transfer.size_expected}"
+        status = _fail(
+            args,
+            transfer,
+            EXIT_TIMEOUT,
+            f"Operation timed out after {elapsed:.0f} milliseconds with {received} bytes received",
+        )
+    except (ClientTimeout, ConnectError, NetworkError, RemoteProtocolError) as exc:
+        status = _fail(args, transfer, _network_status(exc), str(exc))
     except LocalProtocolError as exc:
-        return _fail(EXIT_BAD_REQUEST, exc)
-    except ConnectError as exc:
-        return _fail(EXIT_CONNECT, exc)
-    except ClientTimeout as exc:
-        return _fail(EXIT_TIMEOUT, exc)
-    except RemoteProtocolError as exc:
-        return _fail(EXIT_BAD_RESPONSE, exc)
-    except NetworkError as exc:
-        return _fail(EXIT_NETWORK, exc)
+        status = _fail(args, transfer, EXIT_BAD_REQUEST, str(exc))
     except DecodingError as exc:
-        return _fail(EXIT_DECODING, exc)
-    except TooManyRedirects as exc:
-        return _fail(EXIT_REDIRECTS, exc)
-
-
-def _fail(status: int, exc: Exception) -> int:
-    print(f"ferry fetch: {type(exc).__name__}: {exc}", file=sys.stderr)
+        status = _fail(args, transfer, EXIT_DECODING, str(exc))
+    except TooManyRedirects:
+        status = _fail(
+            args, transfer, EXIT_REDIRECTS, f"Maximum ({args.max_redirs}) redirects followed"
+        )
+    except OSError as exc:  # the output: a broken pipe, a full disk
+        status = _fail(args, transfer, EXIT_WRITE, f"Failure writing output to destination: {exc}")
+    if args.write_out is not None:
+        transfer.exitcode = status
+        _write_out(args.write_out, transfer)
     return status
 
 
-def _fetch(args: argparse.Namespace) -> int:
-    try:
-        headers = [_header(line) for line in args.headers]
-        body = _body(args.data)
-    except (OSError, ValueError) as exc:
-        return _fail(EXIT_BAD_REQUEST, exc)
-    method = args.method or ("POST" if body is not None else "GET")
-    timeouts = Timeouts(args.timeout, args.timeout, args.timeout, args.timeout)
+def _network_status(exc: Exception) -> int:
+    """curl's exit status for a network failure."""
+    if isinstance(exc, ClientTimeout):
+        return EXIT_TIMEOUT
+    if isinstance(exc, ConnectError):
+        resolving = isinstance(exc.__cause__, socket.gaierror)
+        return EXIT_RESOLVE if resolving else EXIT_CONNECT
+    if isinstance(exc, StaleConnection):
+        return EXIT_EMPTY_REPLY  # closed before any byte of a response
+    if isinstance(exc, RemoteProtocolError):
+        return EXIT_BAD_RESPONSE
+    return EXIT_NETWORK
+
+
+def _fail(args: argparse.Namespace, transfer: Transfer, status: int, message: str) -> int:
+    """Report a failure as curl does (unless ``-s`` without ``-S``), keep it for ``-w``;
+    return ``status``."""
+    transfer.errormsg = message
+    if not args.silent or args.show_error:
+        print(f"ferry fetch: ({status}) {message}", file=sys.stderr)
+    return status
+
+
+def _with_scheme(url: str) -> str:
+    """curl's guess for a URL without a scheme: http://."""
+    return url if "://" in url else f"http://{url}"
+
+
+def _write_out(format: str, transfer: Transfer) -> None:
+    if format.startswith("@"):
+        path = format[1:]
+        try:
+            format = sys.stdin.read() if path == "-" else Path(path).read_text()
+        except OSError as exc:
+            print(f"ferry fetch: cannot read the -w file: {exc}", file=sys.stderr)
+            return
+    sys.stdout.flush()
+    write_out(format, transfer, sys.stdout, sys.stderr)
+    sys.stdout.flush()
+
+
+def _run(args: argparse.Namespace, transfer: Transfer) -> int:
+    args.url = transfer.url
+    scheme = args.url.partition("://")[0].lower()
+    if scheme not in ("http", "https"):
+        return _fail(args, transfer, EXIT_UNSUPPORTED, f'Protocol "{scheme}" not supported')
+    if args.remote_name and not remote_name(args.url):
+        return _fail(args, transfer, EXIT_WRITE, "Remote file name has no length!")
+    request = build_request(args)
+    transfer.method = request.method
+    step = args.timeout
+    if args.max_time is not None and threading.current_thread() is not threading.main_thread():
+        step = min(step, args.max_time)  # no SIGALRM here: see _time_limit
+    connect = step if args.connect_timeout is None else min(step, args.connect_timeout)
+    timeouts = Timeouts(connect=connect, read=step, write=step, pool=step)
+    with (
+        _time_limit(args.max_time),
+        Client(
+            timeouts=timeouts,
+            verify=not args.insecure,
+            uds=args.unix_socket,
+            follow_redirects=args.location,
+            max_redirects=args.max_redirs,
+            proxy=args.proxy,
+            no_proxy=args.noproxy,
+        ) as client,
+    ):
+        client.transport = CurlHeaders(client.transport, request.removed)
+        try:
+            return _exchanges(client, args, request, transfer)
+        finally:
+            close = getattr(request.body, "close", None)
+            if close is not None:
+                close()  # -T FILE
+
+
+def _exchanges(
+    client: Client, args: argparse.Namespace, request: FetchRequest, transfer: Transfer
+) -> int:
+    """Send the request (``--repeat`` times); print the trace reports."""
     reports = []
     status = EXIT_OK
-    with Client(
-        timeouts=timeouts,
-        verify=not args.insecure,
-        uds=args.unix_socket,
-        follow_redirects=args.location,
-        proxy=args.proxy,
-        no_proxy=args.noproxy,
-    ) as client:
+    output = _Output(args, request)
+    try:
         for _ in range(max(1, args.repeat)):
             timeline = Timeline()
             with client.stream(
-                method, args.url, headers=headers, body=body, trace=timeline
+                request.method,
+                request.url,
+                headers=request.headers,
+                body=request.body,
+                trace=timeline,
             ) as response:
-                status = _receive(response, timeline, args)
-            reports.append(_report(method, args.url, response, timeline))
+                status = _receive(response, timeline, args, request, output, transfer)
+            reports.append(_report(request.method, request.url, response, timeline))
             if status != EXIT_OK:
                 break
-    if args.json:
+    finally:
+        output.close()
+    if args.trace_json:
         print(json.dumps(reports if args.repeat > 1 else reports[0], indent=2))
     elif args.trace:
         for report in reports:
@@ -181,48 +261,165 @@ def _fetch(args: argparse.Namespace) -> int:
     return status
 
 
-def _receive(response: Response, timeline: Timeline, args: argparse.Namespace) -> int:
+class CurlHeaders(BaseTransport):
+    """Sends each request (each redirect too) without the header fields curl would not
+    send: those ``-H 'Name:'`` removed, and the client's Accept-Encoding unless
+    ``--compressed``."""
+
+    def __init__(self, transport: BaseTransport, removed: set[str]) -> None:
+        self.transport = transport
+        self.removed = {name.encode("latin-1") for name in removed}
+
+    def handle_request(
+        self, request: Request, timeouts: Timeouts, trace: Trace | None
+    ) -> tuple[ResponseHead, ResponseBody]:
+        if self.removed:
+            request.headers = [(n, v) for n, v in request.headers if n.lower() not in self.removed]
+        return self.transport.handle_request(request, timeouts, trace)
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+class _Output:
+    """Where the heads (``-i``) and the body go: ``-o FILE``, ``-O``, else stdout; a file
+    is opened when the first byte is written (appended to when resuming)."""
+
+    def __init__(self, args: argparse.Namespace, request: FetchRequest) -> None:
+        path = args.output or (remote_name(args.url) if args.remote_name else None)
+        self.path = None if path == "-" else path
+        self.append = bool(request.resume_from)
+        self._file: IO[bytes] | None = None
+        self.discard = args.trace_json and self.path is None  # stdout carries the JSON
+
+    def write(self, data: bytes) -> None:
+        """Write ``data`` (opening the file first; also for b"": an empty body makes an
+        empty file, as with curl)."""
+        if self.discard:
+            return
+        if self.path is None:
+            sys.stdout.buffer.write(data)
+            return
+        if self._file is None:
+            self._file = open(self.path, "ab" if self.append else "wb")  # noqa: SIM115
+        self._file.write(data)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        elif self.path is None:
+            sys.stdout.buffer.flush()
+
+
+def _receive(
+    response: Response,
+    timeline: Timeline,
+    args: argparse.Namespace,
+    request: FetchRequest,
+    output: _Output,
+    transfer: Transfer,
+) -> int:
+    """Show the heads of each hop as asked, write the body; the exit status."""
+    if not args.compressed:
+        # curl without --compressed hands the body over as it came (still encoded).
+        response._decoder = IdentityDecoder()
+    exchanges = timeline.exchanges()
     if args.verbose:
-        _show_head(timeline.data("request_sent") or timeline.data("head_sent"), "> ")
-        _show_head(timeline.data("head_received"), "< ")
-    elif args.include:
-        sys.stdout.buffer.write(timeline.data("head_received"))
-    try:
-        sink = _sink(args)
-    except OSError as exc:
-        return _fail(EXIT_WRITE, exc)
-    try:
-        _copy(response, sink, progress=bool(args.output) and sys.stderr.isatty())
-    finally:
-        if sink is not sys.stdout.buffer:
-            sink.close()
-        else:
-            sink.flush()
+        for sent, received in exchanges:
+            _show_head(sent, "> ")
+            _show_head(received, "< ")
+    heads = b"".join(received for _, received in exchanges)
+    if args.dump_header:
+        with open(args.dump_header, "wb") as file:
+            file.write(heads)
+    if (args.include or args.head) and heads:
+        output.write(heads)
+    _describe(transfer, response, timeline, request)
+    failing = response.status >= 400 and (args.fail or args.fail_with_body)
+    if request.resume_from and response.status == 200:
+        return _fail(
+            args,
+            transfer,
+            EXIT_RANGE,
+            "HTTP server doesn't seem to support byte ranges. Cannot resume.",
+        )
+    # -f: no body for a status >= 400 (--fail-with-body writes it still). curl takes a
+    # 416 to a resume for "already complete": no error, and its body is not written.
+    complete = request.resume_from and response.status == 416
+    if not (failing and not args.fail_with_body) and not args.head and not complete:
+        progress = output.path is not None and sys.stderr.isatty() and not args.silent
+        output.write(b"")
+        transfer.size_download = _copy(response, output, transfer, progress=progress)
     timeline("body_received", b"")
-    return EXIT_HTTP_ERROR if response.status >= 400 else EXIT_OK
+    transfer.total = time.perf_counter() - timeline.started
+    if failing:
+        return _fail(
+            args, transfer, EXIT_HTTP_ERROR, f"The requested URL returned error: {response.status}"
+        )
+    return EXIT_OK
 
 
-def _sink(args: argparse.Namespace) -> IO[bytes]:
-    """Where the body goes: -o FILE, else stdout - unless stdout carries the JSON trace."""
-    if args.output:
-        return open(args.output, "wb")
-    if args.json:
-        return open(os.devnull, "wb")
-    return sys.stdout.buffer
+def _describe(
+    transfer: Transfer, response: Response, timeline: Timeline, request: FetchRequest
+) -> None:
+    """What ``-w`` reports, from the final response and the steps of all hops."""
+    exchanges = timeline.exchanges()
+    transfer.url_effective = _url_text(response.url)
+    transfer.status = response.status
+    transfer.http_version = response.http_version
+    transfer.headers = response.header
+    transfer.times = timeline.ends()
+    transfer.num_connects = sum(1 for name, _, _ in timeline.steps if name == "connect")
+    transfer.num_redirects = len(exchanges) - 1
+    transfer.size_header = sum(len(received) for _, received in exchanges)
+    transfer.size_request = sum(len(sent.partition(b"\r\n\r\n")[0]) + 4 for sent, _ in exchanges)
+    transfer.size_upload = len(request.body) if isinstance(request.body, bytes) else 0
+    location = response.header("location")
+    if location is not None and 300 <= response.status < 400:
+        with contextlib.suppress(RemoteProtocolError):
+            transfer.redirect_url = _url_text(response.url.join(location))
 
 
-def _copy(response: Response, sink: IO[bytes], *, progress: bool) -> None:
+def _url_text(url: URL) -> str:
+    return f"{url.scheme}://{url.authority.decode('ascii')}{url.target.decode('ascii')}"
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float | None) -> Iterator[None]:
+    """``-m``: raise _MaxTimeReached in the main thread once ``seconds`` have passed,
+    wherever the transfer is (a blocking read too). Elsewhere (a test's thread) the step
+    timeouts, which ``-m`` bounds too, are the limit."""
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: FrameType | None) -> None:
+        raise _MaxTimeReached(f"more than {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _copy(response: Response, output: _Output, transfer: Transfer, *, progress: bool) -> int:
+    """Write the body; return its size (counted in ``transfer`` as it goes, for -m)."""
     total = response.header("content-length")
-    size = int(total) if total and total.isdigit() else None
-    done = 0
+    size = transfer.size_expected = int(total) if total and total.isdigit() else None
     started = time.perf_counter()
+    transfer.size_download = 0
     for piece in response.iter_bytes():
-        sink.write(piece)
-        done += len(piece)
+        output.write(piece)
+        transfer.size_download += len(piece)
         if progress:
-            sys.stderr.write("\r" + _progress(done, size, time.perf_counter() - started))
+            elapsed = time.perf_counter() - started
+            sys.stderr.write("\r" + _progress(transfer.size_download, size, elapsed))
     if progress:
         sys.stderr.write("\n")
+    return transfer.size_download
 
 
 def _progress(done: int, size: int | None, elapsed: float) -> str:
@@ -250,21 +447,6 @@ def _show_head(data: bytes, prefix: str) -> None:
     for line in head.split(b"\r\n"):
         sys.stderr.write(prefix + line.decode("latin-1") + "\n")
     sys.stderr.write(prefix.strip() + "\n")
-
-
-def _header(line: str) -> tuple[str, str]:
-    name, colon, value = line.partition(":")
-    if not colon or not name.strip():
-        raise ValueError(f"a header is 'Name: value', not {line!r}")
-    return name.strip(), value.strip()
-
-
-def _body(data: str | None) -> bytes | None:
-    if data is None:
-        return None
-    if data.startswith("@"):
-        return Path(data[1:]).read_bytes()
-    return data.encode()
 
 
 def _report(method: str, url: str, response: Response, timeline: Timeline) -> dict[str, Any]:

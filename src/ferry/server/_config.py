@@ -31,9 +31,29 @@ def _choices() -> dict[str, tuple[str, ...]]:
     }
 
 
-def option(default: Any, help: str, *, flag: str | None = None, group: str = "server") -> Any:
-    """A Config field with its help text; ``flag`` overrides the generated CLI flag."""
-    return field(default=default, metadata={"help": help, "flag": flag, "group": group})
+def option(
+    default: Any,
+    help: str,
+    *,
+    flag: str | None = None,
+    group: str = "server",
+    aliases: tuple[str, ...] = (),
+    switches: dict[str, Any] | None = None,
+) -> Any:
+    """A Config field with its help text; ``flag`` overrides the generated CLI flag.
+
+    ``aliases``: other flags for the same field, taking the same value (uvicorn's names,
+    where they mean what Ferry's flag means). ``switches``: flags that take no value and
+    set the field to the value they map to (uvicorn's ``--no-server-header``: "").
+    """
+    metadata = {
+        "help": help,
+        "flag": flag,
+        "group": group,
+        "aliases": aliases,
+        "switches": switches or {},
+    }
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +72,23 @@ class Config:
         "auto", "application interface: auto detects it from the app's signature", group="app"
     )
     threads: int = option(10, "threads running WSGI requests (one request each)", group="app")
+    static: bool = option(
+        False,
+        "serve a directory TARGET (or the current directory) as files even if it holds "
+        "Python code (a package, or .py files at its top), which is refused otherwise: "
+        "its source would be published",
+        group="app",
+    )
+    app_dir: str = option(
+        "", "directory put first on sys.path before the app is imported", group="app"
+    )
+    env_file: str | None = option(
+        None,
+        "a .env file (KEY=VALUE lines) loaded into the environment first: the app sees "
+        "its variables, and its FERRY_* variables set option defaults; variables already "
+        "set are kept",
+        group="app",
+    )
 
     host: str = option("127.0.0.1", "address to listen on", group="socket")
     port: int = option(8000, "TCP port to listen on (0: any free port)", group="socket")
@@ -68,7 +105,21 @@ class Config:
         "info", "log level"
     )
     access_log: bool = option(True, "log each request in combined format with its duration")
-    server_header: str = option("ferry", "value of the Server header field ('' for none)")
+    server_header: str = option(
+        "ferry",
+        "value of the Server header field ('' for none)",
+        switches={"--no-server-header": ""},
+    )
+    ws: Literal["auto", "websockets", "none"] = option(
+        "auto",
+        "WebSocket: auto (when the websockets package is installed), websockets (require "
+        "it), none (an Upgrade request is served as plain HTTP)",
+    )
+    http: Literal["auto", "h11", "httptools"] = option(
+        "auto",
+        "accepted for uvicorn's command lines, and ignored: Ferry always uses its own "
+        "HTTP/1.1 engine",
+    )
     gc_tuning: bool = option(
         True,
         "when Ferry runs the process: after startup, freeze the startup heap out of the "
@@ -81,7 +132,10 @@ class Config:
     )
 
     max_connections: int = option(
-        10000, "concurrent connections; more are answered 503 and closed", group="limits"
+        10000,
+        "concurrent connections; more are answered 503 and closed",
+        group="limits",
+        aliases=("--limit-concurrency",),
     )
     max_requests_per_connection: int | None = option(
         10000, "requests on one connection before it is closed", group="limits"
@@ -112,13 +166,19 @@ class Config:
         10.0, "seconds to receive a whole request head (408)", group="timeouts"
     )
     keep_alive_timeout: float = option(
-        5.0, "seconds an idle keep-alive connection is kept", group="timeouts"
+        5.0,
+        "seconds an idle keep-alive connection is kept",
+        group="timeouts",
+        aliases=("--timeout-keep-alive",),
     )
     body_timeout: float = option(
         30.0, "seconds without request body bytes while the app waits (408)", group="timeouts"
     )
     graceful_timeout: float = option(
-        30.0, "seconds in-flight requests get to finish on shutdown", group="timeouts"
+        30.0,
+        "seconds in-flight requests get to finish on shutdown",
+        group="timeouts",
+        aliases=("--timeout-graceful-shutdown",),
     )
 
     def __post_init__(self) -> None:

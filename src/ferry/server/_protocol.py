@@ -196,7 +196,7 @@ class HTTPProtocol(asyncio.Protocol):
             self._close()
 
     def _start_cycle(self, request: Request) -> None:
-        if request.upgrade == b"websocket":
+        if request.upgrade == b"websocket" and self.state.config.ws != "none":
             websocket = websocket_support()
             if websocket is not None and websocket.is_rfc6455_handshake(request):
                 self.flush()  # the responses before it go out before the 101

@@ -45,10 +45,13 @@ class Server:
 
     def __init__(self, config: Config, app: ASGIApp | None = None) -> None:
         self.config = config
-        target = app if app is not None else import_app(config.app, factory=config.factory)
+        if app is None:
+            app = import_app(
+                config.app, factory=config.factory, static=config.static, app_dir=config.app_dir
+            )
         # ASGI 2 and WSGI apps are served through adapters that are ASGI 3 apps themselves
         # (the WSGI one owns the thread pool, stopped by its lifespan shutdown).
-        self.app = adapt_app(target, config.interface, config.threads)
+        self.app = adapt_app(app, config.interface, config.threads)
         self.started = asyncio.Event()
         self.should_exit = asyncio.Event()
         self.sockets: list[socket.socket] = []
