@@ -14,14 +14,9 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Sequence
-from dataclasses import dataclass
-from http import HTTPStatus
-from typing import Any
-from urllib.parse import quote
 
 from ..asgi import Receive, Scope, Send
-from ._body import CHUNK_SIZE, BodyWriter, FileBody, gzip_pieces
+from ._body import CHUNK_SIZE, FileBody, gzip_pieces
 from ._cache import (
     FileCache,
     FileEntry,
@@ -32,130 +27,27 @@ from ._cache import (
     read_small,
     siblings_absent_in,
 )
-from ._conditional import (
-    Precondition,
-    etag_for,
-    evaluate_preconditions,
-    http_date,
-    if_range_matches,
-)
+from ._conditional import Precondition, evaluate_preconditions
 from ._encoding import accepted_codings
 from ._files import PathRefused, RequestPath, Root, open_file, parse_request_path
 from ._listing import SortOrder, read_entries, render_html, render_json, wants_json
 from ._mediatypes import content_type, is_compressible
-from ._negotiation import weights
-from ._ranges import ByteRange, Unsatisfiable, content_range, parse_range, plan_multipart
-from ._scope import raw_path, request_headers, server_timing
+from ._reply import (
+    NOSNIFF,
+    AnyHeaders,
+    GzipBody,
+    Headers,
+    Reply,
+    error,
+    redirect,
+    send_reply,
+)
+from ._representation import Representation, accepts_gzip, is_document, ranged
+from ._scope import Request, raw_path, request_headers
 
 __all__ = ["StaticFiles", "app_for_directory"]
 
-Headers = list[tuple[bytes, bytes]]
-AnyHeaders = Sequence[tuple[bytes, bytes]]  # a cached reply's are a tuple (see _cache)
-
 ALLOW = b"GET, HEAD, OPTIONS"
-_NOSNIFF = (b"x-content-type-options", b"nosniff")
-_ACCEPT_RANGES = (b"accept-ranges", b"bytes")
-
-
-@dataclass(slots=True)
-class GzipBody:
-    """A file compressed while it is sent; its length is not known in advance."""
-
-    fd: int
-    size: int
-
-
-@dataclass(slots=True)
-class Reply:
-    """A response decided but not yet sent; ``close`` releases its file, if any."""
-
-    status: int
-    headers: AnyHeaders
-    body: bytes | tuple[bytes, ...] | FileBody | GzipBody = b""  # a tuple: body messages
-    document: bool = False  # an HTML page: it gets Server-Timing (see _scope.server_timing)
-
-    def close(self) -> None:
-        if isinstance(self.body, FileBody | GzipBody):
-            os.close(self.body.fd)
-
-
-@dataclass(frozen=True, slots=True)
-class _Request:
-    """What the handler reads of an ASGI HTTP scope."""
-
-    method: str
-    raw_path: bytes  # without the root_path
-    headers: dict[str, str]
-    query_string: bytes
-    root_path: str
-    extensions: dict[str, Any]
-
-    @classmethod
-    def from_scope(cls, scope: Scope) -> _Request:
-        return cls(
-            method=scope["method"],
-            raw_path=raw_path(scope),
-            headers=request_headers(scope["headers"]),
-            query_string=scope.get("query_string", b""),
-            root_path=scope.get("root_path", ""),
-            extensions=scope.get("extensions") or {},
-        )
-
-
-class _Representation:
-    """What a file response sends (RFC 9110 §3.2): the file, a precompressed sibling, or
-    the file gzipped on the fly; with its validators, taken from the one fstat."""
-
-    __slots__ = (
-        "coding",
-        "etag",
-        "fd",
-        "gzip_on_the_fly",
-        "media_type",
-        "mtime",
-        "path",
-        "size",
-        "varies",
-    )
-
-    def __init__(
-        self,
-        fd: int,
-        st: os.stat_result,
-        path: str,
-        media_type: str,
-        coding: str | None,
-        varies: bool,
-        *,
-        on_the_fly: bool = False,
-    ) -> None:
-        self.fd = fd
-        self.size = st.st_size
-        self.path = path
-        self.media_type = media_type
-        self.coding = coding  # the Content-Encoding, None for identity
-        self.varies = varies  # another Accept-Encoding could get other bytes
-        self.gzip_on_the_fly = on_the_fly
-        # The gzip output is deterministic (see GzipCompressor): a strong ETag of its own.
-        self.etag = etag_for(st, "-gzip" if on_the_fly else "")
-        self.mtime = int(st.st_mtime)
-
-    def head(
-        self, cache: Headers, framing: Headers | None = None, *, media_type: str | None = None
-    ) -> Headers:
-        """The response's fields; ``framing`` holds Content-Length and Content-Range."""
-        fields = [(b"content-type", (media_type or self.media_type).encode())]
-        if self.coding is not None:
-            fields.append((b"content-encoding", self.coding.encode()))
-        return [
-            *fields,
-            *(framing or ()),
-            (b"last-modified", http_date(self.mtime).encode()),
-            (b"etag", self.etag.encode()),
-            _ACCEPT_RANGES,
-            *cache,
-            _NOSNIFF,
-        ]
 
 
 class StaticFiles:
@@ -214,9 +106,9 @@ class StaticFiles:
             if key in self._cache:  # the fast route: one stat (see _cache.py)
                 reply = self._from_cache(key, method, request_headers(scope["headers"]))
         if reply is None:
-            reply = self._respond(_Request.from_scope(scope))
+            reply = self._respond(Request.from_scope(scope))
         try:
-            await _send_reply(reply, method, scope.get("extensions") or {}, send)
+            await send_reply(reply, method, scope.get("extensions") or {}, send)
         finally:
             reply.close()
 
@@ -295,7 +187,7 @@ class StaticFiles:
         if accept_encoding is not None and entry.negotiated:
             if not self._no_sibling_applies(entry):
                 return None
-            if entry.gzip_eligible and _accepts_gzip(accept_encoding):
+            if entry.gzip_eligible and accepts_gzip(accept_encoding):
                 if entry.gzip is None or entry.body is None:
                     return None  # too big to keep: gzipped while it is sent
                 gzip = entry.gzip
@@ -318,7 +210,7 @@ class StaticFiles:
         if isinstance(body, FileBody):
             os.close(body.fd)
         if outcome is Precondition.FAILED:
-            return _error(412)
+            return error(412)
         return Reply(304, not_modified, document=entry.document)
 
     def _no_sibling_applies(self, entry: FileEntry) -> bool:
@@ -353,12 +245,12 @@ class StaticFiles:
             absent_in = siblings_absent_in(real) if varies and self.precompressed else None
         except OSError:
             return
-        rep = _Representation(fd, st, real, media_type, None, varies)
+        rep = Representation(fd, st, real, media_type, None, varies)
         cache = self._cache_fields(varies)
         gzip_eligible = varies and self.gzip and st.st_size >= self.gzip_min_size
         gzip = None
         if gzip_eligible and body is not None and st.st_size <= CHUNK_SIZE:
-            on_the_fly = _Representation(fd, st, real, media_type, "gzip", varies, on_the_fly=True)
+            on_the_fly = Representation(fd, st, real, media_type, "gzip", varies, on_the_fly=True)
             gzip = GzipVariant(
                 etag=on_the_fly.etag,
                 head=tuple(on_the_fly.head(cache)),
@@ -373,7 +265,7 @@ class StaticFiles:
             head=tuple(rep.head(cache, [(b"content-length", b"%d" % st.st_size)])),
             not_modified=((b"etag", rep.etag.encode()), *cache),
             body=body,
-            document=_is_document(media_type),
+            document=is_document(media_type),
             negotiated=varies,
             gzip_eligible=gzip_eligible,
             siblings_absent_in=absent_in,
@@ -383,42 +275,42 @@ class StaticFiles:
 
     # -- deciding the response (file-system work only, no I/O on the connection) ------
 
-    def _respond(self, request: _Request) -> Reply:
+    def _respond(self, request: Request) -> Reply:
         method = request.method
         if method == "OPTIONS":
             return Reply(204, [(b"allow", ALLOW)])
         if method not in ("GET", "HEAD"):
-            return _error(405, [(b"allow", ALLOW)])
+            return error(405, [(b"allow", ALLOW)])
         try:
             path = parse_request_path(request.raw_path, show_hidden=self.show_hidden)
             joined = self.root.join(path.segments)
             real = self.root.admit(os.path.realpath(joined))
             fd, st = open_file(real)
         except PathRefused as exc:
-            return _error(exc.status)
+            return error(exc.status)
         except PermissionError:
-            return _error(403)
+            return error(403)
         if stat.S_ISREG(st.st_mode) and not path.trailing_slash:
             self._remember(request.raw_path, joined, real, fd, st)
             return self._file(fd, st, real, request)
         os.close(fd)
         if stat.S_ISDIR(st.st_mode):
             return self._directory(path, real, request)
-        return _error(404)  # a FIFO, socket or device; or "/file.txt/"
+        return error(404)  # a FIFO, socket or device; or "/file.txt/"
 
-    def _directory(self, path: RequestPath, real: str, request: _Request) -> Reply:
+    def _directory(self, path: RequestPath, real: str, request: Request) -> Reply:
         url_path = "".join(f"/{segment}" for segment in path.segments) + "/"
         if not path.trailing_slash:
-            return _redirect(request.root_path + url_path, request.query_string)
+            return redirect(request.root_path + url_path, request.query_string)
         if self.index:
             reply = self._index_file(path, request)
             if reply is not None:
                 return reply
         if not self.listings:
-            return _error(404)
+            return error(404)
         return self._listing(request.root_path + url_path, real, request)
 
-    def _index_file(self, path: RequestPath, request: _Request) -> Reply | None:
+    def _index_file(self, path: RequestPath, request: Request) -> Reply | None:
         assert self.index is not None
         try:
             joined = self.root.join((*path.segments, self.index))
@@ -427,18 +319,18 @@ class StaticFiles:
         except PathRefused:
             return None
         except PermissionError:
-            return _error(403)
+            return error(403)
         if not stat.S_ISREG(st.st_mode):
             os.close(fd)
             return None
         self._remember(request.raw_path, joined, real, fd, st)
         return self._file(fd, st, real, request)
 
-    def _listing(self, url_path: str, real: str, request: _Request) -> Reply:
+    def _listing(self, url_path: str, real: str, request: Request) -> Reply:
         try:
             entries = read_entries(real, show_hidden=self.show_hidden, allowed=self.root.allows)
         except PermissionError:
-            return _error(403)
+            return error(403)
         order = SortOrder.from_query(request.query_string)
         if wants_json(request.headers.get("accept", "")):
             body, media_type = render_json(url_path, entries, order), b"application/json"
@@ -449,36 +341,36 @@ class StaticFiles:
             (b"content-length", b"%d" % len(body)),
             (b"cache-control", b"no-cache"),
             (b"vary", b"Accept"),
-            _NOSNIFF,
+            NOSNIFF,
         ]
         return Reply(200, headers, body, document=media_type != b"application/json")
 
     # -- files -------------------------------------------------------------------------
 
-    def _file(self, fd: int, st: os.stat_result, real: str, request: _Request) -> Reply:
+    def _file(self, fd: int, st: os.stat_result, real: str, request: Request) -> Reply:
         """The reply for an open regular file; it owns ``fd`` from here on (nothing below
         raises: header values were checked at construction)."""
         rep = self._representation(fd, st, real, request)
         reply = self._file_reply(rep, request)
-        reply.document = _is_document(rep.media_type)
+        reply.document = is_document(rep.media_type)
         return reply
 
-    def _file_reply(self, rep: _Representation, request: _Request) -> Reply:
+    def _file_reply(self, rep: Representation, request: Request) -> Reply:
         cache = self._cache_fields(rep.varies)
         outcome = evaluate_preconditions(request.headers, rep.etag, rep.mtime)
         if outcome is not Precondition.PROCEED:
             os.close(rep.fd)
             if outcome is Precondition.FAILED:
-                return _error(412)
+                return error(412)
             # RFC 9110 §15.4.5: a 304 has the fields a 200 would have that guide caches.
             return Reply(304, [(b"etag", rep.etag.encode()), *cache])
         if rep.gzip_on_the_fly:
             return Reply(200, rep.head(cache), GzipBody(rep.fd, rep.size))
-        return _ranged(rep, cache, request)
+        return ranged(rep, cache, request)
 
     def _representation(
-        self, fd: int, st: os.stat_result, real: str, request: _Request
-    ) -> _Representation:
+        self, fd: int, st: os.stat_result, real: str, request: Request
+    ) -> Representation:
         """Choose what to send for the file: a precompressed sibling, the file gzipped on
         the fly, or the file itself (RFC 9110 §12.5.3)."""
         media_type = content_type(real)
@@ -489,10 +381,10 @@ class StaticFiles:
             if sibling is not None:
                 os.close(fd)
                 fd, st, real, coding = sibling
-                return _Representation(fd, st, real, media_type, coding, varies)
+                return Representation(fd, st, real, media_type, coding, varies)
         if varies and self._wants_gzip(st.st_size, request):
-            return _Representation(fd, st, real, media_type, "gzip", varies, on_the_fly=True)
-        return _Representation(fd, st, real, media_type, None, varies)
+            return Representation(fd, st, real, media_type, "gzip", varies, on_the_fly=True)
+        return Representation(fd, st, real, media_type, None, varies)
 
     def _cache_fields(self, varies: bool) -> Headers:
         fields = []
@@ -516,106 +408,14 @@ class StaticFiles:
             os.close(fd)
         return None
 
-    def _wants_gzip(self, size: int, request: _Request) -> bool:
+    def _wants_gzip(self, size: int, request: Request) -> bool:
         # A Range asks for bytes of the identity representation: we serve those rather than
         # compress (a gzip stream's length is unknown until it is made). HEAD ignores Range.
         if not self.gzip or size < self.gzip_min_size:
             return False
         if request.method == "GET" and "range" in request.headers:
             return False
-        return _accepts_gzip(request.headers.get("accept-encoding", ""))
-
-
-def _is_document(media_type: str) -> bool:
-    return media_type.startswith("text/html")
-
-
-def _accepts_gzip(accept_encoding: str) -> bool:
-    codings = weights(accept_encoding)
-    return codings.get("gzip", codings.get("*", 0.0)) > 0
-
-
-def _ranged(rep: _Representation, cache: Headers, request: _Request) -> Reply:
-    """RFC 9110 §13.2.2 step 5 and §14.2: 200, 206 (one range or multipart) or 416."""
-    size = rep.size
-    range_value = request.headers.get("range") if request.method == "GET" else None
-    if_range = request.headers.get("if-range")
-    ranges = None
-    if range_value is not None and (
-        if_range is None or if_range_matches(if_range, rep.etag, rep.mtime)
-    ):
-        try:
-            ranges = parse_range(range_value, size)
-        except Unsatisfiable:
-            os.close(rep.fd)
-            return _error(416, [(b"content-range", f"bytes */{size}".encode())])
-    if ranges is None:
-        whole: list[bytes | ByteRange] = [ByteRange(0, size - 1)] if size else []
-        head = rep.head(cache, [(b"content-length", b"%d" % size)])
-        return Reply(200, head, FileBody(rep.fd, rep.path, size, whole))
-    if len(ranges) == 1:
-        only = ranges[0]
-        framing = [
-            (b"content-length", b"%d" % only.length),
-            (b"content-range", content_range(only, size).encode()),
-        ]
-        return Reply(206, rep.head(cache, framing), FileBody(rep.fd, rep.path, size, [only]))
-    multipart = plan_multipart(ranges, size, rep.media_type, os.urandom(12).hex())
-    pieces: list[bytes | ByteRange] = []
-    for part_head, byte_range in multipart.parts:
-        pieces += [part_head, byte_range]
-    pieces.append(multipart.closing)
-    head = rep.head(
-        cache,
-        [(b"content-length", b"%d" % multipart.content_length)],
-        media_type=multipart.content_type,
-    )
-    return Reply(206, head, FileBody(rep.fd, rep.path, size, pieces))
-
-
-# -- small responses ---------------------------------------------------------------------
-
-
-def _error(status: int, extra: Headers | None = None) -> Reply:
-    """A short plain-text error; it names the status only, never a path."""
-    phrase = "Range Not Satisfiable" if status == 416 else HTTPStatus(status).phrase
-    body = f"{status} {phrase}\n".encode()  # RFC 9110 §15.5.17 renamed 416; Python 3.11 didn't
-    headers = [
-        (b"content-type", b"text/plain; charset=utf-8"),
-        (b"content-length", b"%d" % len(body)),
-        *(extra or []),
-        _NOSNIFF,
-    ]
-    return Reply(status, headers, body)
-
-
-def _redirect(url_path: str, query_string: bytes) -> Reply:
-    # RFC 9110 §15.4.2: 301 to the slash form. The Location is rebuilt from the checked
-    # segments (percent-encoded), never copied from the request: "//host" can't escape.
-    location = quote(url_path, safe="/!$&'()*+,;=:@~").encode("ascii")
-    if query_string:
-        location += b"?" + query_string
-    return _error(301, [(b"location", location)])
-
-
-async def _send_reply(reply: Reply, method: str, extensions: dict[str, Any], send: Send) -> None:
-    headers = reply.headers
-    timing = server_timing(extensions) if reply.document else None
-    if timing is not None:
-        headers = [*headers, (b"server-timing", timing)]
-    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-    body = reply.body
-    if method == "HEAD" or isinstance(body, bytes):
-        body = b"" if method == "HEAD" else body
-        await send({"type": "http.response.body", "body": body, "more_body": False})
-        return
-    writer = BodyWriter(send, extensions)
-    if isinstance(body, tuple):
-        await writer.send_pieces(body)
-    elif isinstance(body, FileBody):
-        await writer.send_file(body)
-    else:
-        await writer.send_gzip(body.fd, body.size)
+        return accepts_gzip(request.headers.get("accept-encoding", ""))
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from ..asgi import Scope
 
-__all__ = ["raw_path", "request_headers", "server_timing"]
+__all__ = ["Request", "raw_path", "request_headers", "server_timing"]
 
 # Request header fields the handler reads; the others are not even decoded.
 _WANTED = frozenset(
@@ -66,3 +67,26 @@ def server_timing(extensions: dict[str, Any]) -> bytes | None:
     now = time.perf_counter()
     head_ms, handler_ms = (head_end - head_start) * 1000, (now - head_end) * 1000
     return f"head;dur={head_ms:.3f}, handler;dur={handler_ms:.3f}".encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What the handler reads of an ASGI HTTP scope."""
+
+    method: str
+    raw_path: bytes  # without the root_path
+    headers: dict[str, str]
+    query_string: bytes
+    root_path: str
+    extensions: dict[str, Any]
+
+    @classmethod
+    def from_scope(cls, scope: Scope) -> Request:
+        return cls(
+            method=scope["method"],
+            raw_path=raw_path(scope),
+            headers=request_headers(scope["headers"]),
+            query_string=scope.get("query_string", b""),
+            root_path=scope.get("root_path", ""),
+            extensions=scope.get("extensions") or {},
+        )
