@@ -1,13 +1,17 @@
 """``StaticFiles``: an ASGI 3 application that serves a directory (RFC 9110).
 
-One request goes: method → path checks (``_files``) → open and fstat → directory
-(redirect, index file, listing) or file → representation (precompressed sibling, gzip on
-the fly, identity) → preconditions (``_conditional``) → Range (``_ranges``) → send
-(``_body``). All file-system work happens before the response starts, so an error becomes
-a clean 4xx; the body is then written without holding more than 64 KiB.
+One decision path (``StaticFiles._decide``), for ``__call__`` and for Ferry's respond-now
+hook alike: method → the file: from the cache entry of the raw path (``_cache``), else by
+the full route (path checks in ``_files``, open and fstat, then a directory: redirect,
+index file, listing; or a file) → representation (precompressed sibling, gzip on the fly,
+identity) → preconditions (``_conditional``), evaluated once → Range (``_ranges``) →
+HEAD's rule → send (``_reply``, ``_body``). Each rule is written once
+(``_representation``, ``_reply``); the two ways to the file differ only in what they know
+already. All file-system work happens before the response starts, so an error becomes a
+clean 4xx; the body is then written without holding more than 64 KiB.
 
-That full route runs once per raw path: it leaves a cache entry (``_cache``), and later
-requests for the path, while its file is unchanged, cost one ``stat``.
+The full route runs once per raw path: it leaves a cache entry, and later requests for
+the path, while its file is unchanged, cost one ``stat``.
 """
 
 from __future__ import annotations
@@ -23,7 +27,6 @@ from ._cache import (
     GzipVariant,
     identity_of,
     open_unchanged,
-    open_whole,
     read_small,
     siblings_absent_in,
 )
@@ -39,10 +42,17 @@ from ._reply import (
     Headers,
     Reply,
     error,
+    precondition_reply,
     redirect,
     send_reply,
 )
-from ._representation import Representation, accepts_gzip, is_document, ranged
+from ._representation import (
+    Representation,
+    gzip_applies,
+    is_document,
+    ranged,
+    requested_range,
+)
 from ._scope import Request, raw_path, request_headers
 
 __all__ = ["StaticFiles", "app_for_directory"]
@@ -99,16 +109,9 @@ class StaticFiles:
                 await _lifespan(receive, send)
                 return
             raise ValueError(f"StaticFiles serves HTTP only, not {scope['type']!r}")
-        method = scope["method"]
-        reply = None
-        if method == "GET" or method == "HEAD":
-            key = raw_path(scope)
-            if key in self._cache:  # the fast route: one stat (see _cache.py)
-                reply = self._from_cache(key, method, request_headers(scope["headers"]))
-        if reply is None:
-            reply = self._respond(Request.from_scope(scope))
+        reply = self._decide(scope)
         try:
-            await send_reply(reply, method, scope.get("extensions") or {}, send)
+            await send_reply(reply, scope.get("extensions") or {}, send)
         finally:
             reply.close()
 
@@ -117,80 +120,69 @@ class StaticFiles:
     ) -> tuple[int, AnyHeaders, bytes | tuple[int, int]] | None:
         """The whole response to an HTTP ``scope`` when it needs no waiting: a GET or HEAD
         of a cached file, unchanged, and not an HTML page (whose Server-Timing comes from
-        the exchange). None otherwise, and the app is called as usual. The body is the
+        the exchange), sent as the file itself (not gzipped on the fly: those are several
+        body messages). None otherwise, and the app is called as usual. The body is the
         file's bytes when they are held in memory, else ``(fd, size)``: the whole file,
         opened, which the server then owns (it sends it, and closes it).
 
         Ferry's server asks this before it starts a task for a bodiless request
         (``ServerState.respond_now``), with a scope it shares between requests (read it,
         never change it; ``client``, ``server``, ``state`` and ``extensions`` are None):
-        the answer is the bytes ``__call__`` would send,
+        the answer is the bytes ``__call__`` would send, decided by the same steps,
         without a task, a coroutine or an ASGI message per request. Other servers never
         call it; mounted in another app, StaticFiles is plain ASGI.
         """
         method = scope["method"]
-        if method != "GET" and method != "HEAD":
+        if not _serves(method):
             return None
         key = raw_path(scope)
         entry = self._cache.peek(key)
         if entry is None or entry.document:
             return None
         headers = request_headers(scope["headers"])
-        if method == "GET" and entry.body is None:
-            opened = self._handover(key, entry, headers)
-            if opened is not None:
-                return 200, entry.head, opened
-        reply = self._from_cache(key, method, headers)
+        reply = self._from_cache(key, entry, method, headers, identity_only=True)
+        return None if reply is None else reply.for_method(method).answer_now()
+
+    # -- the one decision path ----------------------------------------------------------
+
+    def _decide(self, scope: Scope) -> Reply:
+        """The reply to an HTTP request: method (GET and HEAD are served) → the cache
+        entry for its raw path (``_from_cache``), else the full route (``_from_files``) →
+        HEAD's rule. Both routes choose the representation and evaluate preconditions
+        (once), Range and the fields by the same rules (``_representation``, ``_reply``).
+        """
+        method = scope["method"]
+        if not _serves(method):
+            return _other_method(method)
+        key = raw_path(scope)
+        headers = request_headers(scope["headers"])
+        entry = self._cache.peek(key)
+        reply = None if entry is None else self._from_cache(key, entry, method, headers)
         if reply is None:
-            return None
-        body = reply.body
-        if method == "HEAD" and isinstance(body, bytes | FileBody):
-            reply.close()
-            return reply.status, reply.headers, b""
-        if isinstance(body, bytes):
-            return reply.status, reply.headers, body
-        if isinstance(body, FileBody) and body.is_whole_file:
-            # The open file itself, handed over: the server sends it and closes it.
-            return reply.status, reply.headers, (body.fd, body.size)
-        reply.close()  # gzip's pieces
-        return None
+            request = Request(
+                method, key, headers, scope.get("query_string", b""), scope.get("root_path", "")
+            )
+            reply = self._from_files(request)
+        return reply.for_method(method)
 
-    # -- the fast route: a path seen before, whose file is unchanged ---------------------
+    # -- the cache's route: a path seen before, whose file is unchanged ------------------
 
-    def _handover(
-        self, key: bytes, entry: FileEntry, headers: dict[str, str]
-    ) -> tuple[int, int] | None:
-        """For a GET of a cached file not held in memory, when its plain 200 is the
-        answer (no Range, no coding to choose, no precondition that changes it): the
-        whole file, opened, if it is unchanged. Else None, and ``_from_cache`` decides
-        (it builds the Reply this skips, and handles every other case)."""
-        if headers and (
-            "range" in headers
-            or (entry.negotiated and "accept-encoding" in headers)
-            or evaluate_preconditions(headers, entry.etag, entry.mtime) is not Precondition.PROCEED
-        ):
+    def _from_cache(
+        self,
+        key: bytes,
+        entry: FileEntry,
+        method: str,
+        headers: dict[str, str],
+        *,
+        identity_only: bool = False,
+    ) -> Reply | None:
+        """The reply from ``entry``, the cache's for ``key``; None when the full route must
+        run: the file changed (the entry is dropped), or the cache can't choose the
+        representation (see ``_cached_choice``; with ``identity_only``, the file itself
+        is the only one it may choose)."""
+        chosen = self._cached_choice(entry, method, headers)
+        if chosen is None or (identity_only and chosen is not entry):
             return None
-        opened = open_whole(entry)
-        if opened is not None:
-            self._cache.get(key)  # a use, for the least-recently-used order
-        return opened
-
-    def _from_cache(self, key: bytes, method: str, headers: dict[str, str]) -> Reply | None:
-        """The reply from the cache entry for ``key``, or None when the full route must
-        run: the file changed (the entry is dropped), a Range, or an Accept-Encoding that
-        could choose a sibling or gzip."""
-        entry = self._cache.get(key)
-        if entry is None or (method == "GET" and "range" in headers):
-            return None
-        gzip = None
-        accept_encoding = headers.get("accept-encoding")
-        if accept_encoding is not None and entry.negotiated:
-            if not self._no_sibling_applies(entry):
-                return None
-            if entry.gzip_eligible and accepts_gzip(accept_encoding):
-                if entry.gzip is None or entry.body is None:
-                    return None  # too big to keep: gzipped while it is sent
-                gzip = entry.gzip
         body: bytes | tuple[bytes, ...] | FileBody | None = entry.body
         if body is None:
             body = open_unchanged(entry)
@@ -199,19 +191,38 @@ class StaticFiles:
         if body is None:
             self._cache.discard(key)
             return None
-        etag, head, not_modified = entry.etag, entry.head, entry.not_modified
-        if gzip is not None and isinstance(body, bytes):
-            etag, head, not_modified = gzip.etag, gzip.head, gzip.not_modified
+        self._cache.get(key)  # a use, for the least-recently-used order
+        if isinstance(chosen, GzipVariant) and isinstance(body, bytes):
             data = body
-            body = self._cache.gzipped(key, gzip, lambda: gzip_pieces(data))
-        outcome = evaluate_preconditions(headers, etag, entry.mtime) if headers else None
-        if outcome is None or outcome is Precondition.PROCEED:
-            return Reply(200, head, body, entry.document)
-        if isinstance(body, FileBody):
-            os.close(body.fd)
-        if outcome is Precondition.FAILED:
-            return error(412)
-        return Reply(304, not_modified, document=entry.document)
+            body = self._cache.gzipped(key, chosen, lambda: gzip_pieces(data))
+        if headers:
+            outcome = evaluate_preconditions(headers, chosen.etag, entry.mtime)
+            if outcome is not Precondition.PROCEED:
+                if isinstance(body, FileBody):
+                    os.close(body.fd)
+                return precondition_reply(outcome, chosen.not_modified, entry.document)
+        return Reply(200, chosen.head, body, entry.document)
+
+    def _cached_choice(
+        self, entry: FileEntry, method: str, headers: dict[str, str]
+    ) -> FileEntry | GzipVariant | None:
+        """The representation the cache sends for ``entry``: the file itself (``entry``),
+        its gzip variant, or None when only the full route can tell: a Range applies, a
+        precompressed sibling may exist, or gzip applies to a file too big to keep (it
+        is gzipped while it is sent)."""
+        if not headers:
+            return entry
+        if requested_range(method, headers) is not None:
+            return None
+        if not entry.negotiated or "accept-encoding" not in headers:
+            return entry
+        if not self._no_sibling_applies(entry):
+            return None
+        if not gzip_applies(entry.gzip_eligible, method, headers):
+            return entry
+        if entry.gzip is None or entry.body is None:
+            return None
+        return entry.gzip
 
     def _no_sibling_applies(self, entry: FileEntry) -> bool:
         """Whether the full route too would find no precompressed sibling: none existed,
@@ -237,7 +248,7 @@ class StaticFiles:
         if not self._cache.settled(st):
             return
         media_type = content_type(real)
-        varies = is_compressible(media_type) and (self.gzip or self.precompressed)
+        varies = self._varies(media_type)
         try:
             if os.path.realpath(joined) != real or identity_of(os.stat(joined)) != identity:
                 return
@@ -245,16 +256,18 @@ class StaticFiles:
             absent_in = siblings_absent_in(real) if varies and self.precompressed else None
         except OSError:
             return
-        rep = Representation(fd, st, real, media_type, None, varies)
-        cache = self._cache_fields(varies)
-        gzip_eligible = varies and self.gzip and st.st_size >= self.gzip_min_size
+        caching = self._caching_fields(varies)
+        rep = Representation(fd, st, real, media_type, None, varies, caching)
+        gzip_eligible = self._gzip_eligible(varies, st.st_size)
         gzip = None
         if gzip_eligible and body is not None and st.st_size <= CHUNK_SIZE:
-            on_the_fly = Representation(fd, st, real, media_type, "gzip", varies, on_the_fly=True)
+            on_the_fly = Representation(
+                fd, st, real, media_type, "gzip", varies, caching, on_the_fly=True
+            )
             gzip = GzipVariant(
                 etag=on_the_fly.etag,
-                head=tuple(on_the_fly.head(cache)),
-                not_modified=((b"etag", on_the_fly.etag.encode()), *cache),
+                head=tuple(on_the_fly.head()),
+                not_modified=tuple(on_the_fly.not_modified()),
             )
         entry = FileEntry(
             path=joined,
@@ -262,8 +275,8 @@ class StaticFiles:
             identity=identity,
             etag=rep.etag,
             mtime=rep.mtime,
-            head=tuple(rep.head(cache, [(b"content-length", b"%d" % st.st_size)])),
-            not_modified=((b"etag", rep.etag.encode()), *cache),
+            head=tuple(rep.head([(b"content-length", b"%d" % st.st_size)])),
+            not_modified=tuple(rep.not_modified()),
             body=body,
             document=is_document(media_type),
             negotiated=varies,
@@ -273,14 +286,11 @@ class StaticFiles:
         )
         self._cache.put(key, entry)
 
-    # -- deciding the response (file-system work only, no I/O on the connection) ------
+    # -- the full route (file-system work only, no I/O on the connection) --------------
 
-    def _respond(self, request: Request) -> Reply:
-        method = request.method
-        if method == "OPTIONS":
-            return Reply(204, [(b"allow", ALLOW)])
-        if method not in ("GET", "HEAD"):
-            return error(405, [(b"allow", ALLOW)])
+    def _from_files(self, request: Request) -> Reply:
+        """The reply to a GET or HEAD from the file system: path checks, open, then a
+        file, or a directory (redirect, index file, listing)."""
         try:
             path = parse_request_path(request.raw_path, show_hidden=self.show_hidden)
             joined = self.root.join(path.segments)
@@ -351,22 +361,14 @@ class StaticFiles:
         """The reply for an open regular file; it owns ``fd`` from here on (nothing below
         raises: header values were checked at construction)."""
         rep = self._representation(fd, st, real, request)
-        reply = self._file_reply(rep, request)
-        reply.document = is_document(rep.media_type)
-        return reply
-
-    def _file_reply(self, rep: Representation, request: Request) -> Reply:
-        cache = self._cache_fields(rep.varies)
+        document = is_document(rep.media_type)
         outcome = evaluate_preconditions(request.headers, rep.etag, rep.mtime)
         if outcome is not Precondition.PROCEED:
             os.close(rep.fd)
-            if outcome is Precondition.FAILED:
-                return error(412)
-            # RFC 9110 §15.4.5: a 304 has the fields a 200 would have that guide caches.
-            return Reply(304, [(b"etag", rep.etag.encode()), *cache])
+            return precondition_reply(outcome, rep.not_modified(), document)
         if rep.gzip_on_the_fly:
-            return Reply(200, rep.head(cache), GzipBody(rep.fd, rep.size))
-        return ranged(rep, cache, request)
+            return Reply(200, rep.head(), GzipBody(rep.fd, rep.size), document)
+        return ranged(rep, request, document)
 
     def _representation(
         self, fd: int, st: os.stat_result, real: str, request: Request
@@ -374,19 +376,32 @@ class StaticFiles:
         """Choose what to send for the file: a precompressed sibling, the file gzipped on
         the fly, or the file itself (RFC 9110 §12.5.3)."""
         media_type = content_type(real)
-        varies = is_compressible(media_type) and (self.gzip or self.precompressed)
+        varies = self._varies(media_type)
+        caching = self._caching_fields(varies)
         accept_encoding = request.headers.get("accept-encoding")
         if varies and self.precompressed and accept_encoding is not None:
             sibling = self._precompressed_sibling(real, accept_encoding)
             if sibling is not None:
                 os.close(fd)
                 fd, st, real, coding = sibling
-                return Representation(fd, st, real, media_type, coding, varies)
-        if varies and self._wants_gzip(st.st_size, request):
-            return Representation(fd, st, real, media_type, "gzip", varies, on_the_fly=True)
-        return Representation(fd, st, real, media_type, None, varies)
+                return Representation(fd, st, real, media_type, coding, varies, caching)
+        if gzip_applies(self._gzip_eligible(varies, st.st_size), request.method, request.headers):
+            return Representation(
+                fd, st, real, media_type, "gzip", varies, caching, on_the_fly=True
+            )
+        return Representation(fd, st, real, media_type, None, varies, caching)
 
-    def _cache_fields(self, varies: bool) -> Headers:
+    def _varies(self, media_type: str) -> bool:
+        """Whether another Accept-Encoding could get other bytes for a file of this type:
+        it is text-like and a coding is on (Vary: Accept-Encoding)."""
+        return is_compressible(media_type) and (self.gzip or self.precompressed)
+
+    def _gzip_eligible(self, varies: bool, size: int) -> bool:
+        """Whether a file may be gzipped on the fly, whatever the request says."""
+        return varies and self.gzip and size >= self.gzip_min_size
+
+    def _caching_fields(self, varies: bool) -> Headers:
+        """Cache-Control (as configured) and Vary, for a file response and its 304."""
         fields = []
         if self._cache_control is not None:
             fields.append((b"cache-control", self._cache_control))
@@ -408,14 +423,17 @@ class StaticFiles:
             os.close(fd)
         return None
 
-    def _wants_gzip(self, size: int, request: Request) -> bool:
-        # A Range asks for bytes of the identity representation: we serve those rather than
-        # compress (a gzip stream's length is unknown until it is made). HEAD ignores Range.
-        if not self.gzip or size < self.gzip_min_size:
-            return False
-        if request.method == "GET" and "range" in request.headers:
-            return False
-        return accepts_gzip(request.headers.get("accept-encoding", ""))
+
+def _serves(method: str) -> bool:
+    """Whether StaticFiles serves ``method`` with a file (or a directory)."""
+    return method == "GET" or method == "HEAD"
+
+
+def _other_method(method: str) -> Reply:
+    """OPTIONS → 204, anything else → 405 (RFC 9110 §15.5.6), both with Allow."""
+    if method == "OPTIONS":
+        return Reply(204, [(b"allow", ALLOW)])
+    return error(405, [(b"allow", ALLOW)])
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

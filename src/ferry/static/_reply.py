@@ -1,5 +1,6 @@
-"""A response decided but not yet sent (``Reply``), the small ones (errors, redirects),
-and sending a ``Reply`` through ASGI ``send``."""
+"""A response decided but not yet sent (``Reply``), the small ones (errors, redirects,
+the outcome of a precondition), and the two ways a ``Reply`` leaves: through ASGI
+``send`` (``send_reply``), or whole to Ferry's respond-now hook (``Reply.answer_now``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from urllib.parse import quote
 
 from ..asgi import Send
 from ._body import BodyWriter, FileBody
+from ._conditional import Precondition
 from ._scope import server_timing
 
 __all__ = [
@@ -21,6 +23,7 @@ __all__ = [
     "Headers",
     "Reply",
     "error",
+    "precondition_reply",
     "redirect",
     "send_reply",
 ]
@@ -41,16 +44,40 @@ class GzipBody:
 
 @dataclass(slots=True)
 class Reply:
-    """A response decided but not yet sent; ``close`` releases its file, if any."""
+    """A response decided but not yet sent; ``close`` releases its file, if any.
+
+    ``document`` marks an HTML page (a file, a listing, their 304s; never an error): it
+    gets Server-Timing (see ``_scope.server_timing``).
+    """
 
     status: int
     headers: AnyHeaders
     body: bytes | tuple[bytes, ...] | FileBody | GzipBody = b""  # a tuple: body messages
-    document: bool = False  # an HTML page: it gets Server-Timing (see _scope.server_timing)
+    document: bool = False
 
     def close(self) -> None:
         if isinstance(self.body, FileBody | GzipBody):
             os.close(self.body.fd)
+
+    def for_method(self, method: str) -> Reply:
+        """This reply as ``method`` gets it: RFC 9110 §9.3.2, a HEAD gets the fields a GET
+        would, and no body (its file is closed here)."""
+        if method == "HEAD":
+            self.close()
+            self.body = b""
+        return self
+
+    def answer_now(self) -> tuple[int, AnyHeaders, bytes | tuple[int, int]] | None:
+        """This reply in the shape of the respond-now hook's answer: the body as bytes, or
+        ``(fd, size)`` for a whole open file, which the caller then owns. None (the file
+        closed) for a body sent as several messages: that reply goes through ``send``."""
+        body = self.body
+        if isinstance(body, bytes):
+            return self.status, self.headers, body
+        if isinstance(body, FileBody) and body.is_whole_file:
+            return self.status, self.headers, (body.fd, body.size)
+        self.close()
+        return None
 
 
 def error(status: int, extra: Headers | None = None) -> Reply:
@@ -66,6 +93,14 @@ def error(status: int, extra: Headers | None = None) -> Reply:
     return Reply(status, headers, body)
 
 
+def precondition_reply(outcome: Precondition, not_modified: AnyHeaders, document: bool) -> Reply:
+    """The reply when RFC 9110 §13.2.2 does not let the request proceed: 412 (an error), or
+    304 with ``not_modified``, the fields of a 304 (see ``Representation.not_modified``)."""
+    if outcome is Precondition.FAILED:
+        return error(412)
+    return Reply(304, not_modified, document=document)
+
+
 def redirect(url_path: str, query_string: bytes) -> Reply:
     # RFC 9110 §15.4.2: 301 to the slash form. The Location is rebuilt from the checked
     # segments (percent-encoded), never copied from the request: "//host" can't escape.
@@ -75,15 +110,16 @@ def redirect(url_path: str, query_string: bytes) -> Reply:
     return error(301, [(b"location", location)])
 
 
-async def send_reply(reply: Reply, method: str, extensions: dict[str, Any], send: Send) -> None:
+async def send_reply(reply: Reply, extensions: dict[str, Any], send: Send) -> None:
+    """Send ``reply`` as ASGI messages, the body zero-copy when ``extensions`` offer it
+    (see ``_body``). The caller closes the reply after."""
     headers = reply.headers
     timing = server_timing(extensions) if reply.document else None
     if timing is not None:
         headers = [*headers, (b"server-timing", timing)]
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     body = reply.body
-    if method == "HEAD" or isinstance(body, bytes):
-        body = b"" if method == "HEAD" else body
+    if isinstance(body, bytes):
         await send({"type": "http.response.body", "body": body, "more_body": False})
         return
     writer = BodyWriter(send, extensions)

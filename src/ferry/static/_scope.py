@@ -1,4 +1,5 @@
-"""What ``StaticFiles`` reads of an ASGI HTTP scope."""
+"""What ``StaticFiles`` reads of an ASGI HTTP scope: the raw path, the header fields it
+uses, the Server-Timing inputs; ``Request`` holds them for the full route."""
 
 from __future__ import annotations
 
@@ -71,22 +72,10 @@ def server_timing(extensions: dict[str, Any]) -> bytes | None:
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """What the handler reads of an ASGI HTTP scope."""
+    """What the full route reads of an ASGI HTTP request (see ``StaticFiles``)."""
 
     method: str
-    raw_path: bytes  # without the root_path
-    headers: dict[str, str]
+    raw_path: bytes  # without the root_path (see raw_path)
+    headers: dict[str, str]  # the wanted fields only (see request_headers)
     query_string: bytes
     root_path: str
-    extensions: dict[str, Any]
-
-    @classmethod
-    def from_scope(cls, scope: Scope) -> Request:
-        return cls(
-            method=scope["method"],
-            raw_path=raw_path(scope),
-            headers=request_headers(scope["headers"]),
-            query_string=scope.get("query_string", b""),
-            root_path=scope.get("root_path", ""),
-            extensions=scope.get("extensions") or {},
-        )
