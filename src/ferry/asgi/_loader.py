@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from .._errors import ConfigError
+from ..static import app_for_directory
 from ._types import ASGIApp, Receive, Scope, Send
 
 __all__ = ["ASGI2Adapter", "Interface", "adapt_app", "detect_interface", "import_app"]
@@ -26,8 +27,6 @@ def import_app(target: str, *, factory: bool = False) -> ASGIApp:
     Raises ConfigError with a message that says what is wrong with the target.
     """
     if not target or (":" not in target and os.path.isdir(target)):
-        from ..static import app_for_directory
-
         return app_for_directory(target or ".")
     module_name, colon, attr = target.partition(":")
     if not colon or not module_name or not attr:

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import os
 import stat
+from typing import TYPE_CHECKING
 
-from ..asgi import Receive, Scope, Send
 from ._body import CHUNK_SIZE, FileBody, gzip_pieces
 from ._cache import (
     FileCache,
@@ -54,6 +54,9 @@ from ._representation import (
     requested_range,
 )
 from ._scope import Request, raw_path, request_headers
+
+if TYPE_CHECKING:  # only: ferry.asgi imports ferry.static (see tests/static/test_imports.py)
+    from ..asgi import Receive, Scope, Send
 
 __all__ = ["StaticFiles", "app_for_directory"]
 

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..asgi import Send
 from ._encoding import GzipCompressor
 from ._ranges import ByteRange
+
+if TYPE_CHECKING:  # only: ferry.asgi imports ferry.static (see tests/static/test_imports.py)
+    from ..asgi import Send
 
 __all__ = [
     "CHUNK_SIZE",

@@ -8,13 +8,15 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from ..asgi import Send
 from ._body import BodyWriter, FileBody
 from ._conditional import Precondition
 from ._scope import server_timing
+
+if TYPE_CHECKING:  # only: ferry.asgi imports ferry.static (see tests/static/test_imports.py)
+    from ..asgi import Send
 
 __all__ = [
     "NOSNIFF",

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from ..asgi import Scope
+if TYPE_CHECKING:  # only: ferry.asgi imports ferry.static (see tests/static/test_imports.py)
+    from ..asgi import Scope
 
 __all__ = ["Request", "raw_path", "request_headers", "server_timing"]
 
