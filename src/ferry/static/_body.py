@@ -20,6 +20,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .._errors import FerryError
 from ._encoding import GzipCompressor
 from ._ranges import ByteRange
 
@@ -42,9 +43,10 @@ ZEROCOPYSEND = "http.response.zerocopysend"
 PATHSEND = "http.response.pathsend"
 
 
-class FileShrankError(OSError):
+class FileShrankError(FerryError, OSError):
     """The file got shorter while it was being sent: the announced length can't be kept,
-    so the response must be aborted (the server closes the connection)."""
+    so the response must be aborted (the server closes the connection). An OSError, as
+    what the file system did to us; a FerryError, as everything Ferry raises."""
 
 
 @dataclass(slots=True)
