@@ -14,22 +14,17 @@ from contextvars import copy_context
 from typing import TYPE_CHECKING, Any
 
 from .._errors import LocalProtocolError
-from ..asgi._types import ASGIApp, Scope
+from ..asgi._types import ASGIApp, RespondNow
 from ._config import Config
 
 if TYPE_CHECKING:
     from ..asgi._cycle import RequestCycle
-    from ..http1 import Fields
     from ._protocol import HTTPProtocol
 
 __all__ = ["ServerState"]
 
 error_log = logging.getLogger("ferry.error")
 access_log = logging.getLogger("ferry.access")
-
-# scope -> (status, header fields, body), or None to call the app as usual; the body is
-# bytes, or (fd, size) for a whole open file the server sends and closes.
-RespondNow = Callable[[Scope], "tuple[int, Fields, bytes | tuple[int, int]] | None"]
 
 
 class ServerState:

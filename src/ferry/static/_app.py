@@ -37,7 +37,6 @@ from ._listing import SortOrder, read_entries, render_html, render_json, wants_j
 from ._mediatypes import content_type, is_compressible
 from ._reply import (
     NOSNIFF,
-    AnyHeaders,
     GzipBody,
     Headers,
     Reply,
@@ -57,6 +56,7 @@ from ._scope import Request, raw_path, request_headers
 
 if TYPE_CHECKING:  # only: ferry.asgi imports ferry.static (see tests/static/test_imports.py)
     from ..asgi import Receive, Scope, Send
+    from ..asgi._types import ImmediateResponse
 
 __all__ = ["StaticFiles", "app_for_directory"]
 
@@ -118,9 +118,7 @@ class StaticFiles:
         finally:
             reply.close()
 
-    def ferry_respond_now(
-        self, scope: Scope
-    ) -> tuple[int, AnyHeaders, bytes | tuple[int, int]] | None:
+    def ferry_respond_now(self, scope: Scope) -> ImmediateResponse | None:
         """The whole response to an HTTP ``scope`` when it needs no waiting: a GET or HEAD
         of a cached file, unchanged, and not an HTML page (whose Server-Timing comes from
         the exchange), sent as the file itself (not gzipped on the fly: those are several
