@@ -20,13 +20,13 @@ import os
 import stat
 from typing import TYPE_CHECKING
 
-from ._body import CHUNK_SIZE, FileBody, gzip_pieces
+from ._body import CHUNK_SIZE, gzip_pieces
 from ._cache import (
     FileCache,
     FileEntry,
     GzipVariant,
     identity_of,
-    open_unchanged,
+    open_whole,
     read_small,
     siblings_absent_in,
 )
@@ -37,9 +37,11 @@ from ._listing import SortOrder, read_entries, render_html, render_json, wants_j
 from ._mediatypes import content_type, is_compressible
 from ._reply import (
     NOSNIFF,
+    Body,
     GzipBody,
     Headers,
     Reply,
+    WholeFile,
     error,
     precondition_reply,
     redirect,
@@ -184,9 +186,10 @@ class StaticFiles:
         chosen = self._cached_choice(entry, method, headers)
         if chosen is None or (identity_only and chosen is not entry):
             return None
-        body: bytes | tuple[bytes, ...] | FileBody | None = entry.body
+        body: Body | None = entry.body
         if body is None:
-            body = open_unchanged(entry)
+            opened = open_whole(entry)
+            body = None if opened is None else WholeFile(opened[0], entry.real, opened[1])
         elif not self._cache.unchanged(entry):
             body = None
         if body is None:
@@ -199,7 +202,7 @@ class StaticFiles:
         if headers:
             outcome = evaluate_preconditions(headers, chosen.etag, entry.mtime)
             if outcome is not Precondition.PROCEED:
-                if isinstance(body, FileBody):
+                if isinstance(body, WholeFile):
                     os.close(body.fd)
                 return precondition_reply(outcome, chosen.not_modified, entry.document)
         return Reply(200, chosen.head, body, entry.document)

@@ -61,6 +61,11 @@ class FileBody:
     size: int
     pieces: list[bytes | ByteRange]
 
+    @classmethod
+    def whole(cls, fd: int, path: str, size: int) -> FileBody:
+        """All of the file: one range (none for an empty file)."""
+        return cls(fd, path, size, [ByteRange(0, size - 1)] if size else [])
+
     @property
     def is_whole_file(self) -> bool:
         piece = self.pieces[0] if len(self.pieces) == 1 else None

@@ -48,10 +48,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from ._body import FileBody
 from ._encoding import PRECOMPRESSED
 from ._files import OPEN_FLAGS
-from ._ranges import ByteRange
 
 __all__ = [
     "SMALL_FILE",
@@ -61,7 +59,6 @@ __all__ = [
     "GzipVariant",
     "Identity",
     "identity_of",
-    "open_unchanged",
     "open_whole",
     "read_small",
     "siblings_absent_in",
@@ -239,15 +236,6 @@ def unchanged(entry: FileEntry) -> bool:
         return identity_of(os.stat(entry.path)) == entry.identity
     except OSError:
         return False
-
-
-def open_unchanged(entry: FileEntry) -> FileBody | None:
-    """The whole file of ``entry``, opened, if its path still leads to the same file."""
-    opened = open_whole(entry)
-    if opened is None:
-        return None
-    fd, size = opened
-    return FileBody(fd, entry.real, size, [ByteRange(0, size - 1)] if size else [])
 
 
 def open_whole(entry: FileEntry) -> tuple[int, int] | None:

@@ -139,9 +139,8 @@ def ranged(rep: Representation, request: Request, document: bool) -> Reply:
             os.close(rep.fd)
             return error(416, [(b"content-range", f"bytes */{size}".encode())])
     if ranges is None:
-        whole: list[bytes | ByteRange] = [ByteRange(0, size - 1)] if size else []
         head = rep.head([(b"content-length", b"%d" % size)])
-        return Reply(200, head, FileBody(rep.fd, rep.path, size, whole), document)
+        return Reply(200, head, FileBody.whole(rep.fd, rep.path, size), document)
     if len(ranges) == 1:
         only = ranges[0]
         framing = [
