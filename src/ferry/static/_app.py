@@ -139,7 +139,7 @@ class StaticFiles:
         if not _serves(method):
             return None
         key = raw_path(scope)
-        entry = self._cache.peek(key)
+        entry = self._cache.get(key)
         if entry is None or entry.document:
             return None
         headers = request_headers(scope["headers"])
@@ -159,7 +159,7 @@ class StaticFiles:
             return _other_method(method)
         key = raw_path(scope)
         headers = request_headers(scope["headers"])
-        entry = self._cache.peek(key)
+        entry = self._cache.get(key)
         reply = None if entry is None else self._from_cache(key, entry, method, headers)
         if reply is None:
             request = Request(
@@ -189,13 +189,12 @@ class StaticFiles:
         body: Body | None = entry.body
         if body is None:
             opened = open_whole(entry)
-            body = None if opened is None else WholeFile(opened[0], entry.real, opened[1])
+            body = None if opened is None else WholeFile(opened, entry.real)
         elif not self._cache.unchanged(entry):
             body = None
         if body is None:
             self._cache.discard(key)
             return None
-        self._cache.get(key)  # a use, for the least-recently-used order
         if isinstance(chosen, GzipVariant) and isinstance(body, bytes):
             data = body
             body = self._cache.gzipped(key, chosen, lambda: gzip_pieces(data))

@@ -181,11 +181,8 @@ class FileCache:
     def __contains__(self, key: bytes) -> bool:
         return key in self._entries
 
-    def peek(self, key: bytes) -> FileEntry | None:
-        """The entry for ``key``, if any, without counting it as a use."""
-        return self._entries.get(key)
-
     def get(self, key: bytes) -> FileEntry | None:
+        """The entry for ``key``, if any, counted as a use (a request for the path)."""
         entry = self._entries.get(key)
         if entry is not None:
             self._entries.move_to_end(key)

@@ -47,15 +47,16 @@ class GzipBody:
 
 
 class WholeFile:
-    """A whole file opened by the cache (after its identity was checked): the respond-now
-    hook hands it over as ``(fd, size)``; ``send_reply`` sends it as a ``FileBody``."""
+    """A whole file opened by the cache (after its identity was checked), ``opened`` as
+    ``(fd, size)``: the respond-now hook hands that over; ``send_reply`` sends the file
+    as a ``FileBody``."""
 
-    __slots__ = ("fd", "path", "size")
+    __slots__ = ("fd", "opened", "path")
 
-    def __init__(self, fd: int, path: str, size: int) -> None:
-        self.fd = fd
+    def __init__(self, opened: tuple[int, int], path: str) -> None:
+        self.opened = opened
+        self.fd = opened[0]
         self.path = path
-        self.size = size
 
 
 # A reply's body: bytes, body messages held in memory (a tuple), or a file.
@@ -105,7 +106,7 @@ class Reply:
         if isinstance(body, bytes):
             return self.status, self.headers, body
         if isinstance(body, WholeFile):
-            return self.status, self.headers, (body.fd, body.size)
+            return self.status, self.headers, body.opened
         self.close()
         return None
 
@@ -156,7 +157,7 @@ async def send_reply(reply: Reply, extensions: dict[str, Any], send: Send) -> No
     if isinstance(body, tuple):
         await writer.send_pieces(body)
     elif isinstance(body, WholeFile):
-        await writer.send_file(FileBody.whole(body.fd, body.path, body.size))
+        await writer.send_file(FileBody.whole(body.fd, body.path, body.opened[1]))
     elif isinstance(body, FileBody):
         await writer.send_file(body)
     else:
