@@ -56,6 +56,8 @@ MODULES = (
     "ferry.static._encoding",
     "ferry.static._negotiation",
     "ferry.static._ranges",
+    "ferry.static._reply",
+    "ferry.static._representation",
     "ferry.static._scope",
     "ferry.websocket._handshake",
     "ferry.websocket._session",

@@ -10,6 +10,7 @@
     │   └── LocalProtocolError         our caller broke it (e.g. an application sent a
     │                                  header value with CR/LF): 500
     ├── ClientDisconnected(OSError)    ASGI ``send()`` after the client went away
+    ├── FileShrankError(OSError)       a file got shorter while StaticFiles sent it
     ├── ConfigError(ValueError)        a configuration value or application target is wrong
     │                                  (the client's errors below)
     ├── NetworkError(ConnectionError)  the connection broke during an exchange

@@ -20,9 +20,11 @@ from typing import Any
 
 import pytest
 
+from ferry._accel import active as accelerated
 from ferry.asgi import Receive, Scope, Send
 from ferry.server._sendfile import SENDFILE_TURN
 from ferry.static import StaticFiles
+from ferry.static._conditional import Precondition
 from tests.server._helpers import Reader
 from tests.support import exchange, serving
 
@@ -407,3 +409,44 @@ def test_a_file_shorter_than_announced_aborts_the_connection(
     assert head.startswith(b"HTTP/1.1 200 OK\r\n")
     assert b"\r\nContent-Length: 100" in head
     assert body == b"0123456789"
+
+
+@pytest.mark.skipif(accelerated(), reason="compiled calls between modules can't be patched")
+@pytest.mark.parametrize("path", ["/page.txt", "/big.bin"])  # held in memory; opened
+def test_preconditions_are_evaluated_once_per_request(
+    app: StaticFiles, path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ferry.static import _app
+
+    fill_cache(app, path)
+    answer = app.ferry_respond_now(scope(path))
+    assert answer is not None
+    if isinstance(answer[2], tuple):
+        os.close(answer[2][0])
+    etag = dict(answer[1])[b"etag"]
+    calls: list[str] = []
+    real = _app.evaluate_preconditions
+
+    def counting(headers: dict[str, str], etag: str, mtime: int) -> Precondition:
+        calls.append(etag)
+        return real(headers, etag, mtime)
+
+    monkeypatch.setattr(_app, "evaluate_preconditions", counting)
+    assert answered(app, path, [(b"if-none-match", etag)]) == (304, b"")
+    assert len(calls) == 1
+
+
+def test_a_reply_of_several_body_messages_is_not_an_answer_now(tmp_path: Path) -> None:
+    # Multipart ranges (or gzip's pieces) go through send: the hook's shape holds one body.
+    from ferry.static._body import FileBody
+    from ferry.static._ranges import ByteRange
+    from ferry.static._reply import Reply
+
+    (tmp_path / "f").write_bytes(b"0123456789")
+    fd = os.open(tmp_path / "f", os.O_RDONLY)
+    pieces: list[bytes | ByteRange] = [b"--b\r\n", ByteRange(0, 1), b"--b--\r\n"]
+    reply = Reply(206, [], FileBody(fd, str(tmp_path / "f"), 10, pieces))
+    assert reply.answer_now() is None
+    with pytest.raises(OSError, match="Bad file descriptor"):
+        os.fstat(fd)  # closed
+    assert Reply(200, [], (b"a", b"b")).answer_now() is None

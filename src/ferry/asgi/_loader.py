@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from .._errors import ConfigError
+from ..static import app_for_directory
 from ._source_dirs import source_dir_problem
 from ._types import ASGIApp, Receive, Scope, Send
 
@@ -34,8 +35,6 @@ def import_app(
         problem = None if static else source_dir_problem(target)
         if problem is not None:
             raise ConfigError(problem)
-        from ..static import app_for_directory
-
         return app_for_directory(target or ".")
     module_name, colon, attr = target.partition(":")
     if not colon or not module_name or not attr:

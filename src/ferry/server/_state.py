@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import LocalProtocolError
 from ..asgi._scope import ScopeTemplates, build_websocket_scope
-from ..asgi._types import ASGIApp, Scope
+from ..asgi._types import ASGIApp, ImmediateResponse, RespondNow, Scope
 from ._config import Config
 
 if TYPE_CHECKING:
     from types import ModuleType
 
     from ..asgi._cycle import RequestCycle
-    from ..http1 import Fields, Request
+    from ..http1 import Request
     from ..websocket import WebSocketChannel, WebSocketSession
     from ._protocol import HTTPProtocol
 
@@ -33,11 +33,6 @@ __all__ = ["ServerState"]
 
 error_log = logging.getLogger("ferry.error")
 access_log = logging.getLogger("ferry.access")
-
-# scope -> (status, header fields, body), or None to call the app as usual; the body is
-# bytes, or (fd, size) for a whole open file the server sends and closes.
-Answer = tuple[int, "Fields", "bytes | tuple[int, int]"]
-RespondNow = Callable[[Scope], "Answer | None"]
 
 
 class ServerState:
@@ -77,7 +72,7 @@ class ServerState:
         # answer_at_once); any other app is always called.
         self.respond_now: RespondNow | None = getattr(app, "ferry_respond_now", None)
 
-    def answer_at_once(self, template: Scope) -> Answer | None:
+    def answer_at_once(self, template: Scope) -> ImmediateResponse | None:
         """The answer of the app's ``ferry_respond_now`` to the request whose scope
         template is ``template``, or None when the app must be called: it said None, or
         raised (called, it raises again, and its error is logged and answered as any

@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..asgi import Send
+from .._errors import FerryError
 from ._encoding import GzipCompressor
 from ._ranges import ByteRange
+
+if TYPE_CHECKING:  # only: ferry.asgi imports ferry.static (see tests/static/test_imports.py)
+    from ..asgi import Send
 
 __all__ = [
     "CHUNK_SIZE",
@@ -40,9 +43,10 @@ ZEROCOPYSEND = "http.response.zerocopysend"
 PATHSEND = "http.response.pathsend"
 
 
-class FileShrankError(OSError):
+class FileShrankError(FerryError, OSError):
     """The file got shorter while it was being sent: the announced length can't be kept,
-    so the response must be aborted (the server closes the connection)."""
+    so the response must be aborted (the server closes the connection). An OSError, as
+    what the file system did to us; a FerryError, as everything Ferry raises."""
 
 
 @dataclass(slots=True)
@@ -56,6 +60,11 @@ class FileBody:
     path: str
     size: int
     pieces: list[bytes | ByteRange]
+
+    @classmethod
+    def whole(cls, fd: int, path: str, size: int) -> FileBody:
+        """All of the file: one range (none for an empty file)."""
+        return cls(fd, path, size, [ByteRange(0, size - 1)] if size else [])
 
     @property
     def is_whole_file(self) -> bool:

@@ -1,10 +1,26 @@
-"""What a URL path resolved to, kept so that a repeated request costs one ``stat``.
+"""The one cache of static files: what a raw request path resolved to, kept so that a
+repeated request costs one ``stat``.
 
-The first request for a file takes the full route (path checks, ``realpath``, the
-containment check, open, fstat) and leaves a ``FileEntry``: the path it joined under the
-root, the file's identity, its response fields, and, for a small file, its bytes. A later
-request for the same raw path stats the joined path (following links, as ``open`` would)
-and uses the entry only if the identity is unchanged:
+What is cached, keyed by what, and why it is safe:
+
+- ``FileCache``, one per ``StaticFiles``: raw request path (bytes, as sent, without the
+  ``root_path``) → ``FileEntry``, at most ``max_entries`` (1,024) entries and
+  ``max_body_bytes`` (16 MiB) of file bytes, the least recently used going first.
+- In each entry: the path joined under the root, the file's identity, the 200's and the
+  304's fields, for a file of up to 64 KiB its bytes, and for a small text file its gzip
+  variant (``GzipVariant``: validator, fields, and the body messages once made).
+- The fields are tuples of ``(bytes, bytes)`` tuples, made once per entry: the engine's
+  response-head cache finds a tuple's rendering by the tuple's identity (``frozen_heads``
+  in ``http1/_render.py``), so a cached file's head is rendered once, not per request. A
+  tuple of bytes can't change, and the engine keeps the tuple beside its rendering, so the
+  identity can't be reused for other fields while the rendering lives.
+- ``FileEntry.checked_turn``: the event loop's turn in which its path was last found
+  unchanged (``FileCache.unchanged``): one ``stat`` per entry and turn.
+
+An entry is used only while its file is unchanged. The first request for a file takes the
+full route (path checks, ``realpath``, the containment check, open, fstat) and leaves the
+entry. A later request for the same raw path stats the joined path (following links, as
+``open`` would) and uses the entry only if the identity is unchanged:
 
 - ``(st_ino, st_dev, st_size, st_mtime_ns, st_ctime_ns)``: a rewrite changes the mtime and
   ctime, so an edited file is never served stale (to the timestamp's granularity: the
@@ -13,14 +29,13 @@ and uses the entry only if the identity is unchanged:
 - a path whose file, or any directory on the way, was replaced by a symlink that leads
   elsewhere reaches another inode: the entry is dropped and the full route runs again,
   refusing what leaves the root. The inode an entry names was admitted when it was made.
+- a precompressed sibling made later changes its directory's identity, which the entry
+  holds (``siblings_absent_in``) when none existed.
 
 A file changed less than ``settle_ns`` (2 s) before it would be cached is not cached yet:
 its next change could fall in the same tick of a coarse file-system clock and keep the
 identity (git's "racily clean" files). The ctime is the one to watch: every change sets it,
 and ``utime`` can't set it back.
-
-The cache holds at most ``max_entries`` entries and ``max_body_bytes`` of file bytes, the
-least recently used going first.
 """
 
 from __future__ import annotations
@@ -33,19 +48,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from ._body import FileBody
 from ._encoding import PRECOMPRESSED
 from ._files import OPEN_FLAGS
-from ._ranges import ByteRange
 
 __all__ = [
     "SMALL_FILE",
     "FileCache",
     "FileEntry",
+    "FrozenHeaders",
     "GzipVariant",
     "Identity",
     "identity_of",
-    "open_unchanged",
     "open_whole",
     "read_small",
     "siblings_absent_in",
@@ -53,7 +66,7 @@ __all__ = [
 ]
 
 # A cached response's fields: a tuple, which the engine finds its rendered head by.
-Headers = tuple[tuple[bytes, bytes], ...]
+FrozenHeaders = tuple[tuple[bytes, bytes], ...]
 Identity = tuple[int, int, int, int, int]
 Pieces = tuple[bytes, ...]
 
@@ -72,8 +85,8 @@ class GzipVariant:
     asked for it) the body messages ``BodyWriter.send_gzip`` would send."""
 
     etag: str
-    head: Headers
-    not_modified: Headers
+    head: FrozenHeaders
+    not_modified: FrozenHeaders
     pieces: Pieces | None = None
 
 
@@ -94,8 +107,8 @@ class FileEntry:
     identity: Identity
     etag: str
     mtime: int  # Last-Modified, seconds
-    head: Headers
-    not_modified: Headers
+    head: FrozenHeaders
+    not_modified: FrozenHeaders
     body: bytes | None
     document: bool  # an HTML page (it gets Server-Timing)
     negotiated: bool
@@ -168,11 +181,8 @@ class FileCache:
     def __contains__(self, key: bytes) -> bool:
         return key in self._entries
 
-    def peek(self, key: bytes) -> FileEntry | None:
-        """The entry for ``key``, if any, without counting it as a use."""
-        return self._entries.get(key)
-
     def get(self, key: bytes) -> FileEntry | None:
+        """The entry for ``key``, if any, counted as a use (a request for the path)."""
         entry = self._entries.get(key)
         if entry is not None:
             self._entries.move_to_end(key)
@@ -223,15 +233,6 @@ def unchanged(entry: FileEntry) -> bool:
         return identity_of(os.stat(entry.path)) == entry.identity
     except OSError:
         return False
-
-
-def open_unchanged(entry: FileEntry) -> FileBody | None:
-    """The whole file of ``entry``, opened, if its path still leads to the same file."""
-    opened = open_whole(entry)
-    if opened is None:
-        return None
-    fd, size = opened
-    return FileBody(fd, entry.real, size, [ByteRange(0, size - 1)] if size else [])
 
 
 def open_whole(entry: FileEntry) -> tuple[int, int] | None:

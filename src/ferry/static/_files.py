@@ -7,8 +7,10 @@ Two steps, each refusing on its own:
    (overlong forms and encoded surrogates are invalid UTF-8), free of control characters
    (NUL among them), and must not be ``.``, ``..``, nor hold a ``/`` or ``\\`` (which only
    percent-encoding could put there). Dot-files are refused unless shown.
-2. ``Root.locate`` joins the segments under the root and resolves symbolic links; the result
-   must still be under the root unless symlink following was turned on.
+2. ``Root.join`` joins the segments under the root, symbolic links are resolved
+   (``realpath``), and ``Root.admit`` lets the result through only if it is still under the
+   root (unless symlink following was turned on) and, with dot-files hidden, holds no
+   dot-file (a link inside the root may lead to one).
 
 Refusals carry their status: 400 for a path that is not well-formed, 404 for one that is
 well-formed but names nothing we serve. Neither says why, so nothing about the file system
@@ -99,10 +101,6 @@ class Root:
     def join(self, segments: tuple[str, ...]) -> str:
         """The path of checked ``segments`` under the root, links not yet resolved."""
         return os.path.join(self.path, *segments)
-
-    def locate(self, segments: tuple[str, ...]) -> str:
-        """The real path for checked ``segments``; see ``admit``."""
-        return self.admit(os.path.realpath(self.join(segments)))
 
     def admit(self, real: str) -> str:
         """Return the resolved path ``real`` if it may be served. Raises PathRefused(404)

@@ -1,14 +1,17 @@
-"""What ``StaticFiles`` reads of an ASGI HTTP scope."""
+"""What ``StaticFiles`` reads of an ASGI HTTP scope: the raw path, the header fields it
+uses, the Server-Timing inputs; ``Request`` holds them for the full route."""
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from ..asgi import Scope
+if TYPE_CHECKING:  # only: ferry.asgi imports ferry.static (see tests/static/test_imports.py)
+    from ..asgi import Scope
 
-__all__ = ["raw_path", "request_headers", "server_timing"]
+__all__ = ["Request", "raw_path", "request_headers", "server_timing"]
 
 # Request header fields the handler reads; the others are not even decoded.
 _WANTED = frozenset(
@@ -66,3 +69,14 @@ def server_timing(extensions: dict[str, Any]) -> bytes | None:
     now = time.perf_counter()
     head_ms, handler_ms = (head_end - head_start) * 1000, (now - head_end) * 1000
     return f"head;dur={head_ms:.3f}, handler;dur={handler_ms:.3f}".encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What the full route reads of an ASGI HTTP request (see ``StaticFiles``)."""
+
+    method: str
+    raw_path: bytes  # without the root_path (see raw_path)
+    headers: dict[str, str]  # the wanted fields only (see request_headers)
+    query_string: bytes
+    root_path: str
