@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -134,3 +136,52 @@ def test_starlette_route_and_root_path(loop_name: str) -> None:
     with serving(app, loop_name, root_path="/api") as server:
         response = send(server.port, b"GET /hi/you HTTP/1.1\r\nHost: x\r\n\r\n")
     assert response.endswith(b"\r\n\r\n/api/hi/you you /api")
+
+
+def endless_stream_app(chunks_sent: threading.Event) -> Any:
+    """A StreamingResponse that would go on for 640 MB: the client leaves first."""
+
+    async def parts() -> AsyncIterator[bytes]:
+        for _ in range(10_000):
+            yield b"x" * 65536
+            chunks_sent.set()
+
+    async def stream(request: Any) -> Any:
+        return responses.StreamingResponse(parts(), media_type="application/octet-stream")
+
+    return applications.Starlette(routes=[routing.Route("/", stream)])
+
+
+def test_a_client_leaving_a_streaming_response_is_one_debug_line(
+    loop_name: str, error_log: list[logging.LogRecord]
+) -> None:
+    """Issue 16, defect 6: Starlette turns the send's ClientDisconnected into its own
+    ClientDisconnect; a client going away is normal, logged once at debug, not ERROR."""
+    logger = logging.getLogger("ferry.error")
+    level = logger.level
+    logger.setLevel(logging.DEBUG)
+    chunks_sent = threading.Event()
+    try:
+        with serving(endless_stream_app(chunks_sent), loop_name) as server:
+            sock, reader = open_connection(server.port)
+            with sock:
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                reader.until(b"\r\n\r\n")
+                assert chunks_sent.wait(5)
+            # The app's end is logged when the server sees the close: wait for that line.
+            deadline = time.monotonic() + 5
+            while not app_lines(error_log) and time.monotonic() < deadline:
+                time.sleep(0.01)
+        lines = app_lines(error_log)
+    finally:
+        logger.setLevel(level)
+    assert [(r.levelno, r.getMessage().split(":")[0]) for r in lines] == [
+        (logging.DEBUG, "the client left before the response was sent")
+    ]
+    assert not [r for r in error_log if r.levelno >= logging.WARNING]
+
+
+def app_lines(records: list[logging.LogRecord]) -> list[logging.LogRecord]:
+    """What the server said about the application's end (its failure or the client's)."""
+    wanted = ("the client left", "exception in ASGI application")
+    return [r for r in records if r.getMessage().startswith(wanted)]

@@ -247,7 +247,12 @@ class ServerState:
     def _app_raised(self, cycle: RequestCycle, exc: Exception) -> None:
         if isinstance(exc, LocalProtocolError):
             error_log.error("invalid ASGI message from the application: %s", exc)
-        elif not (cycle.disconnected and isinstance(exc, OSError)):
+        elif cycle.disconnected and _from_disconnect(exc):
+            # A client that leaves is normal: the app's send raised ClientDisconnected
+            # (an OSError), and what the app raised grew out of it (Starlette's
+            # StreamingResponse turns it into its own ClientDisconnect). One debug line.
+            error_log.debug("the client left before the response was sent: %r", exc)
+        else:
             error_log.error("exception in ASGI application", exc_info=exc)
         self._fail(cycle, "exception in ASGI application")
 
@@ -328,3 +333,19 @@ def websocket_support() -> ModuleType | None:
     except ImportError:
         return None
     return importlib.import_module("ferry.websocket")
+
+
+def _from_disconnect(exc: BaseException) -> bool:
+    """Whether ``exc`` comes of the connection breaking: an OSError (ClientDisconnected
+    is one) anywhere in its chain of causes and contexts, or in every exception of an
+    exception group (anyio's task groups raise those)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError):
+            return True
+        if isinstance(current, BaseExceptionGroup):
+            return all(_from_disconnect(inner) for inner in current.exceptions)
+        current = current.__cause__ or current.__context__
+    return False
