@@ -41,7 +41,14 @@ from ._conditional import (
 )
 from ._encoding import accepted_codings
 from ._files import PathRefused, RequestPath, Root, open_file, parse_request_path
-from ._listing import SortOrder, read_entries, render_html, render_json, wants_json
+from ._listing import (
+    SortOrder,
+    listing_etag,
+    read_entries,
+    render_html,
+    render_json,
+    wants_json,
+)
 from ._mediatypes import content_type, is_compressible
 from ._negotiation import weights
 from ._ranges import ByteRange, Unsatisfiable, content_range, parse_range, plan_multipart
@@ -440,18 +447,26 @@ class StaticFiles:
         except PermissionError:
             return _error(403)
         order = SortOrder.from_query(request.query_string)
-        if wants_json(request.headers.get("accept", "")):
-            body, media_type = render_json(url_path, entries, order), b"application/json"
-        else:
-            body, media_type = render_html(url_path, entries, order), b"text/html; charset=utf-8"
+        as_json = wants_json(request.headers.get("accept", ""))
+        media_type = b"application/json" if as_json else b"text/html; charset=utf-8"
+        # RFC 9111 §5.2.2.4: no-cache asks caches to revalidate, which needs a validator.
+        etag = listing_etag(url_path, entries, order, media_type)
+        cache = [(b"etag", etag.encode()), (b"cache-control", b"no-cache"), (b"vary", b"Accept")]
+        outcome = evaluate_preconditions(request.headers, etag, None)
+        if outcome is Precondition.FAILED:
+            return _error(412)
+        if outcome is Precondition.NOT_MODIFIED:
+            # RFC 9110 §15.4.5: a 304 has the fields a 200 would have that guide caches.
+            return Reply(304, cache, document=not as_json)
+        render = render_json if as_json else render_html
+        body = render(url_path, entries, order)
         headers = [
             (b"content-type", media_type),
             (b"content-length", b"%d" % len(body)),
-            (b"cache-control", b"no-cache"),
-            (b"vary", b"Accept"),
+            *cache,
             _NOSNIFF,
         ]
-        return Reply(200, headers, body, document=media_type != b"application/json")
+        return Reply(200, headers, body, document=not as_json)
 
     # -- files -------------------------------------------------------------------------
 
