@@ -68,7 +68,6 @@ def test_pathsend_sends_the_whole_file_with_its_length(loop_name: str, data_file
             FIXED_DATE.decode().rstrip(),
             "Server: ferry",
             f"Content-Length: {len(CONTENT)}",
-            "Keep-Alive: timeout=5",
         )
         + CONTENT
     )
@@ -128,9 +127,7 @@ def test_zerocopysend_with_content_length_is_not_chunked(loop_name: str, data_fi
         with sock:
             sock.sendall(b"GET /f HTTP/1.1\r\nHost: t\r\n\r\n")
             response = reader.response()
-    assert response.endswith(
-        b"Content-Length: 1000\r\nKeep-Alive: timeout=5\r\n\r\n" + CONTENT[:1000]
-    )
+    assert response.endswith(b"Content-Length: 1000\r\n\r\n" + CONTENT[:1000])
 
 
 def test_pathsend_of_a_missing_file_is_a_500(loop_name: str, tmp_path: Path) -> None:

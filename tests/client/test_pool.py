@@ -1,5 +1,5 @@
 """Idle expiry in the pool, with an injected clock (no sleeping), against a Ferry server
-that says ``Keep-Alive: timeout=5``."""
+that says ``Keep-Alive: timeout=5`` (to requests that list keep-alive in Connection)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ class Clock:
 
 def exchange(pool: ConnectionPool, origin: tuple[str, str, int]) -> HTTPConnection:
     connection = pool.acquire(origin, TIMEOUTS)
-    connection.send_request(b"GET", b"/", [(b"Host", b"x")], b"", None, TIMEOUTS, None)
+    fields = [(b"Host", b"x"), (b"Connection", b"keep-alive")]
+    connection.send_request(b"GET", b"/", fields, b"", None, TIMEOUTS, None)
     connection.receive_head(TIMEOUTS, None)
     while connection.receive_data(TIMEOUTS) is not None:
         pass

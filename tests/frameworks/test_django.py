@@ -100,7 +100,6 @@ def test_head_of_view_is_exact(loop_name: str) -> None:
             DATE,
             "Server: ferry",
             "Content-Length: 21",
-            "Keep-Alive: timeout=5",
         )
         + b"hello a None /hello/a"
     )

@@ -59,7 +59,6 @@ def test_static_file(loop_name: str, django_app: Any) -> None:
             DATE,
             "Server: ferry",
             f"Content-Length: {len(data)}",
-            "Keep-Alive: timeout=5",
         )
         + data
     )

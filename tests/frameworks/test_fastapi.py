@@ -69,7 +69,6 @@ def json_response(body: bytes) -> bytes:
             DATE,
             "Server: ferry",
             f"Content-Length: {len(body)}",
-            "Keep-Alive: timeout=5",
         )
         + body
     )
@@ -96,7 +95,7 @@ def test_fastapi_streaming(loop_name: str) -> None:
     with serving(make_fastapi(threading.Event()), loop_name) as server:
         response = send(server.port, b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
     assert response.endswith(
-        b"Transfer-Encoding: chunked\r\nKeep-Alive: timeout=5\r\n\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n"
         b"8\r\nchunk 0\n\r\n8\r\nchunk 1\n\r\n8\r\nchunk 2\n\r\n0\r\n\r\n"
     )
 

@@ -78,7 +78,6 @@ def test_json_view(loop_name: str, tmp_path: Path) -> None:
             DATE,
             "Server: ferry",
             f"Content-Length: {len(body)}",
-            "Keep-Alive: timeout=5",
         )
         + body
     )
@@ -116,7 +115,6 @@ def test_streaming_response(loop_name: str, tmp_path: Path) -> None:
             DATE,
             "Server: ferry",
             "Transfer-Encoding: chunked",
-            "Keep-Alive: timeout=5",
         )
         + b"7\r\nline 0\n\r\n7\r\nline 1\n\r\n7\r\nline 2\n\r\n0\r\n\r\n"
     )

@@ -108,7 +108,6 @@ def json_response(body: bytes, status: str = "200 OK") -> bytes:
             DATE,
             "Server: ferry",
             f"Content-Length: {len(body)}",
-            "Keep-Alive: timeout=5",
         )
         + body
     )
@@ -143,7 +142,6 @@ def test_streaming_response(loop_name: str) -> None:
             DATE,
             "Server: ferry",
             "Transfer-Encoding: chunked",
-            "Keep-Alive: timeout=5",
         )
         + b"8\r\nchunk 0\n\r\n8\r\nchunk 1\n\r\n8\r\nchunk 2\n\r\n0\r\n\r\n"
     )

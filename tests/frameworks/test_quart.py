@@ -78,7 +78,6 @@ def response(content_type: str, body: bytes) -> bytes:
             DATE,
             "Server: ferry",
             f"Content-Length: {len(body)}",
-            "Keep-Alive: timeout=5",
         )
         + body
     )
@@ -123,7 +122,6 @@ def test_streaming_response(loop_name: str) -> None:
             DATE,
             "Server: ferry",
             "Transfer-Encoding: chunked",
-            "Keep-Alive: timeout=5",
         )
         + b"7\r\nline 0\n\r\n7\r\nline 1\n\r\n7\r\nline 2\n\r\n0\r\n\r\n"
     )

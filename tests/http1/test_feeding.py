@@ -10,10 +10,9 @@ from .helpers import merge_data, run_bytewise, run_split, run_whole
 
 OK = (
     b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n"
-    b"Date: Thu, 01 Jan 2026 00:00:00 GMT\r\nServer: ferry\r\nContent-Length: 2\r\n"
-    b"Keep-Alive: timeout=5\r\n\r\nok"
+    b"Date: Thu, 01 Jan 2026 00:00:00 GMT\r\nServer: ferry\r\nContent-Length: 2\r\n\r\nok"
 )
-OK_CLOSE = OK.replace(b"Keep-Alive: timeout=5\r\n", b"Connection: close\r\n")
+OK_CLOSE = OK.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
 
 
 def request(

@@ -24,6 +24,7 @@ GET = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"
 HEAD = b"HEAD / HTTP/1.1\r\nHost: h\r\n\r\n"
 GET_10 = b"GET / HTTP/1.0\r\n\r\n"
 GET_10_KEEP = b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+GET_KEEP = b"GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive\r\n\r\n"
 
 
 def receive(data: bytes, conn: ServerConnection | None = None) -> ServerConnection:
@@ -41,10 +42,7 @@ def receive(data: bytes, conn: ServerConnection | None = None) -> ServerConnecti
 def test_whole_body_gets_a_content_length() -> None:
     conn = receive(GET)
     out = conn.send_response(200, [(b"X-A", b"1")], body=b"hello", end=True)
-    assert out == (
-        b"HTTP/1.1 200 OK\r\nX-A: 1\r\n" + ADDED + b"Content-Length: 5\r\n"
-        b"Keep-Alive: timeout=5\r\n\r\nhello"
-    )
+    assert out == (b"HTTP/1.1 200 OK\r\nX-A: 1\r\n" + ADDED + b"Content-Length: 5\r\n\r\nhello")
     assert conn.our_state is State.DONE
     assert conn.keep_alive
 
@@ -52,8 +50,7 @@ def test_whole_body_gets_a_content_length() -> None:
 def test_streamed_body_is_chunked() -> None:
     conn = receive(GET)
     assert conn.send_response(200, []) == (
-        b"HTTP/1.1 200 OK\r\n" + ADDED + b"Transfer-Encoding: chunked\r\n"
-        b"Keep-Alive: timeout=5\r\n\r\n"
+        b"HTTP/1.1 200 OK\r\n" + ADDED + b"Transfer-Encoding: chunked\r\n\r\n"
     )
     assert conn.send_data(b"hello world, ") == b"d\r\nhello world, \r\n"
     assert conn.send_data(b"") == b""  # an empty chunk would end the body
@@ -79,9 +76,7 @@ def test_trailers_are_dropped_without_chunked_framing() -> None:
 def test_streamed_body_with_the_applications_content_length() -> None:
     conn = receive(GET)
     head = conn.send_response(200, [(b"Content-Length", b" 6 ")])
-    assert head == (
-        b"HTTP/1.1 200 OK\r\n" + ADDED + b"Content-Length: 6\r\nKeep-Alive: timeout=5\r\n\r\n"
-    )
+    assert head == (b"HTTP/1.1 200 OK\r\n" + ADDED + b"Content-Length: 6\r\n\r\n")
     assert conn.send_data(b"abc") + conn.send_data(b"def") == b"abcdef"
     assert conn.send_end() == b""
 
@@ -89,15 +84,13 @@ def test_streamed_body_with_the_applications_content_length() -> None:
 def test_head_response_has_the_length_but_no_body() -> None:
     conn = receive(HEAD)
     assert conn.send_response(200, [], body=b"hello", end=True) == (
-        b"HTTP/1.1 200 OK\r\n" + ADDED + b"Content-Length: 5\r\nKeep-Alive: timeout=5\r\n\r\n"
+        b"HTTP/1.1 200 OK\r\n" + ADDED + b"Content-Length: 5\r\n\r\n"
     )
 
 
 def test_streamed_head_response_has_no_framing_and_no_body() -> None:
     conn = receive(HEAD)
-    assert conn.send_response(200, []) == (
-        b"HTTP/1.1 200 OK\r\n" + ADDED + b"Keep-Alive: timeout=5\r\n\r\n"
-    )
+    assert conn.send_response(200, []) == (b"HTTP/1.1 200 OK\r\n" + ADDED + b"\r\n")
     assert conn.send_data(b"ignored") == b""
     assert conn.send_end() == b""
 
@@ -105,15 +98,14 @@ def test_streamed_head_response_has_no_framing_and_no_body() -> None:
 def test_204_has_no_content_length_and_no_body() -> None:
     conn = receive(GET)
     assert conn.send_response(204, [(b"content-length", b"0")], body=b"", end=True) == (
-        b"HTTP/1.1 204 No Content\r\n" + ADDED + b"Keep-Alive: timeout=5\r\n\r\n"
+        b"HTTP/1.1 204 No Content\r\n" + ADDED + b"\r\n"
     )
 
 
 def test_304_keeps_the_representations_length_and_sends_no_body() -> None:
     conn = receive(GET)
     assert conn.send_response(304, [(b"content-length", b"1234")]) == (
-        b"HTTP/1.1 304 Not Modified\r\n" + ADDED + b"Content-Length: 1234\r\n"
-        b"Keep-Alive: timeout=5\r\n\r\n"
+        b"HTTP/1.1 304 Not Modified\r\n" + ADDED + b"Content-Length: 1234\r\n\r\n"
     )
     assert conn.send_data(b"x") == b""
     assert conn.send_end() == b""
@@ -150,12 +142,72 @@ def test_http10_keep_alive_is_echoed_and_honoured() -> None:
     assert type(conn.next_event()) is Request
 
 
+# -- the Keep-Alive field: only for a client that asked for keep-alive ---------------------
+
+
+def test_http11_without_connection_gets_no_keep_alive_field() -> None:
+    conn = receive(GET)
+    assert conn.send_response(200, [], body=b"x", end=True) == (
+        b"HTTP/1.1 200 OK\r\n" + ADDED + b"Content-Length: 1\r\n\r\nx"
+    )
+    assert conn.keep_alive
+
+
+@pytest.mark.parametrize("connection", [b"keep-alive", b"TE, Keep-Alive", b"KEEP-ALIVE"])
+def test_http11_asking_for_keep_alive_gets_the_timeout(connection: bytes) -> None:
+    conn = receive(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: %s\r\n\r\n" % connection)
+    assert conn.send_response(200, [], body=b"x", end=True) == (
+        b"HTTP/1.1 200 OK\r\n" + ADDED + b"Content-Length: 1\r\nKeep-Alive: timeout=5\r\n\r\nx"
+    )
+    assert conn.keep_alive
+
+
+def test_http11_other_connection_options_get_no_keep_alive_field() -> None:
+    conn = receive(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: te\r\nTE: trailers\r\n\r\n")
+    assert conn.send_response(200, [], body=b"x", end=True) == (
+        b"HTTP/1.1 200 OK\r\n" + ADDED + b"Content-Length: 1\r\n\r\nx"
+    )
+
+
+def test_connection_close_gets_no_keep_alive_field() -> None:
+    for request in (
+        b"GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, close\r\n\r\n",
+        b"GET / HTTP/1.0\r\nConnection: close, keep-alive\r\n\r\n",
+    ):
+        conn = receive(request)
+        assert conn.send_response(200, [], body=b"x", end=True) == (
+            b"HTTP/1.1 200 OK\r\n" + ADDED + b"Content-Length: 1\r\nConnection: close\r\n\r\nx"
+        )
+
+
+def test_a_closing_response_to_a_keep_alive_request_gets_no_keep_alive_field() -> None:
+    conn = receive(GET_KEEP)
+    conn.close_after_response()
+    assert conn.send_response(200, [], body=b"x", end=True) == (
+        b"HTTP/1.1 200 OK\r\n" + ADDED + b"Content-Length: 1\r\nConnection: close\r\n\r\nx"
+    )
+
+
+@pytest.mark.parametrize("fields", [((b"x-a", b"1"),), [(b"x-a", b"1")]])
+def test_cached_heads_tell_keep_alive_requests_apart(
+    fields: tuple[tuple[bytes, bytes], ...] | list[tuple[bytes, bytes]],
+) -> None:
+    # The same fields, answered to requests that did and did not ask: the cached head of
+    # one is never the other's (by identity for a tuple, by value for a list).
+    settings = ResponseSettings()
+    plain = b"HTTP/1.1 200 OK\r\nx-a: 1\r\n" + ADDED + b"Content-Length: 1\r\n\r\nx"
+    asked = plain.replace(b"\r\n\r\n", b"\r\nKeep-Alive: timeout=5\r\n\r\n")
+    for request, expected in ((GET, plain), (GET_KEEP, asked), (GET, plain), (GET_KEEP, asked)):
+        conn = receive(request, ServerConnection(settings=settings))
+        assert conn.send_response(200, fields, body=b"x", end=True) == expected
+
+
 # -- fields Ferry adds ------------------------------------------------------------------
 
 
 def test_keep_alive_timeout_and_server_come_from_the_settings() -> None:
     settings = ResponseSettings(server_header=b"edge/2", keep_alive_timeout=30)
-    conn = receive(GET, ServerConnection(settings=settings))
+    conn = receive(GET_KEEP, ServerConnection(settings=settings))
     assert conn.send_response(200, [], body=b"", end=True) == (
         b"HTTP/1.1 200 OK\r\n" + DATE + b"Server: edge/2\r\nContent-Length: 0\r\n"
         b"Keep-Alive: timeout=30\r\n\r\n"
@@ -164,7 +216,7 @@ def test_keep_alive_timeout_and_server_come_from_the_settings() -> None:
 
 def test_no_server_and_no_keep_alive_field_when_unset() -> None:
     settings = ResponseSettings(server_header=None, keep_alive_timeout=None)
-    conn = receive(GET, ServerConnection(settings=settings))
+    conn = receive(GET_KEEP, ServerConnection(settings=settings))
     assert conn.send_response(200, [], body=b"", end=True) == (
         b"HTTP/1.1 200 OK\r\n" + DATE + b"Content-Length: 0\r\n\r\n"
     )
@@ -175,7 +227,7 @@ def test_applications_date_and_server_replace_ours() -> None:
     fields = [(b"Server", b"app"), (b"date", b"Mon, 01 Jan 2024 00:00:00 GMT")]
     assert conn.send_response(200, fields, body=b"", end=True) == (
         b"HTTP/1.1 200 OK\r\nServer: app\r\ndate: Mon, 01 Jan 2024 00:00:00 GMT\r\n"
-        b"Content-Length: 0\r\nKeep-Alive: timeout=5\r\n\r\n"
+        b"Content-Length: 0\r\n\r\n"
     )
 
 
@@ -192,14 +244,15 @@ def test_applications_chunked_wins_over_a_known_length() -> None:
     conn = receive(GET)
     out = conn.send_response(200, [(b"transfer-encoding", b"chunked")], body=b"ab", end=True)
     assert out == (
-        b"HTTP/1.1 200 OK\r\n" + ADDED + b"Transfer-Encoding: chunked\r\n"
-        b"Keep-Alive: timeout=5\r\n\r\n2\r\nab\r\n0\r\n\r\n"
+        b"HTTP/1.1 200 OK\r\n" + ADDED + b"Transfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n"
     )
 
 
 def test_max_requests_closes_after_the_last_one() -> None:
     conn = receive(GET, ServerConnection(max_requests=2))
-    assert b"Keep-Alive: timeout=5" in conn.send_response(200, [], body=b"", end=True)
+    assert conn.send_response(200, [], body=b"", end=True) == (
+        b"HTTP/1.1 200 OK\r\n" + ADDED + b"Content-Length: 0\r\n\r\n"
+    )
     conn.start_next_cycle()
     receive(GET, conn)
     assert conn.requests_received == 2
@@ -270,7 +323,7 @@ def test_conflicting_application_content_lengths() -> None:
         conn.send_response(200, [(b"content-length", b"1"), (b"content-length", b"2")])
     assert conn.send_response(
         200, [(b"content-length", b"1"), (b"content-length", b"1")], body=b"a", end=True
-    ).endswith(b"Content-Length: 1\r\nKeep-Alive: timeout=5\r\n\r\na")
+    ).endswith(b"Content-Length: 1\r\n\r\na")
 
 
 def test_body_longer_than_content_length() -> None:
@@ -403,7 +456,7 @@ def test_unread_body_is_drained_to_reach_the_next_request() -> None:
     conn = ServerConnection()
     conn.receive_data(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n0123")
     assert type(conn.next_event()) is Request
-    assert conn.send_response(200, [], body=b"", end=True).endswith(b"timeout=5\r\n\r\n")
+    assert conn.send_response(200, [], body=b"", end=True).endswith(b"Content-Length: 0\r\n\r\n")
     conn.start_next_cycle()
     assert conn.next_event() is NEED_DATA
     conn.receive_data(b"456789" + GET)
@@ -439,7 +492,7 @@ def test_chunked_body_beyond_max_drain_closes_the_connection() -> None:
     conn.receive_data(b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n")
     assert type(conn.next_event()) is Request
     # A chunked body's length is unknown: the response still offers keep-alive...
-    assert conn.send_response(200, [], body=b"", end=True).endswith(b"timeout=5\r\n\r\n")
+    assert conn.send_response(200, [], body=b"", end=True).endswith(b"Content-Length: 0\r\n\r\n")
     conn.start_next_cycle()
     conn.receive_data(b"a\r\n0123456789\r\n0\r\n\r\n" + GET)
     # ...and the drain stops at max_drain: the connection ends instead.

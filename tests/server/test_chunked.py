@@ -16,7 +16,7 @@ DATE = FIXED_DATE.decode().rstrip()
 
 def echoed(body: bytes, *tail: str) -> bytes:
     fields = (DATE, "Server: ferry", f"Content-Length: {len(body)}")
-    return head("HTTP/1.1 200 OK", *fields, *(tail or ("Keep-Alive: timeout=5",))) + body
+    return head("HTTP/1.1 200 OK", *fields, *tail) + body
 
 
 def test_raw_chunked_upload(loop_name: str) -> None:
@@ -101,7 +101,6 @@ def test_streamed_response_is_chunked_on_http11(loop_name: str) -> None:
         DATE,
         "Server: ferry",
         "Transfer-Encoding: chunked",
-        "Keep-Alive: timeout=5",
     )
     # The empty piece sends nothing: a zero-size chunk would end the body early.
     body = b"5\r\nhello\r\n10\r\n, streamed world\r\n1\r\n!\r\n0\r\n\r\n"
@@ -154,11 +153,10 @@ def test_response_trailers_follow_the_last_chunk(loop_name: str) -> None:
         DATE,
         "Server: ferry",
         "Transfer-Encoding: chunked",
-        "Keep-Alive: timeout=5",
     )
     body = b"a\r\npart one, \r\n8\r\npart two\r\n0\r\nx-digest: abc123\r\nx-count: 2\r\n\r\n"
     assert response == expected_head + body
-    assert closing == expected_head.replace(b"Keep-Alive: timeout=5", b"Connection: close") + body
+    assert closing == expected_head.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n") + body
 
 
 def test_response_trailers_are_dropped_for_http10(loop_name: str) -> None:

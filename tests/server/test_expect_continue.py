@@ -28,7 +28,7 @@ EXPECTING = b"POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-c
 
 def echoed(body: bytes, *tail: str) -> bytes:
     fields = (DATE, "Server: ferry", f"Content-Length: {len(body)}")
-    return head("HTTP/1.1 200 OK", *fields, *(tail or ("Keep-Alive: timeout=5",))) + body
+    return head("HTTP/1.1 200 OK", *fields, *tail) + body
 
 
 def gated_echo(gate: Gate) -> ASGIApp:

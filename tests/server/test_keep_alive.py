@@ -27,7 +27,7 @@ async def count_app(scope: Scope, receive: Receive, send: Send) -> None:
 
 def ok(body: bytes, *tail: str) -> bytes:
     fields = [DATE, "Server: ferry", f"Content-Length: {len(body)}"]
-    return head("HTTP/1.1 200 OK", *fields, *(tail or ("Keep-Alive: timeout=5",))) + body
+    return head("HTTP/1.1 200 OK", *fields, *tail) + body
 
 
 def get(path: str, *fields: str, version: str = "1.1") -> bytes:
@@ -55,7 +55,9 @@ def test_http_client_reuses_its_connection(loop_name: str) -> None:
                 client.request("GET", f"/c{n}")
                 response = client.getresponse()
                 assert response.status == 200
-                assert response.getheader("Keep-Alive") == "timeout=5"
+                # It sends no Connection field: persistence is HTTP/1.1's default, and
+                # the Keep-Alive field is left out (docs/rfc-choices.md).
+                assert response.getheader("Keep-Alive") is None
                 bodies.append(response.read())
                 sockets.append(client.sock)
         finally:
@@ -110,6 +112,26 @@ def test_http10_keep_alive_is_honoured_and_said(loop_name: str) -> None:
             assert reader.to_close() == ok(b"/k2 #2", "Connection: close")
 
 
+def test_keep_alive_is_advertised_only_to_a_client_that_asks(loop_name: str) -> None:
+    # RFC 9112 §9.3: HTTP/1.1 persists by default; Keep-Alive (RFC 2068 §19.7.1) is
+    # said only where it helps: to a request that listed keep-alive in Connection.
+    with serving(count_app, loop_name) as server:
+        sock, reader = open_connection(server.port)
+        with sock:
+            sock.sendall(get("/plain"))
+            assert reader.response() == ok(b"/plain #1")
+            sock.sendall(get("/asks", "Connection: keep-alive"))
+            assert reader.response() == ok(b"/asks #2", "Keep-Alive: timeout=5")
+            sock.sendall(get("/asks-10", "Connection: keep-alive", version="1.0"))
+            assert reader.response() == ok(
+                b"/asks-10 #3", "Connection: keep-alive", "Keep-Alive: timeout=5"
+            )
+            sock.sendall(get("/plain-again"))
+            assert reader.response() == ok(b"/plain-again #4")
+            sock.sendall(get("/bye", "Connection: keep-alive, close"))
+            assert reader.to_close() == ok(b"/bye #5", "Connection: close")
+
+
 def test_connection_close_from_the_client(loop_name: str) -> None:
     with serving(count_app, loop_name) as server:
         sock, reader = open_connection(server.port)
@@ -143,7 +165,7 @@ def test_keep_alive_timeout_is_advertised(loop_name: str, timeout: float, advert
     with serving(count_app, loop_name, keep_alive_timeout=timeout) as server:
         sock, reader = open_connection(server.port)
         with sock:
-            sock.sendall(get("/"))
+            sock.sendall(get("/", "Connection: keep-alive"))
             assert reader.response() == ok(b"/ #1", f"Keep-Alive: timeout={advertised}")
 
 
@@ -170,7 +192,7 @@ def test_an_unread_small_body_is_drained_and_the_connection_kept(loop_name: str)
             sock.sendall(b"x" * 1000 + get("/next", "Connection: close"))
             rest = reader.to_close()
     fields = ("content-type: text/plain", DATE, "Server: ferry", "Content-Length: 7")
-    assert first == head("HTTP/1.1 200 OK", *fields, "Keep-Alive: timeout=5") + b"ignored"
+    assert first == head("HTTP/1.1 200 OK", *fields) + b"ignored"
     assert rest == head("HTTP/1.1 200 OK", *fields, "Connection: close") + b"ignored"
 
 
@@ -197,5 +219,5 @@ def test_an_unread_chunked_body_past_max_drain_closes_after_the_response(
             sock.sendall(b"7d0\r\n" + b"x" * 2000 + b"\r\n0\r\n\r\n" + get("/never"))
             rest = reader.to_close()
     fields = ("content-type: text/plain", DATE, "Server: ferry", "Content-Length: 7")
-    assert first == head("HTTP/1.1 200 OK", *fields, "Keep-Alive: timeout=5") + b"ignored"
+    assert first == head("HTTP/1.1 200 OK", *fields) + b"ignored"
     assert rest == b""  # past max_drain: closed, the next request is not read

@@ -33,7 +33,6 @@ def ok(body: bytes) -> bytes:
             FIXED_DATE.decode().rstrip(),
             "Server: ferry",
             f"Content-Length: {len(body)}",
-            "Keep-Alive: timeout=5",
         )
         + body
     )

@@ -75,7 +75,7 @@ def test_graceful_shutdown_loses_no_request_in_flight(loop_name: str) -> None:
         port = server.port
         idle, idle_reader = open_connection(port)
         idle.sendall(b"GET /quick HTTP/1.1\r\nHost: t\r\n\r\n")
-        assert idle_reader.response().endswith(b"Keep-Alive: timeout=5\r\n\r\n/quick ")
+        assert idle_reader.response().endswith(b"Content-Length: 7\r\n\r\n/quick ")
         in_flight = [open_connection(port) for _ in range(3)]
         for n, (sock, _) in enumerate(in_flight):
             sock.sendall(b"GET /wait%d HTTP/1.1\r\nHost: t\r\n\r\n" % n)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -56,8 +57,12 @@ def test_index_html_is_served(server: ServerThread) -> None:
 def test_html_listing(server: ServerThread) -> None:
     response = request(server.port, "/sub/")
     assert response.status == 200
+    etag = response.header("etag")
+    assert etag is not None
+    assert re.fullmatch(r'"[0-9a-f]{32}"', etag)
     assert response.headers == [
         ("content-type", "text/html; charset=utf-8"),
+        ("etag", etag),
         ("cache-control", "no-cache"),
         ("vary", "Accept"),
         ("x-content-type-options", "nosniff"),
@@ -172,3 +177,84 @@ def test_listings_off_is_404(site_root: Path) -> None:
 def test_index_off_lists_the_directory(site_root: Path) -> None:
     with serving(StaticFiles(site_root, index=None)) as running:
         assert rows(request(running.port, "/site/").body) == ["../", "index.html"]
+
+
+# -- validators: no-cache with an ETag over the entries shown -----------------------------
+
+
+def test_listing_if_none_match_is_304(server: ServerThread) -> None:
+    etag = request(server.port, "/sub/").header("etag")
+    assert etag is not None
+    assert request(server.port, "/sub/").header("etag") == etag  # the same listing, the same tag
+    for method in ("GET", "HEAD"):
+        response = request(server.port, "/sub/", method, headers={"If-None-Match": etag})
+        assert (response.status, response.body) == (304, b"")
+        assert response.headers == [
+            ("etag", etag),
+            ("cache-control", "no-cache"),
+            ("vary", "Accept"),
+            ("Server", "ferry"),
+            ("Connection", "close"),
+        ]
+    other = request(server.port, "/sub/", headers={"If-None-Match": '"other", W/' + etag})
+    assert other.status == 304  # RFC 9110 §13.1.2: the weak comparison
+    assert request(server.port, "/sub/", headers={"If-None-Match": '"other"'}).status == 200
+
+
+def test_listing_if_match_and_dates(server: ServerThread) -> None:
+    etag = request(server.port, "/sub/").header("etag")
+    assert etag is not None
+    assert request(server.port, "/sub/", headers={"If-Match": etag}).status == 200
+    assert request(server.port, "/sub/", headers={"If-Match": '"other"'}).status == 412
+    # No Last-Modified, so the date preconditions are ignored (RFC 9110 §13.1.3, §13.1.4).
+    future = "Sun, 01 Jan 2090 00:00:00 GMT"
+    past = "Mon, 01 Jan 1990 00:00:00 GMT"
+    assert request(server.port, "/sub/", headers={"If-Modified-Since": future}).status == 200
+    assert request(server.port, "/sub/", headers={"If-Unmodified-Since": past}).status == 200
+
+
+def test_listing_etag_differs_per_representation(server: ServerThread) -> None:
+    html_tag = request(server.port, "/sub/").header("etag")
+    json_tag = request(server.port, "/sub/", headers={"Accept": "application/json"}).header("etag")
+    sorted_tag = request(server.port, "/sub/?sort=size").header("etag")
+    root_tag = request(server.port, "/").header("etag")
+    assert len({html_tag, json_tag, sorted_tag, root_tag}) == 4
+    json_304 = request(
+        server.port,
+        "/sub/",
+        headers={"Accept": "application/json", "If-None-Match": html_tag or ""},
+    )
+    assert json_304.status == 200  # the HTML page's tag does not validate the JSON one
+
+
+def test_a_changed_directory_changes_the_etag(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_bytes(b"a")
+    os.utime(tmp_path / "a.txt", (1_700_000_000, 1_700_000_000))
+    with serving(StaticFiles(tmp_path)) as running:
+        seen = []
+
+        def tag() -> str:
+            etag = request(running.port, "/").header("etag")
+            assert etag is not None
+            seen.append(etag)
+            return etag
+
+        first = tag()
+        assert tag() == first
+        (tmp_path / "b.txt").write_bytes(b"b")  # added
+        added = tag()
+        (tmp_path / "b.txt").write_bytes(b"bb")  # resized
+        os.utime(tmp_path / "b.txt", (1_700_000_000, 1_700_000_000))
+        tag()
+        os.utime(tmp_path / "b.txt", (1_700_000_001, 1_700_000_001))  # touched
+        tag()
+        (tmp_path / "b.txt").rename(tmp_path / "c.txt")  # renamed
+        tag()
+        (tmp_path / "c.txt").unlink()  # removed: the first listing again
+        assert tag() == first
+        (tmp_path / "sub").mkdir()  # a directory
+        tag()
+        assert len(set(seen)) == len(seen) - 2  # every change a new tag (but the repeats)
+        response = request(running.port, "/", headers={"If-None-Match": added})
+        assert response.status == 200  # a stale tag gets the new page
+        assert response.header("etag") == seen[-1]

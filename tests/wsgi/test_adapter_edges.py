@@ -108,7 +108,7 @@ def test_input_readlines_and_read_all(loop_name: str) -> None:
         sock, reader = open_connection(server.port)
         with sock:
             sock.sendall(request)
-            assert reader.response().endswith(b"Content-Length: 0\r\nKeep-Alive: timeout=5\r\n\r\n")
+            assert reader.response().endswith(b"Content-Length: 0\r\n\r\n")
     assert seen == [b"abc", [b"def\n"], b"xy", b"\nzz\ntail", b"", b""]
 
 

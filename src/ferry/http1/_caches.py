@@ -6,7 +6,8 @@ engine is described here:
 
 ``RequestHeadCache`` (server role)
     Request heads parsed under one ``Limits``, keyed by the head's bytes (its lines
-    without the final empty line). A parse is a pure function of those bytes and the
+    without the final empty line), with what they decide of the response's framing
+    (``_request_head.RequestFraming``). A parse is a pure function of those bytes and the
     limits, so a head seen before is valid or not exactly as before: a cached one is
     handed out again (its ``Request`` is frozen, and shared). Only valid heads of at most
     ``MAX_HEAD`` bytes are kept; at ``MAX_ENTRIES`` the cache is emptied.
@@ -14,8 +15,9 @@ engine is described here:
 ``ResponseHeadCache`` (server role)
     Response heads validated and rendered under one ``ResponseSettings``, less their Date
     line (put in afresh for each response, ``_date.py``). ``by_value`` is keyed by
-    everything that decides a head: status, version, HEAD or not, keep-alive, the known
-    body length and the fields themselves; fields given as lists (unhashable) are not
+    everything that decides a head: status, version, HEAD or not, keep-alive, whether
+    the request asked for the Keep-Alive field, the known body length and the fields
+    themselves; fields given as lists (unhashable) are not
     kept. ``by_identity`` finds fields given as a tuple of (bytes, bytes) tuples, which
     cannot change, by the tuple's id and the same other inputs, without hashing every
     field; each entry holds its tuple, so while the entry exists no other object can take

@@ -21,6 +21,7 @@ __all__ = [
     "CHUNKED",
     "CLOSE_DELIMITED",
     "Framing",
+    "advertises_keep_alive",
     "asks_to_close",
     "connection_options",
     "content_length",
@@ -60,6 +61,17 @@ def keep_alive(version: str, options: set[bytes] | None) -> bool:
     if options is None:
         return version == "1.1"
     return b"close" not in options and (version == "1.1" or b"keep-alive" in options)
+
+
+def advertises_keep_alive(options: set[bytes] | None) -> bool:
+    """Whether the response to a request whose Connection field lists ``options`` (None
+    without one) carries ``Keep-Alive: timeout=N``, if it leaves the connection open."""
+    # RFC 9112 §9.3: HTTP/1.1 persistence needs no field, and Keep-Alive (RFC 2068
+    # §19.7.1) is HTTP/1.0's: RFC 7230 Appendix A.1.2 dropped it from the standard, and
+    # linters flag it as deprecated. It still helps a client that listed "keep-alive"
+    # (HTTP/1.0 keep-alive, or an HTTP/1.1 client such as httpx or Ferry's own, which
+    # reads the timeout to retire idle connections before we drop them): only there.
+    return options is not None and b"keep-alive" in options
 
 
 def asks_to_close(connection: bytes) -> bool:

@@ -45,7 +45,8 @@ class ResponseSettings:
     object are cached apart from it: ``_caches.response_head_cache``.)"""
 
     server_header: bytes | None = b"ferry"  # None: send no Server field
-    keep_alive_timeout: int | None = 5  # advertised as ``Keep-Alive: timeout=N``
+    # Said as ``Keep-Alive: timeout=N`` to a client that asked for keep-alive (_framing).
+    keep_alive_timeout: int | None = 5
     server_line: bytes = field(init=False)
     keep_alive_line: bytes = field(init=False)
 
@@ -117,12 +118,17 @@ def render_head(
     http_version: str,
     head_request: bool,
     keep_alive: bool,
+    advertise_keep_alive: bool,
     body_length: int | None,
 ) -> ResponseShape:
     """Validate an application's status and fields and render the final response head.
 
-    ``body_length`` is the whole body's length when it is known before the head is sent
-    (the application gave its whole body at once), else None.
+    ``keep_alive`` says whether the connection may stay open after it (the application
+    can still close it); ``advertise_keep_alive`` whether the request asked for the
+    ``Keep-Alive`` field, written if the connection stays open
+    (``_framing.advertises_keep_alive``). ``body_length`` is the whole body's length when
+    it is known before the head is sent (the application gave its whole body at once),
+    else None.
 
     Applications send the same few heads again and again, so a head is validated and
     rendered once per distinct input and then taken from ``cache`` (the cache of
@@ -134,7 +140,15 @@ def render_head(
         raise LocalProtocolError(f"invalid final response status {status!r}")
     frozen_key = None
     if type(headers) is tuple:
-        frozen_key = (id(headers), status, http_version, head_request, keep_alive, body_length)
+        frozen_key = (
+            id(headers),
+            status,
+            http_version,
+            head_request,
+            keep_alive,
+            advertise_keep_alive,
+            body_length,
+        )
         found = cache.by_identity.get(frozen_key)
         if found is not None and found[0] is headers:
             return _dated(found[1])
@@ -145,6 +159,7 @@ def render_head(
             http_version,
             head_request,
             keep_alive,
+            advertise_keep_alive,
             body_length,
             *headers,
         )
@@ -153,7 +168,14 @@ def render_head(
         key = rendered = None
     if rendered is None:
         rendered = _render(
-            status, headers, settings, http_version, head_request, keep_alive, body_length
+            status,
+            headers,
+            settings,
+            http_version,
+            head_request,
+            keep_alive,
+            advertise_keep_alive,
+            body_length,
         )
         if key is not None:
             cache.put_value(key, rendered)
@@ -191,6 +213,7 @@ def _render(
     http_version: str,
     head_request: bool,
     keep_alive: bool,
+    advertise_keep_alive: bool,
     body_length: int | None,
 ) -> RenderedHead:
     validate_fields(headers)
@@ -241,10 +264,14 @@ def _render(
     if not keep_alive:
         lines.append(b"Connection: close\r\n\r\n")
     elif http_version == "1.0":
+        # RFC 9112 §9.3: an HTTP/1.0 connection persists only if both sides say so. (It
+        # persists only if the request listed keep-alive: the Keep-Alive field follows.)
         lines.append(b"Connection: keep-alive\r\n")
         lines.append(settings.keep_alive_line + b"\r\n")
-    else:
+    elif advertise_keep_alive:
         lines.append(settings.keep_alive_line + b"\r\n")
+    else:
+        lines.append(b"\r\n")
     return before, not has_date, b"".join(lines), framing, length or 0, keep_alive
 
 

@@ -11,7 +11,7 @@ import re
 from . import _abnf
 from ._events import Headers, Request
 from ._fields import bad, parse_field_block
-from ._framing import connection_options, keep_alive, request_body_length
+from ._framing import advertises_keep_alive, connection_options, keep_alive, request_body_length
 from ._limits import Limits
 from ._scan import HeadGrammar
 
@@ -23,9 +23,10 @@ __all__ = [
     "parse_request_head",
 ]
 
-RequestFraming = tuple[int, bool]
-"""What the head says of the message after it: (body length, 0 for none, or
-``_framing.CHUNKED``; whether the client lets the connection persist)."""
+RequestFraming = tuple[int, bool, bool]
+"""What the head says of the message after it and of its response: (body length, 0 for
+none, or ``_framing.CHUNKED``; whether the client lets the connection persist; whether a
+response that keeps it open says ``Keep-Alive: timeout=N``, ``advertises_keep_alive``)."""
 
 # RFC 9112 §3: request-line = method SP request-target SP HTTP-version. Every prefix of
 # a line we would accept matches. The version is left to the parse of the whole line:
@@ -179,7 +180,7 @@ def parse_request_head(head: bytes, limits: Limits) -> tuple[Request, RequestFra
         expect_continue = version == "1.1" and body_length != 0
 
     request = Request(method, target, version, headers, path, query, host, expect_continue, upgrade)
-    return request, (body_length, persists)
+    return request, (body_length, persists, advertises_keep_alive(options))
 
 
 def _upgrade_field(headers: Headers) -> bytes | None:

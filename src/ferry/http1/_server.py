@@ -60,6 +60,7 @@ class ServerConnection(Connection):
     """One HTTP/1.1 connection, seen from the server. See the module docstring."""
 
     __slots__ = (
+        "_advertise_keep_alive",
         "_continue_sent",
         "_drain_left",
         "_framing",
@@ -96,6 +97,9 @@ class ServerConnection(Connection):
         self._request: Request | None = None
         self._scan = HeadScan(REQUEST_HEAD)  # how far an incomplete head has been checked
         self._continue_sent = False
+        # Whether a response that keeps the connection open says Keep-Alive: decided by
+        # the request head (``_framing.advertises_keep_alive``), False before one.
+        self._advertise_keep_alive = False
         self._framing = Framing.NONE
         self._left = 0  # body bytes still owed under Framing.LENGTH
         self._drain_left = -1  # >= 0 while an unread request body is being discarded
@@ -195,12 +199,12 @@ class ServerConnection(Connection):
         if parsed is None:
             parsed = parse_request_head(head + b"\r\n", self._limits)  # raises for a bad head
             self._parsed_heads.put(head, parsed)
-        request, (body_length, keep_alive) = parsed
+        request, (body_length, keep_alive, advertise) = parsed
         self._buf = rest
         if request.method == b"CONNECT":
             # An origin server has no tunnel to offer (RFC 9110 §9.3.6).
             raise RemoteProtocolError("CONNECT is not supported", status=501)
-        self._start_request(request, body_length, keep_alive)
+        self._start_request(request, body_length, keep_alive, advertise)
         return request
 
     def _incomplete_head(self, buf: bytes, pos: int) -> ConnectionClosed | Sentinel:
@@ -218,8 +222,11 @@ class ServerConnection(Connection):
             raise RemoteProtocolError("connection closed inside the request head")
         return NEED_DATA
 
-    def _start_request(self, request: Request, body_length: int, keep_alive: bool) -> None:
+    def _start_request(
+        self, request: Request, body_length: int, keep_alive: bool, advertise: bool
+    ) -> None:
         self._request = request
+        self._advertise_keep_alive = advertise
         self.requests_received += 1
         if not keep_alive or (
             self.max_requests is not None and self.requests_received >= self.max_requests
@@ -352,6 +359,7 @@ class ServerConnection(Connection):
             http_version=request.http_version if request else "1.1",
             head_request=request is not None and request.method == b"HEAD",
             keep_alive=keep_alive,
+            advertise_keep_alive=self._advertise_keep_alive,
             body_length=body_length,
         )
 

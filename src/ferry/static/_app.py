@@ -33,7 +33,14 @@ from ._cache import (
 from ._conditional import Precondition, evaluate_preconditions
 from ._encoding import accepted_codings
 from ._files import PathRefused, RequestPath, Root, open_file, parse_request_path
-from ._listing import SortOrder, read_entries, render_html, render_json, wants_json
+from ._listing import (
+    SortOrder,
+    listing_etag,
+    read_entries,
+    render_html,
+    render_json,
+    wants_json,
+)
 from ._mediatypes import content_type, is_compressible
 from ._reply import (
     NOSNIFF,
@@ -345,18 +352,24 @@ class StaticFiles:
         except PermissionError:
             return error(403)
         order = SortOrder.from_query(request.query_string)
-        if wants_json(request.headers.get("accept", "")):
-            body, media_type = render_json(url_path, entries, order), b"application/json"
-        else:
-            body, media_type = render_html(url_path, entries, order), b"text/html; charset=utf-8"
+        as_json = wants_json(request.headers.get("accept", ""))
+        media_type = b"application/json" if as_json else b"text/html; charset=utf-8"
+        # RFC 9111 §5.2.2.4: no-cache asks caches to revalidate, which needs a validator.
+        etag = listing_etag(url_path, entries, order, media_type)
+        cache = [(b"etag", etag.encode()), (b"cache-control", b"no-cache"), (b"vary", b"Accept")]
+        outcome = evaluate_preconditions(request.headers, etag, None)
+        if outcome is not Precondition.PROCEED:
+            # RFC 9110 §15.4.5: a 304 has the fields a 200 would have that guide caches.
+            return precondition_reply(outcome, cache, not as_json)
+        render = render_json if as_json else render_html
+        body = render(url_path, entries, order)
         headers = [
             (b"content-type", media_type),
             (b"content-length", b"%d" % len(body)),
-            (b"cache-control", b"no-cache"),
-            (b"vary", b"Accept"),
+            *cache,
             NOSNIFF,
         ]
-        return Reply(200, headers, body, document=media_type != b"application/json")
+        return Reply(200, headers, body, document=not as_json)
 
     # -- files -------------------------------------------------------------------------
 

@@ -73,11 +73,13 @@ def _weak_match(value: str, etag: str) -> bool:
     return any(tag == etag for _weak, tag in _tags(value))
 
 
-def evaluate_preconditions(headers: dict[str, str], etag: str, mtime: int) -> Precondition:
-    """RFC 9110 §13.2.2 steps 1-4 for a GET or HEAD of an existing file.
+def evaluate_preconditions(headers: dict[str, str], etag: str, mtime: int | None) -> Precondition:
+    """RFC 9110 §13.2.2 steps 1-4 for a GET or HEAD of an existing file (or listing).
 
     ``headers`` maps lower-case names to (comma-joined) values; ``mtime`` is the
-    Last-Modified time in whole seconds. Range and If-Range (step 5) are the caller's.
+    Last-Modified time in whole seconds, None for a representation without one (a
+    listing): its date preconditions are then ignored (§13.1.3, §13.1.4). Range and
+    If-Range (step 5) are the caller's.
     """
     if_match = headers.get("if-match")
     if if_match is not None:
@@ -87,7 +89,7 @@ def evaluate_preconditions(headers: dict[str, str], etag: str, mtime: int) -> Pr
     else:
         # Step 2: only without If-Match; an invalid date is ignored (§13.1.4).
         since = _date_header(headers, "if-unmodified-since")
-        if since is not None and mtime > since:
+        if since is not None and mtime is not None and mtime > since:
             return Precondition.FAILED
     if_none_match = headers.get("if-none-match")
     if if_none_match is not None:
@@ -97,7 +99,7 @@ def evaluate_preconditions(headers: dict[str, str], etag: str, mtime: int) -> Pr
         return Precondition.PROCEED
     # Step 4: If-Modified-Since only without If-None-Match.
     since = _date_header(headers, "if-modified-since")
-    if since is not None and mtime <= since:
+    if since is not None and mtime is not None and mtime <= since:
         return Precondition.NOT_MODIFIED
     return Precondition.PROCEED
 

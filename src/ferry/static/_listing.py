@@ -2,10 +2,13 @@
 
 Every name is escaped for HTML and percent-encoded in links. Directories come first, then
 files; ``?sort=name|size|modified`` and ``?order=asc|desc`` choose the order within each.
+A listing's strong ETag (``listing_etag``) is computed from what the page is made of, so a
+304 needs no page rendered.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import os
@@ -16,7 +19,15 @@ from urllib.parse import parse_qs, quote
 
 from ._negotiation import weights
 
-__all__ = ["Entry", "SortOrder", "read_entries", "render_html", "render_json", "wants_json"]
+__all__ = [
+    "Entry",
+    "SortOrder",
+    "listing_etag",
+    "read_entries",
+    "render_html",
+    "render_json",
+    "wants_json",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +84,30 @@ def sort_entries(entries: list[Entry], order: SortOrder) -> list[Entry]:
     key = _SORT_KEYS[order.key]
     ordered = sorted(entries, key=key, reverse=order.descending)
     return [e for e in ordered if e.is_dir] + [e for e in ordered if not e.is_dir]
+
+
+def listing_etag(url_path: str, entries: list[Entry], order: SortOrder, media_type: bytes) -> str:
+    """A strong entity-tag (RFC 9110 §8.8.3) for the listing of ``entries`` at ``url_path``
+    in ``order``, rendered as ``media_type``: a hash over everything the page is made of
+    (each entry's name, type, size and mtime, the page's format), so two listings with the
+    same tag are the same bytes, and adding, removing, resizing or touching an entry
+    changes it."""
+    digest = hashlib.blake2b(_FORMAT, digest_size=16)
+    digest.update(
+        b"%s\0%s\0%s\0%d\0"
+        % (
+            media_type,
+            url_path.encode("utf-8", "surrogateescape"),
+            order.key.encode(),
+            order.descending,
+        )
+    )
+    for e in sorted(entries, key=lambda e: e.name):
+        digest.update(
+            b"%s\0%d\0%d\0%r\0"
+            % (e.name.encode("utf-8", "surrogateescape"), e.is_dir, e.size, e.mtime)
+        )
+    return f'"{digest.hexdigest()}"'
 
 
 def wants_json(accept: str) -> bool:
@@ -134,6 +169,10 @@ a {{ color: #1f5fbf; text-decoration: none; }}
 """
 
 _HEADINGS = (("name", "Name"), ("size", "Size"), ("modified", "Modified"))
+
+# What the pages are made from besides the entries: a change to the template changes every
+# listing's ETag. (Bump the version when the rendering code changes.)
+_FORMAT = b"ferry-listing/1\0" + hashlib.blake2b(_PAGE.encode(), digest_size=16).digest()
 
 
 def render_html(url_path: str, entries: list[Entry], order: SortOrder) -> bytes:
