@@ -207,7 +207,12 @@ class Config:
 
     @property
     def limits(self) -> Limits:
-        """The engine's limits, from this configuration."""
+        """The engine's limits, from this configuration: a new object on each access.
+
+        The engine keeps its request-head cache per ``Limits`` object (see
+        ``ferry.http1._caches``), so read this once per server, as ``ServerState`` does:
+        a ``Limits`` made per connection would start each connection with an empty cache.
+        """
         return Limits(
             max_request_line=self.max_request_line,
             max_head_size=self.max_head_size,
@@ -219,6 +224,8 @@ class Config:
 
     @property
     def response_settings(self) -> ResponseSettings:
+        """What the server adds to every response: a new object on each access, with a
+        response-head cache of its own (see ``limits``): read it once per server."""
         return ResponseSettings(
             server_header=self.server_header.encode("latin-1") or None,
             # Whole seconds, rounded down, and none under one: advertising longer than we

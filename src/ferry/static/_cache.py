@@ -10,10 +10,11 @@ What is cached, keyed by what, and why it is safe:
   304's fields, for a file of up to 64 KiB its bytes, and for a small text file its gzip
   variant (``GzipVariant``: validator, fields, and the body messages once made).
 - The fields are tuples of ``(bytes, bytes)`` tuples, made once per entry: the engine's
-  response-head cache finds a tuple's rendering by the tuple's identity (``frozen_heads``
-  in ``http1/_render.py``), so a cached file's head is rendered once, not per request. A
-  tuple of bytes can't change, and the engine keeps the tuple beside its rendering, so the
-  identity can't be reused for other fields while the rendering lives.
+  response-head cache finds a tuple's rendering by the tuple's identity
+  (``ResponseHeadCache.by_identity`` in ``http1/_caches.py``), so a cached file's head is
+  rendered once, not per request. A tuple of bytes can't change, and the engine keeps the
+  tuple beside its rendering, so the identity can't be reused for other fields while the
+  rendering lives.
 - ``FileEntry.checked_turn``: the event loop's turn in which its path was last found
   unchanged (``FileCache.unchanged``): one ``stat`` per entry and turn.
 
