@@ -22,7 +22,7 @@ import pytest
 from ferry import Config, __version__
 from ferry._cli import build_parser, config_from_args, main
 from ferry._errors import ConfigError
-from ferry.asgi._loader import import_app
+from ferry.server._loader import import_app
 
 from .server._helpers import (
     FIXED_DATE,

@@ -36,3 +36,16 @@ def test_every_engine_limit_comes_from_the_config() -> None:
         max_chunk_line=40,
         max_trailer_size=50,
     )
+
+
+@pytest.mark.parametrize("value", ["", "\t", " ", "!", "~", "\x80", "\xff", "edge/2 (x)"])
+def test_server_header_takes_every_field_value_character(value: str) -> None:
+    assert Config(server_header=value).server_header == value
+
+
+@pytest.mark.parametrize("value", ["\x00", "\x08", "\n", "\r", "\x1f", "\x7f", "\u0100", "€"])
+def test_server_header_refuses_the_rest(value: str) -> None:
+    # RFC 9110 §5.5, the engine's class (ferry.http1._abnf): CTLs but HTAB, and non-Latin-1.
+    with pytest.raises(ConfigError) as info:
+        Config(server_header=value)
+    assert str(info.value) == f"server_header is not a valid field value: {value!r}"

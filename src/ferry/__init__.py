@@ -6,7 +6,10 @@
 
 from __future__ import annotations
 
-from . import _accel  # noqa: F401  first: it puts the compiled modules in place, if built
+from . import (
+    _accel,  # noqa: F401  first: it puts the compiled modules in place, if built
+    asgi,
+)
 from ._errors import (
     ClientClosed,
     ClientDisconnected,
@@ -30,7 +33,11 @@ from ._version import __version__
 from .client import ASGITransport, AsyncClient, Client, MockTransport
 from .http1 import Limits
 from .server import Config, Server, serve
+from .server import import_app as _import_app
 from .static import StaticFiles
+
+# ferry.asgi.import_app, public there, lives in the server (see ferry/asgi/__init__.py).
+asgi.import_app = _import_app
 
 __all__ = [
     "ASGITransport",

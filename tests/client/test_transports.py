@@ -26,7 +26,7 @@ from ferry.client import (
 from ferry.client._decoders import accept_encoding
 from ferry.client._models import URL
 
-from ..support import echo_app, new_loop
+from ..support import echo_app, new_loop, serving
 
 QUICK = Timeouts(read=5.0)  # a transport that failed to stream fails the test, not hangs
 
@@ -103,6 +103,44 @@ async def failing_app(scope: Scope, receive: Receive, send: Send) -> None:
 
 async def silent_app(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.start", "status": 200, "headers": []})
+
+
+class ScopeRecorder:
+    """An app that keeps each http scope it is given and answers 413, empty."""
+
+    def __init__(self) -> None:
+        self.scopes: list[Scope] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.scopes.append(scope)
+        await send({"type": "http.response.start", "status": 413, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+
+# The scope and the response head, in-process as over a socket
+
+
+def test_asgi_scope_is_the_servers() -> None:
+    app = ScopeRecorder()
+    with serving(app, lifespan="off") as server, Client() as network:
+        port = server.port
+        url = f"http://127.0.0.1:{port}/a%20b/%C3%A9?x=1&y"
+        over_socket = network.post(url, headers={"X-One": "1"}, body=b"hello")
+        with Client(transport=ASGITransport(app, client=("127.0.0.1", 5))) as inprocess:
+            in_process = inprocess.post(url, headers={"X-One": "1"}, body=b"hello")
+    # RFC 9110 §15.5.14 renamed 413; both take the phrase from ferry.http1.
+    assert (over_socket.status, over_socket.reason) == (413, "Content Too Large")
+    assert (in_process.status, in_process.reason) == (413, "Content Too Large")
+    socket_scope, inprocess_scope = app.scopes
+    assert inprocess_scope["client"] == ("127.0.0.1", 5)
+    assert inprocess_scope["server"] == ("127.0.0.1", port)
+    assert inprocess_scope["path"] == "/a b/é"
+    assert list(inprocess_scope["extensions"]) == ["http.response.trailers"]
+    assert "ferry.exchange" in socket_scope["extensions"]  # a connection's: not in-process
+    assert list(inprocess_scope) == list(socket_scope)
+    for scope in app.scopes:
+        del scope["client"], scope["extensions"]
+    assert inprocess_scope == socket_scope
 
 
 # The async client

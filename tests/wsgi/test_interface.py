@@ -9,7 +9,8 @@ import pytest
 
 from ferry import Config, ConfigError
 from ferry.asgi import Receive, Scope, Send
-from ferry.asgi._loader import ASGI2Adapter, adapt_app, detect_interface
+from ferry.asgi._asgi2 import ASGI2Adapter
+from ferry.server._loader import adapt_app, detect_interface
 from ferry.wsgi import WSGIAdapter
 
 from ..server._helpers import open_connection

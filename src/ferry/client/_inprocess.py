@@ -14,12 +14,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from http import HTTPStatus
-from urllib.parse import unquote
+from typing import Final
 
 from .._errors import ReadTimeout, RemoteProtocolError
 from ..asgi import ASGIApp, Message, Scope
-from ..http1 import ClientConnection, Headers
+from ..asgi._scope import ScopeTemplates, build_scope
+from ..http1 import ClientConnection, Fields, Headers, reason_phrase
+from ..http1 import Request as RequestHead
 from ..http1 import Response as ResponseHead
 from ._async._backend import Trace
 from ._async._transports import AsyncBaseTransport, AsyncRequest, AsyncResponseBody
@@ -33,7 +34,8 @@ _Event = tuple[str, object]  # ("start", head) | ("body", bytes) | ("end", None)
 
 class ASGITransport(AsyncBaseTransport, BaseTransport):
     """Send each request to the ASGI ``app`` in-process: the request becomes an ``http``
-    scope and ``http.request`` messages; the app's ``http.response.start``, ``.body`` and
+    scope (the server's, see ``_scope``, with only the trailers extension and an empty
+    ``state``) and ``http.request`` messages; the app's ``http.response.start``, ``.body`` and
     ``.trailers`` messages become the response, streamed as the app sends them (trailers
     are accepted and dropped, as the network client does). ``client`` is the scope's
     client address. An exception the app raises reaches the caller as it is; an app that
@@ -92,25 +94,35 @@ def _split_field(line: bytes) -> tuple[bytes, bytes]:
     return name, value
 
 
+# The extensions an in-process scope announces: the ones this transport honours. The
+# server's others (early hints, pathsend, zerocopysend) are not served here, and
+# ferry.exchange describes a connection, of which there is none (with it, StaticFiles
+# would add Server-Timing to HTML pages).
+_EXTENSIONS: Final = ("http.response.trailers",)
+
+
 def _scope(request: AsyncRequest, client: tuple[str, int]) -> Scope:
+    """The ``http`` scope a server would give the app for ``request`` (the ASGI layer's
+    builder, from the head the network transport would send), but for the extensions:
+    the ones this transport honours (``_EXTENSIONS``). No lifespan runs: ``state`` is
+    empty."""
     url = request.url
     body = None if request.pieces is not None else request.body or b""
     headers = wire_headers(request.method, url.target, request.headers, body)
-    raw_path, _, query = url.target.partition(b"?")
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
-        "http_version": "1.1",
-        "method": request.method.decode("ascii"),
-        "scheme": url.scheme,
-        "path": unquote(raw_path.decode("ascii")),
-        "raw_path": raw_path,
-        "query_string": query,
-        "root_path": "",
-        "headers": [(name.lower(), value) for name, value in headers],
-        "client": client,
-        "server": (url.host, url.port),
-    }
+    path, _, query = url.target.partition(b"?")
+    fields = [(name.lower(), value) for name, value in headers]
+    head = RequestHead(request.method, url.target, "1.1", fields, path=path, query=query)
+    template = ScopeTemplates("", url.scheme).get(head)
+    server = (url.host, url.port)
+    scope = build_scope(template, head, client, server, {}, 1, False, _no_preview, 0.0, 0.0)
+    scope["extensions"] = {name: {} for name in _EXTENSIONS}
+    return scope
+
+
+def _no_preview(status: object, headers: Fields) -> bytes:
+    """The ``ferry.exchange`` response head preview ``build_scope`` wants: never called,
+    since the in-process scope leaves that extension out."""
+    raise NotImplementedError("no connection in-process")  # pragma: no cover
 
 
 class _ASGIExchange(AsyncResponseBody):
@@ -224,10 +236,7 @@ class _ASGIExchange(AsyncResponseBody):
 
 def _head(message: Message) -> ResponseHead:
     status = int(message["status"])
-    try:
-        reason = HTTPStatus(status).phrase.encode("ascii")
-    except ValueError:
-        reason = b""
+    reason = reason_phrase(status)  # the phrase the server would send (RFC 9110 §15)
     headers: Headers = [(bytes(n).lower(), bytes(v)) for n, v in message.get("headers", [])]
     return ResponseHead(status, reason, "1.1", headers)
 

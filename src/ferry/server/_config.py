@@ -13,10 +13,12 @@ from typing import Any, Literal
 
 from .._errors import ConfigError
 from ..http1 import Limits, ResponseSettings
+from ..http1._abnf import FIELD_VALUE_CLASS
 
 __all__ = ["Config", "option"]
 
-_FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+# The engine's field-value class (RFC 9110 §5.5), for text: the server header is a str.
+_FIELD_VALUE = re.compile("[" + FIELD_VALUE_CLASS.decode("latin-1") + "]*")
 
 
 @functools.cache

@@ -15,9 +15,9 @@ from typing import Any
 
 from .. import _accel
 from ..asgi._lifespan import Lifespan
-from ..asgi._loader import adapt_app, import_app
 from ..asgi._types import ASGIApp
 from ._config import Config
+from ._loader import adapt_app, import_app
 from ._logging import configure_logging
 from ._protocol import HTTPProtocol
 from ._state import ServerState

@@ -8,15 +8,15 @@ import importlib
 import inspect
 import os
 import sys
-from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from .._errors import ConfigError
+from ..asgi import ASGIApp
+from ..asgi._asgi2 import ASGI2Adapter
 from ..static import app_for_directory
 from ._source_dirs import source_dir_problem
-from ._types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["ASGI2Adapter", "Interface", "adapt_app", "detect_interface", "import_app"]
+__all__ = ["Interface", "adapt_app", "detect_interface", "import_app"]
 
 
 def import_app(
@@ -123,14 +123,3 @@ def adapt_app(
 
         return WSGIAdapter(app, threads)
     return app  # type: ignore[no-any-return]
-
-
-class ASGI2Adapter:
-    """An ASGI 2 (double callable) application as an ASGI 3 one."""
-
-    def __init__(self, app: Callable[[Scope], Callable[[Receive, Send], Awaitable[None]]]):
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        instance = self.app(scope)
-        await instance(receive, send)
