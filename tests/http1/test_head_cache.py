@@ -121,3 +121,18 @@ def test_the_registries_hold_their_objects_and_are_bounded() -> None:
         assert len(_caches._request_caches) <= _caches.MAX_OWNERS
     owners = [owner for owner, _ in _caches._request_caches.values()]
     assert all(any(owner is limits for limits in kept) for owner in owners)
+
+
+def test_a_full_registry_drops_only_its_oldest_owner() -> None:
+    """Past MAX_OWNERS objects with caches, the oldest one's goes, not everyone's: a
+    server's cache survives other Limits being made in the same process."""
+    from ferry.http1 import _caches
+
+    oldest = Limits()
+    first = _caches.request_head_cache(oldest)
+    others = [Limits() for _ in range(_caches.MAX_OWNERS - 1)]
+    kept = [_caches.request_head_cache(other) for other in others]  # now full, oldest first
+    _caches.request_head_cache(Limits())  # one more than fits
+    again = [_caches.request_head_cache(other) for other in others]
+    assert all(a is b for a, b in zip(kept, again, strict=True))  # the very same caches
+    assert _caches.request_head_cache(oldest) is not first  # its cache was the one dropped

@@ -34,8 +34,8 @@ its own ``Limits`` (``request_head_cache``) or ``ResponseSettings``
 identity (the registry holds the object, so its id is not reused), so every connection
 made with one object shares its caches, as a server's connections do, and objects that
 are merely equal do not (their caches start empty). The registries are bounded: when
-``MAX_OWNERS`` objects have caches, they start afresh (connections keep the caches they
-hold).
+``MAX_OWNERS`` objects have caches, the oldest one's is dropped to make room
+(connections keep the caches they hold).
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ MAX_ENTRIES: Final = 256
 MAX_HEAD: Final = 4096
 """Bytes in the longest request head kept."""
 MAX_OWNERS: Final = 64
-"""Limits (and ResponseSettings) objects with caches before the registry starts afresh."""
+"""Limits (and ResponseSettings) objects with caches at once; past it, the oldest one's
+cache is dropped (a server has one of each; tests and embedders may make many)."""
 
 RenderedHead = tuple[bytes, bool, bytes, int, int, bool]
 """A rendered response head less its Date line: (the lines before Date, whether Date goes
@@ -125,7 +126,7 @@ def request_head_cache(limits: Limits) -> RequestHeadCache:
     if found is not None and found[0] is limits:
         return found[1]
     if len(_request_caches) >= MAX_OWNERS:
-        _request_caches.clear()
+        del _request_caches[next(iter(_request_caches))]  # the oldest owner's only
     cache = RequestHeadCache()
     _request_caches[id(limits)] = (limits, cache)
     return cache
@@ -137,7 +138,7 @@ def response_head_cache(settings: ResponseSettings) -> ResponseHeadCache:
     if found is not None and found[0] is settings:
         return found[1]
     if len(_response_caches) >= MAX_OWNERS:
-        _response_caches.clear()
+        del _response_caches[next(iter(_response_caches))]  # the oldest owner's only
     cache = ResponseHeadCache()
     _response_caches[id(settings)] = (settings, cache)
     return cache
