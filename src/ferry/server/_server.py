@@ -147,6 +147,15 @@ class Server:
         if state.tasks:
             await asyncio.wait(list(state.tasks), timeout=1.0)
         await server.wait_closed()
+        # A connection the listener accepted just before it closed gets its protocol in a
+        # later turn of the loop (asyncio's accept hands it on with call_soon), after the
+        # aborts above: let those turns come, and abort what arrived, so that no socket
+        # outlives serve() (issue 17 is to serve them instead).
+        await asyncio.sleep(0)
+        if state.connections:
+            for protocol in list(state.connections):
+                protocol.transport.abort()
+            await asyncio.sleep(0)  # connection_lost runs, and closes the sockets
         if self.config.uds is not None:
             with contextlib.suppress(OSError):
                 os.unlink(self.config.uds)
