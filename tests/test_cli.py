@@ -696,7 +696,13 @@ def test_ferry_serve_refuses_a_package_with_exit_status_2(project: Path) -> None
     assert result.stderr.startswith("ferry: error: 'shop' is a Python package: ")
 
 
-def test_the_likely_target_without_an_app_in_sight(tmp_path: Path) -> None:
+def test_the_likely_target_without_an_app_in_sight(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # From two levels below it, the folder is shown by its absolute path (a relative one
+    # would start with "../.."), wherever the repository and the tests' tmp are.
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "a" / "b")
     (tmp_path / "tools").mkdir()
     (tmp_path / "tools" / "__init__.py").write_text("")
     (tmp_path / "tools" / "broken.py").write_text("def (:\n")
