@@ -216,7 +216,7 @@ def test_a_body_the_app_is_slow_to_read_is_not_cut(loop_name: str) -> None:
 
 def test_a_fast_body_is_not_cut(loop_name: str) -> None:
     size = 8 << 20
-    options = {"min_body_rate": 4_000_000, "min_body_rate_grace": GRACE}
+    options = {"min_body_rate": 1_000_000, "min_body_rate_grace": GRACE}
     with serving(body_echo, loop_name, **options) as server:
         sock, reader = open_connection(server.port, timeout=BOUND * 2)
         with sock:

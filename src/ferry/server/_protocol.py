@@ -7,8 +7,8 @@ It feeds the engine (``ServerConnection``), runs each request's ASGI cycle, and 
 neutral calls of the cycle (``asgi._cycle.HTTPChannel``) and of a WebSocket session
 (``websocket.WebSocketChannel``) into the engine's sending verbs: nothing else calls
 them. Homes of their own: file sending (``_sendfile``), the batching of pipelined
-responses (``_batch``), the kinds of deadline (``_deadline``). Protocol errors become
-responses in exactly one place: ``send_error``.
+responses (``_batch``), the kinds of deadline (``_deadline``), the minimum data rates
+(``_rates``). Protocol errors become responses in exactly one place: ``send_error``.
 """
 
 from __future__ import annotations
