@@ -27,7 +27,7 @@ from ferry.asgi import Receive, Scope, Send
 from ferry.server._rates import BodyRate, MinRate, SendTimer, write_deadline
 
 from ..support import serving
-from ._helpers import body_echo, captured_log, error_response, open_connection
+from ._helpers import body_echo, captured_log, error_response, open_connection, read_body
 
 TICK = 0.5  # the server's deadline sweep period (ferry.server._server._TICK)
 SLACK = 1.5  # scheduling noise on a loaded machine
@@ -212,6 +212,30 @@ def test_a_body_the_app_is_slow_to_read_is_not_cut(loop_name: str) -> None:
             sock.sendall(b"x" * 10)
             response = reader.response()
     assert response.endswith(b"\r\n\r\n" + str(size + 10).encode())
+
+
+def test_the_time_before_the_app_asks_for_the_body_is_not_the_clients(loop_name: str) -> None:
+    # The app asks for the body after 3 s; only then does the 100 Continue go out, and
+    # the client sends 750 bytes at 500 bytes/s. Counted from the head, that would be
+    # 750 bytes in 4.5 s: 167 bytes/s, under the 240 asked.
+    async def late_app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            raise RuntimeError("no lifespan here")
+        await asyncio.sleep(3.0)  # the app's own slowness
+        body = await read_body(receive)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": str(len(body)).encode()})
+
+    head = b"POST / HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 750\r\n\r\n"
+    with serving(late_app, loop_name, min_body_rate_grace=GRACE) as server:
+        sock, reader = open_connection(server.port, timeout=BOUND)
+        with sock:
+            sock.sendall(head)
+            assert reader.head() == b"HTTP/1.1 100 Continue\r\n\r\n"
+            sent, _ = trickle(sock, b"x" * 750, 50, 0.1)
+            response = reader.response()
+    assert sent == 750
+    assert response.endswith(b"\r\n\r\n750")
 
 
 def test_a_fast_body_is_not_cut(loop_name: str) -> None:
