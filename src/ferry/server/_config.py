@@ -176,6 +176,25 @@ class Config:
     body_timeout: float = option(
         30.0, "seconds without request body bytes while the app waits (408)", group="timeouts"
     )
+    min_body_rate: float = option(
+        240.0,
+        "bytes per second a request body must average while the app waits for it, "
+        "judged after --min-body-rate-grace (408); 0: off",
+        group="timeouts",
+    )
+    min_body_rate_grace: float = option(
+        5.0, "seconds of waiting for a body before its rate is judged", group="timeouts"
+    )
+    min_send_rate: float = option(
+        240.0,
+        "bytes per second the client must take a response at while the server waits on it "
+        "(per wait: the bytes held get the grace period, or their time at this rate if "
+        "longer); slower, the connection is aborted; 0: off",
+        group="timeouts",
+    )
+    min_send_rate_grace: float = option(
+        5.0, "seconds a response's bytes may wait for the client at least", group="timeouts"
+    )
     graceful_timeout: float = option(
         30.0,
         "seconds in-flight requests get to finish on shutdown",
@@ -196,6 +215,14 @@ class Config:
         for name in ("head_timeout", "keep_alive_timeout", "body_timeout", "graceful_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
+        for name in ("min_body_rate", "min_send_rate"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be 0 (off) or positive")
+        for name in ("min_body_rate_grace", "min_send_rate_grace"):
+            # Judged on the ticker's half-second sweeps: a shorter grace period would
+            # judge a rate on a single sample (Kestrel asks for more than its 1 s tick).
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1 second")
         if self.root_path and (not self.root_path.startswith("/") or self.root_path.endswith("/")):
             raise ConfigError("root_path must start with '/' and not end with '/'")
         if _FIELD_VALUE.fullmatch(self.server_header) is None:

@@ -7,15 +7,18 @@ It feeds the engine (``ServerConnection``), runs each request's ASGI cycle, and 
 neutral calls of the cycle (``asgi._cycle.HTTPChannel``) and of a WebSocket session
 (``websocket.WebSocketChannel``) into the engine's sending verbs: nothing else calls
 them. Homes of their own: file sending (``_sendfile``), the batching of pipelined
-responses (``_batch``), the kinds of deadline (``_deadline``). Protocol errors become
-responses in exactly one place: ``send_error``.
+responses (``_batch``), the kinds of deadline (``_deadline``), the minimum data rates
+(``_rates``). Protocol errors become responses in exactly one place: ``send_error``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import socket
+import struct
 import typing
 from collections.abc import Callable
 from time import perf_counter
@@ -38,6 +41,7 @@ from ..http1 import (
 )
 from ._batch import WriteBatch
 from ._deadline import Deadline
+from ._rates import BodyRate, SendTimer
 from ._sendfile import FileSender
 from ._state import websocket_support
 
@@ -58,6 +62,8 @@ _NO_DEADLINE: Final = Deadline.NONE
 _HEAD: Final = Deadline.HEAD
 _IDLE: Final = Deadline.IDLE
 _BODY: Final = Deadline.BODY
+_RESET_ON_CLOSE: Final = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() resets
+_BODY_TOO_SLOW: Final = "request body slower than the minimum rate"  # its 408's message
 
 
 class HTTPProtocol(asyncio.Protocol):
@@ -65,11 +71,13 @@ class HTTPProtocol(asyncio.Protocol):
 
     __slots__ = (
         "_batch",
+        "_body_rate",
         "_drain_waiter",
         "_files",
         "_head_start",
         "_lost",
         "_read_paused",
+        "_send_timer",
         "_write_paused",
         "client",
         "conn",
@@ -108,6 +116,10 @@ class HTTPProtocol(asyncio.Protocol):
         self.responses = 0  # responses completed on this connection
         self._batch: WriteBatch | None = None  # pipelined responses held (see _start_batch)
         self._files: FileSender | None = None  # made at the first file response
+        # Minimum data rates (see _rates): made only once a body is awaited, or once
+        # writing pauses; None for every request that needs neither.
+        self._body_rate: BodyRate | None = None
+        self._send_timer: SendTimer | None = None
 
     # -- asyncio callbacks --------------------------------------------------------------
 
@@ -171,9 +183,20 @@ class HTTPProtocol(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self._write_paused = True
+        # The server now waits on the client: bytes are held for it (the transport's,
+        # whoever wrote them: a body, a file's piece, TLS records). Upgraded connections
+        # are not timed (as Kestrel's rates, which leave them unlimited).
+        if self.state.min_send_rate.enabled and self.upgraded is None:
+            timer = self._send_timer
+            if timer is None:
+                timer = self._send_timer = SendTimer(self.state.min_send_rate)
+            timer.start(self.state.loop.time(), self.transport.get_write_buffer_size())
 
     def resume_writing(self) -> None:
         self._write_paused = False
+        timer = self._send_timer
+        if timer is not None:
+            timer.stop()
         self._wake_drain()
 
     # -- requests -----------------------------------------------------------------------
@@ -227,6 +250,7 @@ class HTTPProtocol(asyncio.Protocol):
         if bodiless:
             cycle.feed_end()
         else:
+            self._body_rate = None  # a body's rate is its own (the one before may be unread)
             self._pump_body()
             if self.cycle is not cycle:
                 return  # the body was bad: answered with an error
@@ -310,16 +334,20 @@ class HTTPProtocol(asyncio.Protocol):
                 self.send_error(exc.status, str(exc))
                 return
             if type(event) is Data:
+                rate = self._body_rate
+                if rate is not None:
+                    rate.received(len(event.data))
                 cycle.feed_body(event.data)
             elif type(event) is EndOfMessage:
                 cycle.feed_end()
                 self._clear_deadline()
+                self._body_rate = None
                 return
             else:  # NEED_DATA
                 if cycle.queued >= _BODY_HIGH_WATER:
                     self._pause_reading()  # the app reads slower than the client sends
                 elif cycle.body_wanted:
-                    self._set_deadline(_BODY, self.state.body_timeout)
+                    self._await_body()
                 return
 
     # -- what the cycle asks of us (asgi._cycle.HTTPChannel) ---------------------------
@@ -409,14 +437,28 @@ class HTTPProtocol(asyncio.Protocol):
             and self.conn.their_state is State.SEND_BODY
             and not self._read_paused
         ):
-            self._set_deadline(_BODY, self.state.body_timeout)
+            self._await_body()
 
     def body_consumed(self) -> None:
         if self._read_paused and self.cycle is not None:
             self._resume_reading()
             if self.conn.their_state is State.SEND_BODY:
-                self._set_deadline(_BODY, self.state.body_timeout)
+                self._await_body()
                 self._pump_body()
+
+    def _await_body(self) -> None:
+        """The app waits for body bytes that only the client can send: the body
+        deadline (inactivity) runs, and so does the time of the body's rate."""
+        state = self.state
+        now = state.loop.time()
+        self.deadline_kind = _BODY
+        self.deadline = now + state.body_timeout
+        minimum = state.min_body_rate
+        if minimum.enabled:
+            rate = self._body_rate
+            if rate is None:
+                rate = self._body_rate = BodyRate(minimum)
+            rate.start(now)
 
     def response_complete(self, cycle: RequestCycle) -> None:
         """The response is on the wire: log it, then close or go on to the next request.
@@ -556,15 +598,45 @@ class HTTPProtocol(asyncio.Protocol):
         return len(body)
 
     def check_deadline(self, now: float) -> None:
-        """Called by the server's ticker: act on an expired deadline (see ``Deadline``)."""
+        """Called by the server's ticker: act on an expired deadline (see ``Deadline``),
+        or on a minimum data rate not met (see ``_rates``)."""
+        timer = self._send_timer
+        if timer is not None and timer.expired(now):
+            self._send_too_slow(timer, now)
+            return
         kind = self.deadline_kind
-        if kind is _NO_DEADLINE or now < self.deadline:
+        if kind is _NO_DEADLINE:
+            return
+        if now < self.deadline:
+            rate = self._body_rate
+            if kind is _BODY and rate is not None and rate.too_slow(now):
+                self.send_error(408, _BODY_TOO_SLOW)
             return
         if kind is _IDLE or (kind is _HEAD and not self.conn.buffered_size):
             self._clear_deadline()
             self._close()  # an idle connection: nothing to answer
         else:
             self.send_error(408, kind.value)  # HEAD or BODY: the 408's message
+
+    def _send_too_slow(self, timer: SendTimer, now: float) -> None:
+        """The client took the bytes held for it slower than the minimum send rate:
+        abort (nothing can be said to a client that does not read), and say so."""
+        client = self.client
+        who = f"{client[0]}:{client[1]}" if client is not None else "a UNIX socket client"
+        held = self.transport.get_write_buffer_size()
+        logger.info(
+            "connection from %s aborted, reading too slowly: %s", who, timer.describe(now, held)
+        )
+        self._send_timer = None
+        self._batch = None
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            # A reset, not a FIN: closed with bytes still queued, the kernel would go on
+            # feeding the slow reader what it holds (megabytes, on loopback) from an
+            # orphaned socket. nginx's reset_timedout_connection does the same.
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)
+        self.transport.abort()
 
     def shutdown(self) -> None:
         """Server shutdown: close now if idle, else after the response in flight."""
@@ -585,6 +657,9 @@ class HTTPProtocol(asyncio.Protocol):
         if not self._read_paused:
             self._read_paused = True
             self._clear_deadline()
+            rate = self._body_rate
+            if rate is not None:  # the app has not taken what came: not the client's time
+                rate.stop(self.state.loop.time())
             self.transport.pause_reading()
 
     def _resume_reading(self) -> None:

@@ -20,6 +20,7 @@ from .._errors import LocalProtocolError
 from ..asgi._scope import ScopeTemplates, build_websocket_scope
 from ..asgi._types import ASGIApp, ImmediateResponse, RespondNow, Scope
 from ._config import Config
+from ._rates import MinRate
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -60,6 +61,8 @@ class ServerState:
         self.body_timeout = config.body_timeout
         self.keep_alive_timeout = config.keep_alive_timeout
         self.max_pipeline_buffer = config.max_pipeline_buffer
+        self.min_body_rate = MinRate(config.min_body_rate, config.min_body_rate_grace)
+        self.min_send_rate = MinRate(config.min_send_rate, config.min_send_rate_grace)
         # The app's runners (see run_app): the requests waiting for one, the context
         # each starts from, whether one is starting and whether _watch is scheduled.
         self._ready: deque[RequestCycle] = deque()
