@@ -27,6 +27,7 @@ ALLOWED: dict[str, set[str]] = {
     "_errors": set(),
     "_version": set(),
     "http1": set(),
+    "proxy": set(),
     "static": set(),
     "asgi": {"http1"},
     "wsgi": {"asgi"},
