@@ -1,6 +1,10 @@
 """``ferry`` on the command line. The ``serve`` options are generated from ``Config``:
 each field is a flag, with its type, default, choices and help, and a ``FERRY_<NAME>``
 environment variable that sets its default.
+
+Where a value comes from, the first that has it: the command line, the environment
+(``FERRY_*``, also from ``--env-file``), the ``--config`` file, ``[tool.ferry]`` of
+./pyproject.toml, the field's default.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ from ._version import __version__
 from .asgi._lifespan import LifespanFailure
 from .client._fetch_cli import add_fetch_command, run_fetch
 from .server import Config, Server
+from .server._config_file import options_from_file, options_from_pyproject
 
-__all__ = ["build_parser", "config_from_args", "main"]
+__all__ = ["build_parser", "config_from_args", "main", "prepare"]
 
 _GROUP_TITLES = {
     "app": "application",
@@ -49,9 +54,11 @@ def _parse_bool(text: str) -> bool:
     raise ConfigError(f"not a boolean: {text!r}")
 
 
-def _field_argument(field: dataclasses.Field[Any], hint: Any) -> tuple[list[str], dict[str, Any]]:
+def _field_argument(
+    field: dataclasses.Field[Any], hint: Any, file_value: Any = dataclasses.MISSING
+) -> tuple[list[str], dict[str, Any]]:
     """The argparse flags (Ferry's, then its aliases) and keyword arguments for one
-    Config field."""
+    Config field; ``file_value`` is its value in the config files, if they set it."""
     flag = field.metadata.get("flag") or "--" + field.name.replace("_", "-")
     aliases = list(field.metadata.get("aliases", ()))
     kwargs: dict[str, Any] = {"dest": field.name, "help": field.metadata["help"]}
@@ -66,7 +73,7 @@ def _field_argument(field: dataclasses.Field[Any], hint: Any) -> tuple[list[str]
         kwargs["type"] = _optional(base) if optional else base
         kwargs["metavar"] = field.name.upper().removeprefix("MAX_")
     env = os.environ.get(f"FERRY_{field.name.upper()}")
-    default = field.default
+    default = field.default if file_value is dataclasses.MISSING else file_value
     if env is not None:
         convert = _parse_bool if base is bool else kwargs.get("type", str)
         default = _env_value(field.name, env, convert, kwargs.get("choices"))
@@ -130,7 +137,10 @@ def _env_value(
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(file_options: dict[str, Any] | None = None) -> argparse.ArgumentParser:
+    """The parser of ``ferry``; ``file_options`` are the config files' values, the
+    defaults of ``serve``'s flags unless the environment sets them."""
+    file_options = file_options or {}
     parser = argparse.ArgumentParser(
         prog="ferry",
         description="Ferry: a fast, strict HTTP/1.1 server for ASGI apps.",
@@ -157,13 +167,14 @@ def build_parser() -> argparse.ArgumentParser:
                 "app",
                 metavar="TARGET",
                 nargs="?",
-                default="",
+                default=file_options.get("app", ""),
                 help="the application, as module:attribute, or a directory to serve "
                 "(default: the current directory); a directory with Python code in it "
                 "needs --static",
             )
             continue
-        flags, kwargs = _field_argument(field, hints[field.name])
+        file_value = file_options.get(field.name, dataclasses.MISSING)
+        flags, kwargs = _field_argument(field, hints[field.name], file_value)
         groups[group].add_argument(*flags, **kwargs)
         for switch, switch_kwargs in _switch_arguments(field):
             groups[group].add_argument(switch, **switch_kwargs)
@@ -176,16 +187,35 @@ def config_from_args(args: argparse.Namespace) -> Config:
     return Config(**{k: v for k, v in vars(args).items() if k in names})
 
 
-def _load_env_file(argv: Sequence[str]) -> None:
-    """``ferry serve --env-file FILE`` (or FERRY_ENV_FILE): load it before the parser is
-    built, so that its FERRY_* variables set the defaults as the environment's do.
-    Raises ConfigError if it cannot be read."""
-    if not argv or argv[0] != "serve":
-        return
+def _scan(argv: Sequence[str]) -> argparse.Namespace:
+    """``serve``'s --env-file and --config, read before the parser is built."""
     scan = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     scan.add_argument("--env-file")
+    scan.add_argument("--config")
     known, _ = scan.parse_known_args(argv[1:])
-    path = known.env_file or os.environ.get("FERRY_ENV_FILE")
+    return known
+
+
+def prepare(argv: Sequence[str]) -> argparse.ArgumentParser:
+    """Load what sets the defaults of ``ferry serve`` (its env file, its config files) and
+    build the parser. Raises ConfigError for a file that cannot be read or is wrong."""
+    if not argv or argv[0] != "serve":
+        return build_parser()
+    known = _scan(argv)
+    env_file = known.env_file or os.environ.get("FERRY_ENV_FILE")
+    _load_env_file(env_file)
+    options = options_from_pyproject()
+    config = known.config or os.environ.get("FERRY_CONFIG")
+    if config:
+        options.update(options_from_file(config))
+    if not env_file and options.get("env_file"):
+        _load_env_file(options["env_file"])  # before the parser reads FERRY_* variables
+    return build_parser(options)
+
+
+def _load_env_file(path: str | None) -> None:
+    """Load ``--env-file FILE`` (or FERRY_ENV_FILE), so that its FERRY_* variables set
+    the defaults as the environment's do. Raises ConfigError if it cannot be read."""
     if not path:
         return
     try:
@@ -211,8 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``ferry`` and ``python -m ferry``; returns the exit status."""
     arguments = sys.argv[1:] if argv is None else list(argv)
     try:
-        _load_env_file(arguments)
-        parser = build_parser()
+        parser = prepare(arguments)
     except ConfigError as exc:
         print(f"ferry: error: {exc}", file=sys.stderr)
         return 2

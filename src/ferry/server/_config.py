@@ -1,5 +1,6 @@
-"""The one configuration object. The CLI and the ``FERRY_*`` environment variables are
-generated from its fields (see ``ferry._cli``); nothing here is written out twice.
+"""The one configuration object. The CLI, the ``FERRY_*`` environment variables and the
+keys of a config file are generated from its fields (see ``ferry._cli`` and
+``_config_file``); nothing here is written out twice.
 """
 
 from __future__ import annotations
@@ -89,6 +90,13 @@ class Config:
         "a .env file (KEY=VALUE lines) loaded into the environment first: the app sees "
         "its variables, and its FERRY_* variables set option defaults; variables already "
         "set are kept",
+        group="app",
+    )
+    config: str | None = option(
+        None,
+        "a TOML file of options, keyed by these options' names (max_body_size = 1024); "
+        "[tool.ferry] of ./pyproject.toml is read too, below it. The environment and the "
+        "command line win over both",
         group="app",
     )
 
