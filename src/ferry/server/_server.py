@@ -9,7 +9,6 @@ import logging
 import os
 import signal
 import socket
-import stat
 import sys
 from typing import Any
 
@@ -20,6 +19,7 @@ from ._config import Config
 from ._loader import adapt_app, import_app
 from ._logging import configure_logging
 from ._protocol import HTTPProtocol
+from ._sockets import _remove_stale_socket
 from ._state import ServerState
 
 __all__ = ["Server", "serve"]
@@ -189,13 +189,6 @@ def tune_gc() -> None:
     young, middle, old = gc.get_threshold()
     if young:  # 0: the collector was turned off on purpose
         gc.set_threshold(max(young, YOUNG_THRESHOLD), middle, old)
-
-
-def _remove_stale_socket(path: str) -> None:
-    """Remove a UNIX socket left by an earlier run (never a regular file)."""
-    with contextlib.suppress(FileNotFoundError):
-        if stat.S_ISSOCK(os.stat(path).st_mode):
-            os.unlink(path)
 
 
 def _run(main: Any, loop_name: str) -> None:
