@@ -34,6 +34,7 @@ ALLOWED: dict[str, set[str]] = {
     "websocket": {"asgi", "http1"},
     "server": {"_accel", "asgi", "http1", "static", "websocket", "wsgi"},
     "client": {"asgi", "http1", "_version"},
+    "workers": {"asgi", "server"},
 }
 TOP = {"", "__main__", "_cli"}
 COMMON = {"_errors"}

@@ -25,6 +25,7 @@ from .asgi._lifespan import LifespanFailure
 from .client._fetch_cli import add_fetch_command, run_fetch
 from .server import Config, Server
 from .server._config_file import options_from_file, options_from_pyproject
+from .workers import Supervisor
 
 __all__ = ["build_parser", "config_from_args", "main", "prepare"]
 
@@ -32,6 +33,7 @@ _GROUP_TITLES = {
     "app": "application",
     "socket": "listening socket",
     "server": "server",
+    "workers": "worker processes",
     "limits": "limits (what a request may carry)",
     "timeouts": "timeouts (seconds)",
 }
@@ -72,11 +74,12 @@ def _field_argument(
     else:
         kwargs["type"] = _optional(base) if optional else base
         kwargs["metavar"] = field.name.upper().removeprefix("MAX_")
-    env = os.environ.get(f"FERRY_{field.name.upper()}")
+    names = [f"FERRY_{field.name.upper()}", *field.metadata.get("env", ())]
+    variable = next((name for name in names if name in os.environ), None)
     default = field.default if file_value is dataclasses.MISSING else file_value
-    if env is not None:
+    if variable is not None:
         convert = _parse_bool if base is bool else kwargs.get("type", str)
-        default = _env_value(field.name, env, convert, kwargs.get("choices"))
+        default = _env_value(variable, os.environ[variable], convert, kwargs.get("choices"))
     kwargs["default"] = default
     kwargs["help"] += " (default: %(default)s)"
     if aliases:
@@ -122,9 +125,10 @@ def _uvicorn_names() -> str:
 
 
 def _env_value(
-    name: str, text: str, convert: Callable[[str], Any], choices: list[Any] | None
+    variable: str, text: str, convert: Callable[[str], Any], choices: list[Any] | None
 ) -> Any:
-    """A FERRY_<NAME> value, converted like its flag's. argparse checks neither the type
+    """The value of the environment variable ``variable`` (FERRY_<NAME>, or another the
+    field reads), converted like its flag's. argparse checks neither the type
     nor the choices of a default, so a bad value is a ConfigError here, not a traceback
     (or a silently ignored setting) later."""
     try:
@@ -133,7 +137,7 @@ def _env_value(
     except ValueError:  # ConfigError is one
         valid = False
     if not valid:
-        raise ConfigError(f"FERRY_{name.upper()}: invalid value {text!r}")
+        raise ConfigError(f"{variable}: invalid value {text!r}")
     return value
 
 
@@ -237,6 +241,20 @@ def _check_uvicorn_choices(config: Config) -> None:
         raise ConfigError("--ws websockets needs the websockets package: pip install 'ferry[ws]'")
 
 
+def _supervise(config: Config, arguments: list[str]) -> int:
+    """``--workers N``: the main process's life; its exit status. A SIGHUP reads the
+    configuration again (files and command line), for the new workers."""
+
+    def reload_config() -> Config:
+        return config_from_args(prepare(arguments).parse_args(arguments))
+
+    try:
+        return Supervisor(config, reload_config).run()
+    except OSError as exc:
+        print(f"ferry: cannot listen: {exc}", file=sys.stderr)
+        return 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``ferry`` and ``python -m ferry``; returns the exit status."""
     arguments = sys.argv[1:] if argv is None else list(argv)
@@ -251,6 +269,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_fetch(args)
         config = config_from_args(args)
         _check_uvicorn_choices(config)
+        if config.workers > 1:
+            return _supervise(config, arguments)
         server = Server(config)
     except ConfigError as exc:
         parser.exit(2, f"ferry: error: {exc}\n")

@@ -42,12 +42,15 @@ def option(
     group: str = "server",
     aliases: tuple[str, ...] = (),
     switches: dict[str, Any] | None = None,
+    env: tuple[str, ...] = (),
 ) -> Any:
     """A Config field with its help text; ``flag`` overrides the generated CLI flag.
 
     ``aliases``: other flags for the same field, taking the same value (uvicorn's names,
     where they mean what Ferry's flag means). ``switches``: flags that take no value and
     set the field to the value they map to (uvicorn's ``--no-server-header``: "").
+    ``env``: environment variables read when ``FERRY_<NAME>`` is not set, in this order
+    (``WEB_CONCURRENCY``, as uvicorn and gunicorn read it).
     """
     metadata = {
         "help": help,
@@ -55,6 +58,7 @@ def option(
         "group": group,
         "aliases": aliases,
         "switches": switches or {},
+        "env": env,
     }
     return field(default=default, metadata=metadata)
 
@@ -141,6 +145,39 @@ class Config:
         "task run, one after another, the apps of requests that arrive together",
     )
 
+    workers: int = option(
+        1,
+        "worker processes, each a server on the same sockets, under a main process that "
+        "restarts them (1: one process, no main process)",
+        group="workers",
+        env=("WEB_CONCURRENCY",),
+    )
+    preload: bool = option(
+        False,
+        "import the application once in the main process, before the workers are forked "
+        "(memory shared copy-on-write; SIGHUP then restarts workers with the same code)",
+        group="workers",
+    )
+    max_requests: int | None = option(
+        None,
+        "requests a worker serves before it is replaced, gracefully (none: no limit)",
+        group="workers",
+        aliases=("--limit-max-requests",),
+    )
+    max_requests_jitter: int = option(
+        0,
+        "a random number of requests from 0 to this added to each worker's max_requests, "
+        "so that workers are not all replaced at once",
+        group="workers",
+    )
+    worker_timeout: float = option(
+        30.0,
+        "seconds a worker's event loop may go without turning before the main process "
+        "logs every thread's stack and the requests in flight, then kills and replaces it "
+        "(0: never)",
+        group="workers",
+    )
+
     max_connections: int = option(
         10000,
         "concurrent connections; more are answered 503 and closed",
@@ -197,6 +234,12 @@ class Config:
                 raise ConfigError(f"{name} must be one of {', '.join(choices)}")
         if self.threads < 1:
             raise ConfigError("threads must be at least 1")
+        if self.workers < 1:
+            raise ConfigError("workers must be at least 1")
+        if self.max_requests is not None and self.max_requests < 1:
+            raise ConfigError("max_requests must be at least 1 (or none)")
+        if self.max_requests_jitter < 0 or self.worker_timeout < 0:
+            raise ConfigError("max_requests_jitter and worker_timeout cannot be negative")
         if self.uds is not None and self.fd is not None:
             raise ConfigError("--uds and --fd cannot be used together")
         if not 0 <= self.port <= 65535:

@@ -428,6 +428,9 @@ class HTTPProtocol(asyncio.Protocol):
         self.responses += 1
         state = self.state
         conn = self.conn
+        state.responses += 1
+        if state.responses == state.recycle_at:
+            state.recycle()  # a worker's max_requests: it is to be replaced
         if state.access_log:
             state.log_access(conn.request, self.client, cycle)
         if not conn.keep_alive or state.shutting_down:

@@ -56,6 +56,7 @@ class Server:
         self.should_exit = asyncio.Event()
         self.sockets: list[socket.socket] = []
         self._state: ServerState | None = None
+        self._given_sockets: list[socket.socket] | None = None
 
     @property
     def state(self) -> ServerState:
@@ -67,8 +68,18 @@ class Server:
         configure_logging(self.config.log_level)
         _run(self.serve(install_signal_handlers=True), self.config.loop)
 
-    async def serve(self, *, install_signal_handlers: bool = False) -> None:
-        """Start (lifespan, listen), serve until ``should_exit``, then shut down."""
+    async def serve(
+        self,
+        *,
+        install_signal_handlers: bool = False,
+        sockets: list[socket.socket] | None = None,
+    ) -> None:
+        """Start (lifespan, listen), serve until ``should_exit``, then shut down.
+
+        ``sockets``: listening sockets made by the caller (a worker's, inherited from the
+        main process) to serve on instead of the configured address. They stay the
+        caller's: a UNIX socket's path is not removed, and they are not announced."""
+        self._given_sockets = sockets
         loop = asyncio.get_running_loop()
         state = self._state = ServerState(self.config, self.app, loop)
         lifespan = Lifespan(self.app, self.config.lifespan)
@@ -110,6 +121,8 @@ class Server:
         def factory() -> HTTPProtocol:
             return HTTPProtocol(state)
 
+        if self._given_sockets:
+            return await _Listeners.start(loop, factory, self._given_sockets, config.backlog)
         if config.fd is not None:
             # socket() reads the family and type of an existing descriptor itself.
             sock = socket.socket(fileno=config.fd)
@@ -156,7 +169,7 @@ class Server:
             for protocol in list(state.connections):
                 protocol.transport.abort()
             await asyncio.sleep(0)  # connection_lost runs, and closes the sockets
-        if self.config.uds is not None:
+        if self.config.uds is not None and not self._given_sockets:
             with contextlib.suppress(OSError):
                 os.unlink(self.config.uds)
 
@@ -167,6 +180,9 @@ class Server:
 
     def _log_started(self) -> None:
         logger.debug("compiled accelerator %s", _accel.reason())
+        if self._given_sockets:
+            logger.debug("serving on the %d sockets given", len(self.sockets))
+            return  # whoever made them announces them
         for sock in self.sockets:
             name = sock.getsockname()
             if isinstance(name, tuple):
@@ -174,6 +190,42 @@ class Server:
                 logger.info("Ferry serving on http://%s:%d (Ctrl+C to stop)", host, name[1])
             else:
                 logger.info("Ferry serving on unix:%s (Ctrl+C to stop)", name)
+
+
+class _Listeners:
+    """Several asyncio servers, one per given socket, closed and awaited as one (what
+    ``Server`` asks of the one ``loop.create_server`` returns)."""
+
+    def __init__(self, servers: list[asyncio.AbstractServer]) -> None:
+        self._servers = servers
+
+    @classmethod
+    async def start(
+        cls,
+        loop: asyncio.AbstractEventLoop,
+        factory: Any,
+        sockets: list[socket.socket],
+        backlog: int,
+    ) -> _Listeners:
+        servers: list[asyncio.AbstractServer] = []
+        for sock in sockets:
+            if sock.family == socket.AF_UNIX:
+                servers.append(await loop.create_unix_server(factory, sock=sock, backlog=backlog))
+            else:
+                servers.append(await loop.create_server(factory, sock=sock, backlog=backlog))
+        return cls(servers)
+
+    @property
+    def sockets(self) -> list[Any]:
+        return [sock for server in self._servers for sock in server.sockets]  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        for server in self._servers:
+            server.close()
+
+    async def wait_closed(self) -> None:
+        for server in self._servers:
+            await server.wait_closed()
 
 
 def tune_gc() -> None:

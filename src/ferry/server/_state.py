@@ -53,6 +53,11 @@ class ServerState:
         self.server_addresses: dict[Any, Any] = {}
         self.scope_templates = ScopeTemplates(config.root_path)
         self.nesting = 0  # response_complete -> next request calls nested right now
+        # Responses completed by this server, and the count at which recycle() is called
+        # (a worker's max_requests; -1: never), which calls on_recycle.
+        self.responses = 0
+        self.recycle_at = -1
+        self.on_recycle: Callable[[], None] | None = None
         self.drained = asyncio.Event()  # set once shutting down and nothing is left
         self.access_log = config.access_log
         # Read for each request: kept here, where the compiled protocol reads them fast.
@@ -238,6 +243,12 @@ class ServerState:
             return None, server
         client = (sys.intern(str(peer[0])), int(peer[1])) if isinstance(peer, tuple) else None
         return client, server
+
+    def recycle(self) -> None:
+        """The server has served its ``recycle_at`` responses: say so, once."""
+        self.recycle_at = -1
+        if self.on_recycle is not None:
+            self.on_recycle()
 
     def check_drained(self) -> None:
         """During shutdown, set ``drained`` once no connection or app task is left."""
