@@ -210,3 +210,11 @@ def test_ferry_serve_names_the_file_in_its_error(tmp_path: Path) -> None:
         f"ferry: error: {tmp_path / 'ferry.toml'}: unknown option 'max_body_sise' "
         "(did you mean 'max_body_size'?)\n"
     )
+
+
+def test_a_repeatable_option_is_a_list_of_strings(tmp_path: Path) -> None:
+    path = write(tmp_path / "f.toml", 'reload_dir = ["src", "templates"]\n')
+    assert options_from_file(path) == {"reload_dir": ("src", "templates")}
+    path = write(tmp_path / "f.toml", 'reload_dir = "src"\n')
+    with pytest.raises(ConfigError, match="reload_dir must be a list of strings, not 'src'"):
+        options_from_file(path)

@@ -26,6 +26,7 @@ from .client._fetch_cli import add_fetch_command, run_fetch
 from .server import Config, Server
 from .server._config_file import options_from_file, options_from_pyproject
 from .workers import Supervisor
+from .workers._reload import ChangeWatcher
 
 __all__ = ["build_parser", "config_from_args", "main", "prepare"]
 
@@ -45,6 +46,24 @@ def _optional(convert: Callable[[str], Any]) -> Callable[[str], Any]:
 
     parse.__name__ = convert.__name__
     return parse
+
+
+def _parse_list(text: str) -> tuple[str, ...]:
+    """A repeatable option's FERRY_* value: its values separated by commas."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+class _Repeated(argparse.Action):
+    """A flag given once per value (``--reload-dir a --reload-dir b``): the values given
+    replace the default (from the environment or a file), they are not added to it."""
+
+    def __call__(
+        self, parser: Any, namespace: argparse.Namespace, values: Any, option: Any = None
+    ) -> None:
+        current = getattr(namespace, self.dest)
+        if current is self.default:
+            current = ()
+        setattr(namespace, self.dest, (*current, values))
 
 
 def _parse_bool(text: str) -> bool:
@@ -69,6 +88,9 @@ def _field_argument(
     base = next((a for a in args if a is not type(None)), hint) if optional else hint
     if base is bool:
         kwargs["action"] = argparse.BooleanOptionalAction
+    elif typing.get_origin(base) is tuple:
+        kwargs["action"] = _Repeated
+        kwargs["metavar"] = field.name.upper().rpartition("_")[2]
     elif typing.get_origin(base) is typing.Literal:
         kwargs["choices"] = list(typing.get_args(base))
     else:
@@ -79,6 +101,8 @@ def _field_argument(
     default = field.default if file_value is dataclasses.MISSING else file_value
     if variable is not None:
         convert = _parse_bool if base is bool else kwargs.get("type", str)
+        if typing.get_origin(base) is tuple:
+            convert = _parse_list
         default = _env_value(variable, os.environ[variable], convert, kwargs.get("choices"))
     kwargs["default"] = default
     kwargs["help"] += " (default: %(default)s)"
@@ -248,8 +272,11 @@ def _supervise(config: Config, arguments: list[str]) -> int:
     def reload_config() -> Config:
         return config_from_args(prepare(arguments).parse_args(arguments))
 
+    watcher = None
+    if config.reload:
+        watcher = ChangeWatcher(config.reload_dir, config.reload_include, config.reload_exclude)
     try:
-        return Supervisor(config, reload_config).run()
+        return Supervisor(config, reload_config, watcher).run()
     except OSError as exc:
         print(f"ferry: cannot listen: {exc}", file=sys.stderr)
         return 1
@@ -269,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_fetch(args)
         config = config_from_args(args)
         _check_uvicorn_choices(config)
-        if config.workers > 1:
+        if config.workers > 1 or config.reload:
             return _supervise(config, arguments)
         server = Server(config)
     except ConfigError as exc:

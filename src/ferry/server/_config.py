@@ -178,6 +178,25 @@ class Config:
         group="workers",
     )
 
+    reload: bool = option(
+        False,
+        "restart the server when a watched file changes, for development (one worker; "
+        "an edit that breaks the import is logged and waits for the next edit)",
+        group="workers",
+    )
+    reload_dir: tuple[str, ...] = option(
+        (), "a directory --reload watches (repeatable; default: the current one)", group="workers"
+    )
+    reload_include: tuple[str, ...] = option(
+        (), "a glob of files --reload watches (repeatable; default: *.py)", group="workers"
+    )
+    reload_exclude: tuple[str, ...] = option(
+        (),
+        "a glob of files and directories --reload ignores (repeatable; default: hidden "
+        "ones, *.py[cod], editor swap and backup files)",
+        group="workers",
+    )
+
     max_connections: int = option(
         10000,
         "concurrent connections; more are answered 503 and closed",
@@ -238,6 +257,9 @@ class Config:
             raise ConfigError("workers must be at least 1")
         if self.max_requests is not None and self.max_requests < 1:
             raise ConfigError("max_requests must be at least 1 (or none)")
+        if self.reload and self.workers > 1:
+            # uvicorn ignores --workers with --reload; a refusal says what would happen.
+            raise ConfigError("--reload runs one worker: leave out --workers")
         if self.max_requests_jitter < 0 or self.worker_timeout < 0:
             raise ConfigError("max_requests_jitter and worker_timeout cannot be negative")
         if self.uds is not None and self.fd is not None:

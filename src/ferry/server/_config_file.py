@@ -93,6 +93,10 @@ def _checked(hint: Any, value: Any, where: str) -> Any:
         if value in choices:
             return value
         raise ConfigError(f"{where} must be one of {', '.join(map(repr, choices))}, not {value!r}")
+    if typing.get_origin(hint) is tuple:
+        if isinstance(value, (list, tuple)) and all(type(item) is str for item in value):
+            return tuple(value)
+        raise ConfigError(f"{where} must be a list of strings, not {value!r}")
     if hint is float and type(value) in (int, float):
         return float(value)
     if type(value) is hint:  # bool is no int here: `port = true` is a mistake

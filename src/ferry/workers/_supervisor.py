@@ -39,6 +39,7 @@ from ..server import Config
 from ..server._loader import adapt_app, import_app
 from ..server._logging import configure_logging
 from ..server._sockets import bind_sockets
+from ._reload import ChangeWatcher
 from ._worker import DUMP_SIGNAL, Message, run_worker
 
 __all__ = ["Supervisor"]
@@ -72,9 +73,16 @@ class Supervisor:
     status of the ``ferry serve`` process. ``reload_config`` gives the configuration a
     SIGHUP's new workers get (the command line, environment and files read again)."""
 
-    def __init__(self, config: Config, reload_config: Callable[[], Config] | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        reload_config: Callable[[], Config] | None = None,
+        watcher: ChangeWatcher | None = None,
+    ) -> None:
         self.config = config
         self.reload_config = reload_config
+        self.watcher = watcher  # --reload: replace the worker when files change
+        self.waiting_for_change = False  # --reload: the worker failed to start
         self.workers: dict[int, WorkerProcess] = {}
         self.target = config.workers
         self.sockets: list[socket.socket] = []
@@ -104,12 +112,16 @@ class Supervisor:
         old_wakeup = signal.set_wakeup_fd(wake_write)
         self._install_signals()
         self.selector.register(wake_read, selectors.EVENT_READ, None)
+        if self.watcher is not None:
+            self.selector.register(self.watcher.fileno(), selectors.EVENT_READ, "watch")
         try:
             for _ in range(self.target):
                 self._spawn()
             while self.workers or not self.stopping:
                 self._turn()
         finally:
+            if self.watcher is not None:
+                self.watcher.close()
             signal.set_wakeup_fd(old_wakeup)
             for fd in (wake_read, wake_write):
                 os.close(fd)
@@ -135,10 +147,14 @@ class Supervisor:
                 where = f"http://{host}:{name[1]}"
             else:
                 where = f"unix:{name}"
+            if self.watcher is not None:
+                how = f"reloading on changes ({self.watcher.method})"
+            else:
+                how = f"with {self.target} workers"
             logger.info(
-                "Ferry serving on %s with %d workers (main process %d; Ctrl+C to stop)",
+                "Ferry serving on %s %s (main process %d; Ctrl+C to stop)",
                 where,
-                self.target,
+                how,
                 os.getpid(),
             )
 
@@ -162,6 +178,8 @@ class Supervisor:
             if key.data is None:
                 with contextlib.suppress(BlockingIOError):
                     os.read(key.fd, 512)  # signal numbers: self.signals has them
+            elif key.data == "watch":
+                pass  # read by _watch_files
             else:
                 self._read_pipe(key.data)
         while self.signals:
@@ -169,6 +187,8 @@ class Supervisor:
         self._reap()
         now = time.monotonic()
         self._watch(now)
+        if self.watcher is not None and not self.stopping:
+            self._watch_files(now)
         if self.stopping:
             if now > self.stop_deadline:
                 self._kill_all("did not stop within the graceful timeout")
@@ -184,7 +204,7 @@ class Supervisor:
                 return
             self._stop(f"{signal.Signals(signum).name}: stopping gracefully")
         elif signum == signal.SIGHUP and not self.stopping:
-            self._reload()
+            self._reload("SIGHUP")
         elif signum == signal.SIGTTIN and not self.stopping:
             self.target += 1
             logger.info("SIGTTIN: %d workers", self.target)
@@ -211,16 +231,28 @@ class Supervisor:
                 os.kill(worker.pid, signal.SIGKILL)
         self.stop_deadline = float("inf")
 
-    def _reload(self) -> None:
+    def _watch_files(self, now: float) -> None:
+        assert self.watcher is not None
+        changed = self.watcher.changes(now)
+        if not changed:
+            return
+        shown = ", ".join(os.path.relpath(path) for path in changed[:3])
+        more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+        logger.info("changes in %s%s", shown, more)
+        self.waiting_for_change = False
+        self._reload("--reload")
+
+    def _reload(self, cause: str = "SIGHUP") -> None:
         """SIGHUP: a new worker for each running one, one at a time (see _keep_count)."""
         if self.reload_config is not None:
             try:
                 self.config = self.reload_config()
             except Exception as exc:  # a wrong config file: keep the running workers
-                logger.error("SIGHUP: the configuration is wrong, nothing restarted: %s", exc)
+                logger.error("%s: the configuration is wrong, nothing restarted: %s", cause, exc)
                 return
         old = [w for w in self.workers.values() if w.ready and not w.stopping]
-        logger.info("SIGHUP: replacing %d workers, one at a time", len(old))
+        plural = "s, one at a time" if len(old) != 1 else ""
+        logger.info("%s: replacing %d worker%s", cause, len(old), plural)
         self.reload_queue = deque(old)
 
     # -- workers ------------------------------------------------------------------------
@@ -232,7 +264,8 @@ class Supervisor:
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child's coverage is not collected
             self.selector.close()
-            for fd in (read, *self._wake, *(w.pipe for w in self.workers.values())):
+            watching = (self.watcher.fileno(),) if self.watcher is not None else ()
+            for fd in (read, *self._wake, *watching, *(w.pipe for w in self.workers.values())):
                 os.close(fd)
             run_worker(self.config, self.sockets, write, self.app)
         os.close(write)
@@ -312,6 +345,13 @@ class Supervisor:
 
     def _failed_start(self, worker: WorkerProcess, status: int, how: str) -> None:
         code = os.waitstatus_to_exitcode(status)
+        if self.watcher is not None:
+            kept = " (the running one is kept)" if worker.replaces is not None else ""
+            logger.error("the worker failed to start (%s)%s: waiting for a change", how, kept)
+            self.waiting_for_change = worker.replaces is None
+            self.reload_queue.clear()
+            self.booting = False
+            return
         if worker.replaces is not None and not self.booting:
             logger.error("a new worker failed to start (%s): the running workers are kept", how)
             self.reload_queue.clear()
@@ -323,7 +363,7 @@ class Supervisor:
     def _keep_count(self, now: float) -> None:
         """Start workers until ``target`` run (once a pause has passed), and go on with
         a replacement under way: one new worker at a time, ready before the old stops."""
-        if now < self.pause_until:
+        if now < self.pause_until or self.waiting_for_change:
             return
         if any(w.replaces is not None and not w.ready for w in self.workers.values()):
             return  # a replacement is starting: one at a time
@@ -346,8 +386,8 @@ class Supervisor:
     def _watch(self, now: float) -> None:
         """The watchdog: a ready worker without a beat for worker_timeout is stuck."""
         timeout = self.config.worker_timeout
-        if not timeout:
-            return
+        if not timeout or self.watcher is not None:
+            return  # --reload: a debugger's breakpoint stops the loop, on purpose
         for worker in list(self.workers.values()):
             if not worker.ready or worker.killed:
                 continue
