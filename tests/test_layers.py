@@ -32,7 +32,7 @@ ALLOWED: dict[str, set[str]] = {
     "asgi": {"http1"},
     "wsgi": {"asgi"},
     "websocket": {"asgi", "http1"},
-    "server": {"_accel", "asgi", "http1", "static", "websocket", "wsgi"},
+    "server": {"_accel", "asgi", "http1", "proxy", "static", "websocket", "wsgi"},
     "client": {"asgi", "http1", "_version"},
     "workers": {"asgi", "server"},
 }

@@ -34,6 +34,7 @@ _GROUP_TITLES = {
     "app": "application",
     "socket": "listening socket",
     "server": "server",
+    "proxy": "the proxy in front",
     "workers": "worker processes",
     "limits": "limits (what a request may carry)",
     "timeouts": "timeouts (seconds)",

@@ -9,7 +9,7 @@ server sits behind. Like ``ferry.http1``, nothing here does I/O.
 from __future__ import annotations
 
 from .._errors import ProxyHeaderError
-from ._forwarded import Forwarding, parse_forwarded, resolve_forwarding
+from ._forwarded import Forwarding, forwarded_from, parse_forwarded, resolve_forwarding
 from ._header import MAX_V1_LENGTH, V2_SIGNATURE, ProxyHeader, parse_proxy_header
 from ._trust import TrustedPeers, parse_ip
 
@@ -20,6 +20,7 @@ __all__ = [
     "ProxyHeader",
     "ProxyHeaderError",
     "TrustedPeers",
+    "forwarded_from",
     "parse_forwarded",
     "parse_ip",
     "parse_proxy_header",

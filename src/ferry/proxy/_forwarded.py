@@ -27,7 +27,7 @@ from typing import Final
 
 from ._trust import TrustedPeers, parse_ip
 
-__all__ = ["Forwarding", "parse_forwarded", "resolve_forwarding"]
+__all__ = ["Forwarding", "forwarded_from", "parse_forwarded", "resolve_forwarding"]
 
 _TOKEN: Final = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _QUOTED: Final = r'"(?:[^"\\\r\n]|\\[^\r\n])*"'  # RFC 9110 §5.6.4 quoted-string
@@ -67,8 +67,14 @@ def resolve_forwarding(
     address, or ``None`` for a UNIX-socket peer) establish; ``None`` if they establish
     nothing: an untrusted peer, no proxy header, or headers that are malformed or
     contradict each other."""
-    if not trusted.trusts(peer):
-        return None
+    return forwarded_from(headers, trusted) if trusted.trusts(peer) else None
+
+
+def forwarded_from(
+    headers: Iterable[tuple[bytes, bytes]], trusted: TrustedPeers
+) -> Forwarding | None:
+    """``resolve_forwarding`` for a request whose peer is known to be trusted (the
+    server asks once per connection, not once per request)."""
     forwarded: list[bytes] = []
     forwarded_for: list[bytes] = []
     forwarded_proto: list[bytes] = []
@@ -79,6 +85,8 @@ def resolve_forwarding(
             forwarded_for.append(value)
         elif name == b"x-forwarded-proto":
             forwarded_proto.append(value)
+    if not (forwarded or forwarded_for or forwarded_proto):
+        return None
     standard = _from_forwarded(forwarded, trusted) if forwarded else None
     legacy = (
         _from_x_forwarded(forwarded_for, forwarded_proto, trusted)

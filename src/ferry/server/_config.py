@@ -15,6 +15,7 @@ from typing import Any, Literal
 from .._errors import ConfigError
 from ..http1 import Limits, ResponseSettings
 from ..http1._abnf import FIELD_VALUE_CLASS
+from ..proxy import TrustedPeers
 
 __all__ = ["Config", "option"]
 
@@ -111,6 +112,20 @@ class Config:
         None, "serve on this already-bound socket file descriptor", group="socket"
     )
     backlog: int = option(2048, "listen backlog", group="socket")
+
+    proxy_headers: bool = option(
+        True,
+        "take the client's address and scheme from Forwarded or X-Forwarded-For/-Proto, "
+        "when the connection comes from --forwarded-allow-ips",
+        group="proxy",
+    )
+    forwarded_allow_ips: str = option(
+        "127.0.0.1",
+        "peers whose proxy headers are believed: IP addresses, CIDR networks, '*' (any), "
+        "'unix' (a UNIX-socket peer), comma-separated",
+        group="proxy",
+        env=("FORWARDED_ALLOW_IPS",),
+    )
 
     loop: Literal["auto", "asyncio", "uvloop"] = option(
         "auto", "event loop: auto uses uvloop when it is installed"
@@ -257,6 +272,7 @@ class Config:
             raise ConfigError("workers must be at least 1")
         if self.max_requests is not None and self.max_requests < 1:
             raise ConfigError("max_requests must be at least 1 (or none)")
+        TrustedPeers(self.forwarded_allow_ips)  # raises ConfigError naming a bad entry
         if self.reload and self.workers > 1:
             # uvicorn ignores --workers with --reload; a refusal says what would happen.
             raise ConfigError("--reload runs one worker: leave out --workers")

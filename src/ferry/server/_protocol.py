@@ -76,6 +76,8 @@ class HTTPProtocol(asyncio.Protocol):
         "cycle",
         "deadline",
         "deadline_kind",
+        "forwarding",
+        "request_client",
         "responses",
         "server",
         "state",
@@ -98,6 +100,9 @@ class HTTPProtocol(asyncio.Protocol):
         self.client: tuple[str, int] | None = None
         # (host, port), or (path, None) for UNIX: a tuple the compiled code keeps as is.
         self.server: tuple[Any, ...] | None = None
+        self.forwarding = False  # the peer is trusted: its proxy headers are read
+        # The client of the request in flight: the peer, or the one its proxy names.
+        self.request_client: tuple[str, int] | None = None
         self.deadline = 0.0
         self.deadline_kind = _NO_DEADLINE
         self._read_paused = False
@@ -117,6 +122,7 @@ class HTTPProtocol(asyncio.Protocol):
         state = self.state
         state.connections.add(self)
         self.client, self.server = state.addresses(transport)
+        self.forwarding = state.trusts_peer(self.client)
         if len(state.connections) > state.config.max_connections:
             self.send_error(503, "too many connections")
             return
@@ -211,6 +217,7 @@ class HTTPProtocol(asyncio.Protocol):
         bodiless = conn.end_bodiless_request()
         if bodiless and state.respond_now is not None and self._respond_now(request, head_end):
             return
+        self.request_client = self.client
         scope = build_scope(
             state.scope_templates.get(request),
             request,
@@ -223,6 +230,8 @@ class HTTPProtocol(asyncio.Protocol):
             head_start,
             head_end,
         )
+        if self.forwarding:
+            self._apply_forwarding(request, scope)
         cycle = self.cycle = RequestCycle(scope, self, head_end)
         if bodiless:
             cycle.feed_end()
@@ -241,6 +250,9 @@ class HTTPProtocol(asyncio.Protocol):
         answer = self.state.answer_at_once(template)
         if answer is None:
             return False
+        self.request_client = self.client
+        if self.forwarding:
+            self._apply_forwarding(request, None)
         cycle = self.cycle = RequestCycle(template, self, head_end)
         cycle.feed_end()
         status, headers, body = answer
@@ -254,6 +266,19 @@ class HTTPProtocol(asyncio.Protocol):
             logger.error("invalid response from the application: %s", exc)
             self.app_failed(cycle, "invalid response from the application")
         return True
+
+    def _apply_forwarding(self, request: Request, scope: dict[str, Any] | None) -> None:
+        """The client and scheme the trusted proxy's headers name, into the request's
+        ``scope`` (and ``request_client``, for the access log)."""
+        forwarding = self.state.proxied(request)
+        if forwarding is None:
+            return
+        if forwarding.names_client:
+            self.request_client = forwarding.client
+            if scope is not None:
+                scope["client"] = forwarding.client
+        if forwarding.scheme is not None and scope is not None:
+            scope["scheme"] = forwarding.scheme
 
     def _respond_with_file(
         self, cycle: RequestCycle, status: int, headers: Fields, fd: int, size: int
@@ -294,8 +319,14 @@ class HTTPProtocol(asyncio.Protocol):
             sent = self.send_error(problem.status, problem.message, problem.headers)
             state.log_websocket(request, self.client, problem.status, sent, head_end)
             return
-        addresses = self.client, self.server
-        self.upgraded = state.run_websocket(websocket, self, request, addresses, head_end)
+        client, scheme = self.client, "ws"
+        if self.forwarding and (forwarding := state.proxied(request)) is not None:
+            if forwarding.names_client:
+                client = forwarding.client
+            if forwarding.scheme == "https":
+                scheme = "wss"
+        addresses = client, self.server
+        self.upgraded = state.run_websocket(websocket, self, request, addresses, head_end, scheme)
 
     def _pump_body(self) -> None:
         """Hand the request body received so far to the cycle."""
@@ -432,7 +463,7 @@ class HTTPProtocol(asyncio.Protocol):
         if state.responses == state.recycle_at:
             state.recycle()  # a worker's max_requests: it is to be replaced
         if state.access_log:
-            state.log_access(conn.request, self.client, cycle)
+            state.log_access(conn.request, self.request_client, cycle)
         if not conn.keep_alive or state.shutting_down:
             self._close()
             return
@@ -522,7 +553,7 @@ class HTTPProtocol(asyncio.Protocol):
         if not self.conn.response_started:
             cycle.status = 500
             cycle.body_bytes_sent = self.send_error(500, message)
-            self.state.log_access(self.conn.request, self.client, cycle)
+            self.state.log_access(self.conn.request, self.request_client, cycle)
         else:
             self.send_error(500, message)
 
