@@ -126,6 +126,12 @@ class Config:
         group="proxy",
         env=("FORWARDED_ALLOW_IPS",),
     )
+    proxy_protocol: bool = option(
+        False,
+        "each connection opens with a PROXY protocol header (v1 or v2, as HAProxy's "
+        "send-proxy and cloud network balancers send it), from --forwarded-allow-ips only",
+        group="proxy",
+    )
 
     loop: Literal["auto", "asyncio", "uvloop"] = option(
         "auto", "event loop: auto uses uvloop when it is installed"

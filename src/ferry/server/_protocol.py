@@ -38,6 +38,7 @@ from ..http1 import (
 )
 from ._batch import WriteBatch
 from ._deadline import Deadline
+from ._proxy_protocol import ProxyHeaderReader
 from ._sendfile import FileSender
 from ._state import websocket_support
 
@@ -96,7 +97,9 @@ class HTTPProtocol(asyncio.Protocol):
         )
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.cycle: RequestCycle | None = None
-        self.upgraded: WebSocketSession | None = None  # the WebSocket this connection became
+        # Where the bytes go instead of the HTTP engine: the WebSocket this connection
+        # became, or, before any HTTP, the reader of a PROXY header (--proxy-protocol).
+        self.upgraded: WebSocketSession | ProxyHeaderReader | None = None
         self.client: tuple[str, int] | None = None
         # (host, port), or (path, None) for UNIX: a tuple the compiled code keeps as is.
         self.server: tuple[Any, ...] | None = None
@@ -123,6 +126,12 @@ class HTTPProtocol(asyncio.Protocol):
         state.connections.add(self)
         self.client, self.server = state.addresses(transport)
         self.forwarding = state.trusts_peer(self.client)
+        if state.proxy_protocol:
+            if not state.allowed_peers.trusts(self.client[0] if self.client else None):
+                logger.debug("PROXY header refused from %s: not trusted", self.client)
+                self.transport.abort()
+                return
+            self.upgraded = ProxyHeaderReader(self)
         if len(state.connections) > state.config.max_connections:
             self.send_error(503, "too many connections")
             return

@@ -63,9 +63,10 @@ class ServerState:
         self.access_log = config.access_log
         # Whose proxy headers are believed (None: --no-proxy-headers); HTTPProtocol asks
         # once per connection (trusts_peer), then per request (proxied).
-        self.trusted_peers = (
-            TrustedPeers(config.forwarded_allow_ips) if config.proxy_headers else None
-        )
+        # --proxy-protocol is honoured from the same peers (allowed_peers).
+        self.allowed_peers = TrustedPeers(config.forwarded_allow_ips)
+        self.trusted_peers = self.allowed_peers if config.proxy_headers else None
+        self.proxy_protocol = config.proxy_protocol
         # Read for each request: kept here, where the compiled protocol reads them fast.
         self.head_timeout = config.head_timeout
         self.body_timeout = config.body_timeout
