@@ -21,7 +21,8 @@ REQUEST = b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
 async def echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] != "http":
         return
-    body = json.dumps({"client": scope["client"], "server": scope["server"]}).encode()
+    seen = {"client": scope["client"], "server": scope["server"], "scheme": scope["scheme"]}
+    body = json.dumps(seen).encode()
     await send({"type": "http.response.start", "status": 200, "headers": []})
     await send({"type": "http.response.body", "body": body})
 
@@ -37,13 +38,15 @@ def v2_tcp4(src: str, dst: str, sport: int, dport: int, command: int = 1) -> byt
 
 
 def send(port: int, data: bytes, *, bytewise: bool = False) -> bytes:
+    """Send ``data`` (half-closing after it) and read to the close; a server that has
+    closed already makes the sending fail, which is no error here."""
     with connect(port) as sock:
-        if bytewise:
-            for i in range(len(data)):
-                sock.sendall(data[i : i + 1])
-        else:
-            sock.sendall(data)
-        sock.shutdown(socket.SHUT_WR)
+        try:
+            for piece in [data[i : i + 1] for i in range(len(data))] if bytewise else [data]:
+                sock.sendall(piece)
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
         return read_until_close(sock)
 
 
@@ -60,11 +63,13 @@ def test_the_header_names_the_client_and_server(bytewise: bool) -> None:
         assert body_of(send(server.port, v1 + REQUEST, bytewise=bytewise)) == {
             "client": ["203.0.113.7", 51000],
             "server": ["198.51.100.1", 443],
+            "scheme": "http",
         }
         v2 = v2_tcp4("203.0.113.8", "198.51.100.2", 52000, 8443)
         assert body_of(send(server.port, v2 + REQUEST, bytewise=bytewise)) == {
             "client": ["203.0.113.8", 52000],
             "server": ["198.51.100.2", 8443],
+            "scheme": "http",
         }
 
 
@@ -110,3 +115,11 @@ def test_a_header_that_does_not_come_in_time_is_closed_by_the_head_timeout() -> 
     with serving(echo, lifespan="off", **options) as server, connect(server.port, 10) as sock:
         sock.sendall(b"PROXY TCP4 203.0.113.7")  # and nothing more, never closing
         assert read_until_close(sock) == b""
+
+
+def test_after_a_header_the_named_client_decides_whose_fields_count() -> None:
+    """An L4 balancer passes the client's bytes on: its X-Forwarded-For is its own."""
+    with serving(echo, lifespan="off", proxy_protocol=True) as server:
+        header = b"PROXY TCP4 203.0.113.7 198.51.100.1 51000 443\r\n"
+        spoof = REQUEST.replace(b"\r\n\r\n", b"\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n")
+        assert body_of(send(server.port, header + spoof))["client"] == ["203.0.113.7", 51000]

@@ -8,7 +8,9 @@ client and server the header names. A malformed header, or none, closes the conn
 without a response (the specification's "must be discarded and cause the receiver to
 abort the connection"); one that does not come in time is closed by the head timeout.
 Only peers of ``--forwarded-allow-ips`` may send one: from anyone else the connection is
-closed at once, before a byte is read.
+closed at once, before a byte is read. Once a header names the client, that client is the
+peer whose ``X-Forwarded-*`` fields are believed or not (a balancer passing the client's
+bytes on unread leaves the client's own fields in them).
 """
 
 from __future__ import annotations
@@ -54,6 +56,9 @@ class ProxyHeaderReader:
             host, port = header.client
             protocol.client = (sys.intern(host), port)
             protocol.server = header.server
+            # The fields in the stream were written by the client the header names, or
+            # passed on from it: believed only if that client is itself trusted.
+            protocol.forwarding = protocol.state.trusts_peer(protocol.client)
         if rest:
             protocol.data_received(rest)
 
