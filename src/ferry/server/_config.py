@@ -126,6 +126,12 @@ class Config:
         group="proxy",
         env=("FORWARDED_ALLOW_IPS",),
     )
+    ready_path: str | None = option(
+        None,
+        "a path Ferry answers itself, never the app: 200 while serving, 503 from the moment "
+        "it drains (for readiness probes and balancers' health checks; e.g. /readyz)",
+        group="proxy",
+    )
     proxy_protocol: bool = option(
         False,
         "each connection opens with a PROXY protocol header (v1 or v2, as HAProxy's "
@@ -261,6 +267,13 @@ class Config:
     body_timeout: float = option(
         30.0, "seconds without request body bytes while the app waits (408)", group="timeouts"
     )
+    shutdown_delay: float = option(
+        0.0,
+        "seconds between SIGTERM and the graceful shutdown: Ferry goes on serving, with "
+        "Connection: close, and answers --ready-path with 503, so the balancer stops "
+        "sending first",
+        group="timeouts",
+    )
     graceful_timeout: float = option(
         30.0,
         "seconds in-flight requests get to finish on shutdown",
@@ -279,6 +292,10 @@ class Config:
         if self.max_requests is not None and self.max_requests < 1:
             raise ConfigError("max_requests must be at least 1 (or none)")
         TrustedPeers(self.forwarded_allow_ips)  # raises ConfigError naming a bad entry
+        if self.ready_path is not None and not self.ready_path.startswith("/"):
+            raise ConfigError(f"ready_path must start with '/': {self.ready_path!r}")
+        if self.shutdown_delay < 0:
+            raise ConfigError("shutdown_delay cannot be negative")
         if self.reload and self.workers > 1:
             # uvicorn ignores --workers with --reload; a refusal says what would happen.
             raise ConfigError("--reload runs one worker: leave out --workers")

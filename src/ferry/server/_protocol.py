@@ -223,7 +223,11 @@ class HTTPProtocol(asyncio.Protocol):
         self._head_start = 0.0
         conn = self.conn
         self._clear_deadline()
+        if state.draining:
+            conn.close_after_response()  # --shutdown-delay: each response says it ends
         bodiless = conn.end_bodiless_request()
+        if request.path == state.ready_path and self._answer_readiness(request, head_end):
+            return
         if bodiless and state.respond_now is not None and self._respond_now(request, head_end):
             return
         self.request_client = self.client
@@ -274,6 +278,20 @@ class HTTPProtocol(asyncio.Protocol):
         except LocalProtocolError as exc:
             logger.error("invalid response from the application: %s", exc)
             self.app_failed(cycle, "invalid response from the application")
+        return True
+
+    def _answer_readiness(self, request: Request, head_end: float) -> bool:
+        """``--ready-path``: 200 while serving, 503 once draining; the app never sees it.
+        False for a method other than GET and HEAD (the app gets those)."""
+        if request.method not in (b"GET", b"HEAD"):
+            return False
+        self.request_client = self.client
+        cycle = self.cycle = RequestCycle(self.state.scope_templates.get(request), self, head_end)
+        cycle.feed_end()
+        draining = self.state.draining or self.state.shutting_down
+        status, body = (503, b"draining\n") if draining else (200, b"ready\n")
+        headers = [(b"Content-Type", b"text/plain; charset=utf-8"), (b"Cache-Control", b"no-store")]
+        cycle.respond(status, headers, body)
         return True
 
     def _apply_forwarding(self, request: Request, scope: dict[str, Any] | None) -> None:

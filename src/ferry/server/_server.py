@@ -107,6 +107,7 @@ class Server:
         self.started.set()
         try:
             await self.should_exit.wait()
+            await self._drain_first(state)
         finally:
             try:
                 await self._shutdown(server, state)
@@ -114,6 +115,20 @@ class Server:
                 # Deadlines hold during the grace period too: a stalled client gets its
                 # 408 rather than holding the shutdown until graceful_timeout.
                 ticker.cancel()
+
+    async def _drain_first(self, state: ServerState) -> None:
+        """``--shutdown-delay``: go on serving for that long, each response with
+        ``Connection: close`` and the ready path answering 503, so that the balancer in
+        front takes this server out before it refuses anything. A second signal (or
+        ``should_exit`` set again) ends the delay."""
+        delay = self.config.shutdown_delay
+        if delay <= 0:
+            return
+        logger.info("draining for %g s before shutting down (--shutdown-delay)", delay)
+        state.draining = True
+        self.should_exit.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.should_exit.wait(), delay)
 
     async def _listen(self, loop: asyncio.AbstractEventLoop, state: ServerState) -> Any:
         config = self.config

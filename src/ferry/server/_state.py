@@ -67,6 +67,9 @@ class ServerState:
         self.allowed_peers = TrustedPeers(config.forwarded_allow_ips)
         self.trusted_peers = self.allowed_peers if config.proxy_headers else None
         self.proxy_protocol = config.proxy_protocol
+        # --ready-path, as the engine parses paths; draining: --shutdown-delay has begun.
+        self.ready_path = config.ready_path.encode() if config.ready_path else None
+        self.draining = False
         # Read for each request: kept here, where the compiled protocol reads them fast.
         self.head_timeout = config.head_timeout
         self.body_timeout = config.body_timeout

@@ -202,6 +202,11 @@ class Supervisor:
             if self.stopping and signum == signal.SIGINT:
                 self._kill_all("a second SIGINT")
                 return
+            if self.stopping:  # a second SIGTERM: on to the workers (ends their delay)
+                for worker in self.workers.values():
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(worker.pid, signal.SIGTERM)
+                return
             self._stop(f"{signal.Signals(signum).name}: stopping gracefully")
         elif signum == signal.SIGHUP and not self.stopping:
             self._reload("SIGHUP")
@@ -218,7 +223,9 @@ class Supervisor:
             logger.info("%s", reason)
             self.stopping = True
             self.exit_status = status
-            self.stop_deadline = time.monotonic() + self.config.graceful_timeout + _KILL_GRACE
+            config = self.config
+            patience = config.shutdown_delay + config.graceful_timeout + _KILL_GRACE
+            self.stop_deadline = time.monotonic() + patience
             self.reload_queue.clear()
         for worker in list(self.workers.values()):
             self._terminate(worker)
