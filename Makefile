@@ -14,14 +14,14 @@ $(BIN)/python:
 # (the hot modules built by mypyc, src/ferry/_accel.py) is rebuilt only when its sources
 # changed; without a C compiler it is skipped and Ferry runs the same code as Python.
 install: $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[fast,ws]" "mypy>=1.10"
+	$(BIN)/python -m pip install --quiet -e ".[fast,ws,reload]" "mypy>=1.10"
 	$(BIN)/python scripts/accelerate.py
 
 run: install
 	$(BIN)/ferry serve examples/site --port $(PORT)
 
 $(VENV)/.dev: $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e ".[fast,ws]" --group dev
+	$(BIN)/python -m pip install --quiet -e ".[fast,ws,reload]" --group dev
 	touch $@
 
 lint: $(VENV)/.dev

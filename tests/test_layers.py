@@ -27,12 +27,14 @@ ALLOWED: dict[str, set[str]] = {
     "_errors": set(),
     "_version": set(),
     "http1": set(),
+    "proxy": set(),
     "static": set(),
     "asgi": {"http1"},
     "wsgi": {"asgi"},
     "websocket": {"asgi", "http1"},
-    "server": {"_accel", "asgi", "http1", "static", "websocket", "wsgi"},
+    "server": {"_accel", "asgi", "http1", "proxy", "static", "websocket", "wsgi"},
     "client": {"asgi", "http1", "_version"},
+    "workers": {"asgi", "server"},
 }
 TOP = {"", "__main__", "_cli"}
 COMMON = {"_errors"}

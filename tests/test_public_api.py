@@ -11,6 +11,7 @@ PUBLIC_MODULES = [
     "ferry.asgi",
     "ferry.client",
     "ferry.http1",
+    "ferry.proxy",
     "ferry.server",
     "ferry.static",
     "ferry.websocket",

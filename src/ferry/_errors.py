@@ -12,6 +12,8 @@
     ├── ClientDisconnected(OSError)    ASGI ``send()`` after the client went away
     ├── FileShrankError(OSError)       a file got shorter while StaticFiles sent it
     ├── ConfigError(ValueError)        a configuration value or application target is wrong
+    ├── ProxyHeaderError(ValueError)   a PROXY protocol header (HAProxy's v1 or v2) broke
+    │                                  its specification: the connection is dropped
     │                                  (the client's errors below)
     ├── NetworkError(ConnectionError)  the connection broke during an exchange
     │   └── ConnectError               no connection could be opened (DNS, refused, TLS)
@@ -54,6 +56,7 @@ __all__ = [
     "NetworkError",
     "PoolTimeout",
     "ProtocolError",
+    "ProxyHeaderError",
     "ReadTimeout",
     "RemoteProtocolError",
     "ResponseNotRead",
@@ -92,6 +95,12 @@ class LocalProtocolError(ProtocolError):
 
 class ConfigError(FerryError, ValueError):
     """A configuration value, or the application target, is invalid."""
+
+
+class ProxyHeaderError(FerryError, ValueError):
+    """The bytes before HTTP are not the PROXY protocol header the listener expects
+    (HAProxy's ``proxy-protocol.txt``, version 1 or 2). Such a connection is closed
+    without a response: a peer that speaks the protocol wrong gets nothing to parse."""
 
 
 class ClientDisconnected(FerryError, OSError):

@@ -1,5 +1,6 @@
-"""The one configuration object. The CLI and the ``FERRY_*`` environment variables are
-generated from its fields (see ``ferry._cli``); nothing here is written out twice.
+"""The one configuration object. The CLI, the ``FERRY_*`` environment variables and the
+keys of a config file are generated from its fields (see ``ferry._cli`` and
+``_config_file``); nothing here is written out twice.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any, Literal
 from .._errors import ConfigError
 from ..http1 import Limits, ResponseSettings
 from ..http1._abnf import FIELD_VALUE_CLASS
+from ..proxy import TrustedPeers
 
 __all__ = ["Config", "option"]
 
@@ -41,12 +43,15 @@ def option(
     group: str = "server",
     aliases: tuple[str, ...] = (),
     switches: dict[str, Any] | None = None,
+    env: tuple[str, ...] = (),
 ) -> Any:
     """A Config field with its help text; ``flag`` overrides the generated CLI flag.
 
     ``aliases``: other flags for the same field, taking the same value (uvicorn's names,
     where they mean what Ferry's flag means). ``switches``: flags that take no value and
     set the field to the value they map to (uvicorn's ``--no-server-header``: "").
+    ``env``: environment variables read when ``FERRY_<NAME>`` is not set, in this order
+    (``WEB_CONCURRENCY``, as uvicorn and gunicorn read it).
     """
     metadata = {
         "help": help,
@@ -54,6 +59,7 @@ def option(
         "group": group,
         "aliases": aliases,
         "switches": switches or {},
+        "env": env,
     }
     return field(default=default, metadata=metadata)
 
@@ -91,6 +97,13 @@ class Config:
         "set are kept",
         group="app",
     )
+    config: str | None = option(
+        None,
+        "a TOML file of options, keyed by these options' names (max_body_size = 1024); "
+        "[tool.ferry] of ./pyproject.toml is read too, below it. The environment and the "
+        "command line win over both",
+        group="app",
+    )
 
     host: str = option("127.0.0.1", "address to listen on", group="socket")
     port: int = option(8000, "TCP port to listen on (0: any free port)", group="socket")
@@ -99,6 +112,32 @@ class Config:
         None, "serve on this already-bound socket file descriptor", group="socket"
     )
     backlog: int = option(2048, "listen backlog", group="socket")
+
+    proxy_headers: bool = option(
+        True,
+        "take the client's address and scheme from Forwarded or X-Forwarded-For/-Proto, "
+        "when the connection comes from --forwarded-allow-ips",
+        group="proxy",
+    )
+    forwarded_allow_ips: str = option(
+        "127.0.0.1",
+        "peers whose proxy headers are believed: IP addresses, CIDR networks, '*' (any), "
+        "'unix' (a UNIX-socket peer), comma-separated",
+        group="proxy",
+        env=("FORWARDED_ALLOW_IPS",),
+    )
+    ready_path: str | None = option(
+        None,
+        "a path Ferry answers itself, never the app: 200 while serving, 503 from the moment "
+        "it drains (for readiness probes and balancers' health checks; e.g. /readyz)",
+        group="proxy",
+    )
+    proxy_protocol: bool = option(
+        False,
+        "each connection opens with a PROXY protocol header (v1 or v2, as HAProxy's "
+        "send-proxy and cloud network balancers send it), from --forwarded-allow-ips only",
+        group="proxy",
+    )
 
     loop: Literal["auto", "asyncio", "uvloop"] = option(
         "auto", "event loop: auto uses uvloop when it is installed"
@@ -131,6 +170,58 @@ class Config:
         False,
         "run each request's app in an asyncio task of its own, instead of letting one "
         "task run, one after another, the apps of requests that arrive together",
+    )
+
+    workers: int = option(
+        1,
+        "worker processes, each a server on the same sockets, under a main process that "
+        "restarts them (1: one process, no main process)",
+        group="workers",
+        env=("WEB_CONCURRENCY",),
+    )
+    preload: bool = option(
+        False,
+        "import the application once in the main process, before the workers are forked "
+        "(memory shared copy-on-write; SIGHUP then restarts workers with the same code)",
+        group="workers",
+    )
+    max_requests: int | None = option(
+        None,
+        "requests a worker serves before it is replaced, gracefully (none: no limit)",
+        group="workers",
+        aliases=("--limit-max-requests",),
+    )
+    max_requests_jitter: int = option(
+        0,
+        "a random number of requests from 0 to this added to each worker's max_requests, "
+        "so that workers are not all replaced at once",
+        group="workers",
+    )
+    worker_timeout: float = option(
+        30.0,
+        "seconds a worker's event loop may go without turning before the main process "
+        "logs every thread's stack and the requests in flight, then kills and replaces it "
+        "(0: never)",
+        group="workers",
+    )
+
+    reload: bool = option(
+        False,
+        "restart the server when a watched file changes, for development (one worker; "
+        "an edit that breaks the import is logged and waits for the next edit)",
+        group="workers",
+    )
+    reload_dir: tuple[str, ...] = option(
+        (), "a directory --reload watches (repeatable; default: the current one)", group="workers"
+    )
+    reload_include: tuple[str, ...] = option(
+        (), "a glob of files --reload watches (repeatable; default: *.py)", group="workers"
+    )
+    reload_exclude: tuple[str, ...] = option(
+        (),
+        "a glob of files and directories --reload ignores (repeatable; default: hidden "
+        "ones, *.py[cod], editor swap and backup files)",
+        group="workers",
     )
 
     max_connections: int = option(
@@ -195,6 +286,13 @@ class Config:
     min_send_rate_grace: float = option(
         5.0, "seconds a response's bytes may wait for the client at least", group="timeouts"
     )
+    shutdown_delay: float = option(
+        0.0,
+        "seconds between SIGTERM and the graceful shutdown: Ferry goes on serving, with "
+        "Connection: close, and answers --ready-path with 503, so the balancer stops "
+        "sending first",
+        group="timeouts",
+    )
     graceful_timeout: float = option(
         30.0,
         "seconds in-flight requests get to finish on shutdown",
@@ -208,6 +306,20 @@ class Config:
                 raise ConfigError(f"{name} must be one of {', '.join(choices)}")
         if self.threads < 1:
             raise ConfigError("threads must be at least 1")
+        if self.workers < 1:
+            raise ConfigError("workers must be at least 1")
+        if self.max_requests is not None and self.max_requests < 1:
+            raise ConfigError("max_requests must be at least 1 (or none)")
+        TrustedPeers(self.forwarded_allow_ips)  # raises ConfigError naming a bad entry
+        if self.ready_path is not None and not self.ready_path.startswith("/"):
+            raise ConfigError(f"ready_path must start with '/': {self.ready_path!r}")
+        if self.shutdown_delay < 0:
+            raise ConfigError("shutdown_delay cannot be negative")
+        if self.reload and self.workers > 1:
+            # uvicorn ignores --workers with --reload; a refusal says what would happen.
+            raise ConfigError("--reload runs one worker: leave out --workers")
+        if self.max_requests_jitter < 0 or self.worker_timeout < 0:
+            raise ConfigError("max_requests_jitter and worker_timeout cannot be negative")
         if self.uds is not None and self.fd is not None:
             raise ConfigError("--uds and --fd cannot be used together")
         if not 0 <= self.port <= 65535:

@@ -41,6 +41,7 @@ from ..http1 import (
 )
 from ._batch import WriteBatch
 from ._deadline import Deadline
+from ._proxy_protocol import ProxyHeaderReader
 from ._rates import BodyRate, SendTimer
 from ._sendfile import FileSender
 from ._state import websocket_support
@@ -84,6 +85,8 @@ class HTTPProtocol(asyncio.Protocol):
         "cycle",
         "deadline",
         "deadline_kind",
+        "forwarding",
+        "request_client",
         "responses",
         "server",
         "state",
@@ -102,10 +105,15 @@ class HTTPProtocol(asyncio.Protocol):
         )
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.cycle: RequestCycle | None = None
-        self.upgraded: WebSocketSession | None = None  # the WebSocket this connection became
+        # Where the bytes go instead of the HTTP engine: the WebSocket this connection
+        # became, or, before any HTTP, the reader of a PROXY header (--proxy-protocol).
+        self.upgraded: WebSocketSession | ProxyHeaderReader | None = None
         self.client: tuple[str, int] | None = None
         # (host, port), or (path, None) for UNIX: a tuple the compiled code keeps as is.
         self.server: tuple[Any, ...] | None = None
+        self.forwarding = False  # the peer is trusted: its proxy headers are read
+        # The client of the request in flight: the peer, or the one its proxy names.
+        self.request_client: tuple[str, int] | None = None
         self.deadline = 0.0
         self.deadline_kind = _NO_DEADLINE
         self._read_paused = False
@@ -129,6 +137,13 @@ class HTTPProtocol(asyncio.Protocol):
         state = self.state
         state.connections.add(self)
         self.client, self.server = state.addresses(transport)
+        self.forwarding = state.trusts_peer(self.client)
+        if state.proxy_protocol:
+            if not state.allowed_peers.trusts(self.client[0] if self.client else None):
+                logger.debug("PROXY header refused from %s: not trusted", self.client)
+                self.transport.abort()
+                return
+            self.upgraded = ProxyHeaderReader(self)
         if len(state.connections) > state.config.max_connections:
             self.send_error(503, "too many connections")
             return
@@ -231,9 +246,14 @@ class HTTPProtocol(asyncio.Protocol):
         self._head_start = 0.0
         conn = self.conn
         self._clear_deadline()
+        if state.draining:
+            conn.close_after_response()  # --shutdown-delay: each response says it ends
         bodiless = conn.end_bodiless_request()
+        if request.path == state.ready_path and self._answer_readiness(request, head_end):
+            return
         if bodiless and state.respond_now is not None and self._respond_now(request, head_end):
             return
+        self.request_client = self.client
         scope = build_scope(
             state.scope_templates.get(request),
             request,
@@ -246,6 +266,8 @@ class HTTPProtocol(asyncio.Protocol):
             head_start,
             head_end,
         )
+        if self.forwarding:
+            self._apply_forwarding(request, scope)
         cycle = self.cycle = RequestCycle(scope, self, head_end)
         if bodiless:
             cycle.feed_end()
@@ -265,6 +287,9 @@ class HTTPProtocol(asyncio.Protocol):
         answer = self.state.answer_at_once(template)
         if answer is None:
             return False
+        self.request_client = self.client
+        if self.forwarding:
+            self._apply_forwarding(request, None)
         cycle = self.cycle = RequestCycle(template, self, head_end)
         cycle.feed_end()
         status, headers, body = answer
@@ -278,6 +303,33 @@ class HTTPProtocol(asyncio.Protocol):
             logger.error("invalid response from the application: %s", exc)
             self.app_failed(cycle, "invalid response from the application")
         return True
+
+    def _answer_readiness(self, request: Request, head_end: float) -> bool:
+        """``--ready-path``: 200 while serving, 503 once draining; the app never sees it.
+        False for a method other than GET and HEAD (the app gets those)."""
+        if request.method not in (b"GET", b"HEAD"):
+            return False
+        self.request_client = self.client
+        cycle = self.cycle = RequestCycle(self.state.scope_templates.get(request), self, head_end)
+        cycle.feed_end()
+        draining = self.state.draining or self.state.shutting_down
+        status, body = (503, b"draining\n") if draining else (200, b"ready\n")
+        headers = [(b"Content-Type", b"text/plain; charset=utf-8"), (b"Cache-Control", b"no-store")]
+        cycle.respond(status, headers, body)
+        return True
+
+    def _apply_forwarding(self, request: Request, scope: dict[str, Any] | None) -> None:
+        """The client and scheme the trusted proxy's headers name, into the request's
+        ``scope`` (and ``request_client``, for the access log)."""
+        forwarding = self.state.proxied(request)
+        if forwarding is None:
+            return
+        if forwarding.names_client:
+            self.request_client = forwarding.client
+            if scope is not None:
+                scope["client"] = forwarding.client
+        if forwarding.scheme is not None and scope is not None:
+            scope["scheme"] = forwarding.scheme
 
     def _respond_with_file(
         self, cycle: RequestCycle, status: int, headers: Fields, fd: int, size: int
@@ -318,8 +370,14 @@ class HTTPProtocol(asyncio.Protocol):
             sent = self.send_error(problem.status, problem.message, problem.headers)
             state.log_websocket(request, self.client, problem.status, sent, head_end)
             return
-        addresses = self.client, self.server
-        self.upgraded = state.run_websocket(websocket, self, request, addresses, head_end)
+        client, scheme = self.client, "ws"
+        if self.forwarding and (forwarding := state.proxied(request)) is not None:
+            if forwarding.names_client:
+                client = forwarding.client
+            if forwarding.scheme == "https":
+                scheme = "wss"
+        addresses = client, self.server
+        self.upgraded = state.run_websocket(websocket, self, request, addresses, head_end, scheme)
 
     def _pump_body(self) -> None:
         """Hand the request body received so far to the cycle."""
@@ -470,8 +528,11 @@ class HTTPProtocol(asyncio.Protocol):
         self.responses += 1
         state = self.state
         conn = self.conn
+        state.responses += 1
+        if state.responses == state.recycle_at:
+            state.recycle()  # a worker's max_requests: it is to be replaced
         if state.access_log:
-            state.log_access(conn.request, self.client, cycle)
+            state.log_access(conn.request, self.request_client, cycle)
         if not conn.keep_alive or state.shutting_down:
             self._close()
             return
@@ -561,7 +622,7 @@ class HTTPProtocol(asyncio.Protocol):
         if not self.conn.response_started:
             cycle.status = 500
             cycle.body_bytes_sent = self.send_error(500, message)
-            self.state.log_access(self.conn.request, self.client, cycle)
+            self.state.log_access(self.conn.request, self.request_client, cycle)
         else:
             self.send_error(500, message)
 

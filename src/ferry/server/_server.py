@@ -9,7 +9,6 @@ import logging
 import os
 import signal
 import socket
-import stat
 import sys
 from typing import Any
 
@@ -20,6 +19,7 @@ from ._config import Config
 from ._loader import adapt_app, import_app
 from ._logging import configure_logging
 from ._protocol import HTTPProtocol
+from ._sockets import _remove_stale_socket
 from ._state import ServerState
 
 __all__ = ["Server", "serve"]
@@ -56,6 +56,7 @@ class Server:
         self.should_exit = asyncio.Event()
         self.sockets: list[socket.socket] = []
         self._state: ServerState | None = None
+        self._given_sockets: list[socket.socket] | None = None
 
     @property
     def state(self) -> ServerState:
@@ -67,8 +68,18 @@ class Server:
         configure_logging(self.config.log_level)
         _run(self.serve(install_signal_handlers=True), self.config.loop)
 
-    async def serve(self, *, install_signal_handlers: bool = False) -> None:
-        """Start (lifespan, listen), serve until ``should_exit``, then shut down."""
+    async def serve(
+        self,
+        *,
+        install_signal_handlers: bool = False,
+        sockets: list[socket.socket] | None = None,
+    ) -> None:
+        """Start (lifespan, listen), serve until ``should_exit``, then shut down.
+
+        ``sockets``: listening sockets made by the caller (a worker's, inherited from the
+        main process) to serve on instead of the configured address. They stay the
+        caller's: a UNIX socket's path is not removed, and they are not announced."""
+        self._given_sockets = sockets
         loop = asyncio.get_running_loop()
         state = self._state = ServerState(self.config, self.app, loop)
         lifespan = Lifespan(self.app, self.config.lifespan)
@@ -96,6 +107,7 @@ class Server:
         self.started.set()
         try:
             await self.should_exit.wait()
+            await self._drain_first(state)
         finally:
             try:
                 await self._shutdown(server, state)
@@ -104,12 +116,28 @@ class Server:
                 # 408 rather than holding the shutdown until graceful_timeout.
                 ticker.cancel()
 
+    async def _drain_first(self, state: ServerState) -> None:
+        """``--shutdown-delay``: go on serving for that long, each response with
+        ``Connection: close`` and the ready path answering 503, so that the balancer in
+        front takes this server out before it refuses anything. A second signal (or
+        ``should_exit`` set again) ends the delay."""
+        delay = self.config.shutdown_delay
+        if delay <= 0:
+            return
+        logger.info("draining for %g s before shutting down (--shutdown-delay)", delay)
+        state.draining = True
+        self.should_exit.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.should_exit.wait(), delay)
+
     async def _listen(self, loop: asyncio.AbstractEventLoop, state: ServerState) -> Any:
         config = self.config
 
         def factory() -> HTTPProtocol:
             return HTTPProtocol(state)
 
+        if self._given_sockets:
+            return await _Listeners.start(loop, factory, self._given_sockets, config.backlog)
         if config.fd is not None:
             # socket() reads the family and type of an existing descriptor itself.
             sock = socket.socket(fileno=config.fd)
@@ -156,7 +184,7 @@ class Server:
             for protocol in list(state.connections):
                 protocol.transport.abort()
             await asyncio.sleep(0)  # connection_lost runs, and closes the sockets
-        if self.config.uds is not None:
+        if self.config.uds is not None and not self._given_sockets:
             with contextlib.suppress(OSError):
                 os.unlink(self.config.uds)
 
@@ -167,6 +195,9 @@ class Server:
 
     def _log_started(self) -> None:
         logger.debug("compiled accelerator %s", _accel.reason())
+        if self._given_sockets:
+            logger.debug("serving on the %d sockets given", len(self.sockets))
+            return  # whoever made them announces them
         for sock in self.sockets:
             name = sock.getsockname()
             if isinstance(name, tuple):
@@ -174,6 +205,42 @@ class Server:
                 logger.info("Ferry serving on http://%s:%d (Ctrl+C to stop)", host, name[1])
             else:
                 logger.info("Ferry serving on unix:%s (Ctrl+C to stop)", name)
+
+
+class _Listeners:
+    """Several asyncio servers, one per given socket, closed and awaited as one (what
+    ``Server`` asks of the one ``loop.create_server`` returns)."""
+
+    def __init__(self, servers: list[asyncio.AbstractServer]) -> None:
+        self._servers = servers
+
+    @classmethod
+    async def start(
+        cls,
+        loop: asyncio.AbstractEventLoop,
+        factory: Any,
+        sockets: list[socket.socket],
+        backlog: int,
+    ) -> _Listeners:
+        servers: list[asyncio.AbstractServer] = []
+        for sock in sockets:
+            if sock.family == socket.AF_UNIX:
+                servers.append(await loop.create_unix_server(factory, sock=sock, backlog=backlog))
+            else:
+                servers.append(await loop.create_server(factory, sock=sock, backlog=backlog))
+        return cls(servers)
+
+    @property
+    def sockets(self) -> list[Any]:
+        return [sock for server in self._servers for sock in server.sockets]  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        for server in self._servers:
+            server.close()
+
+    async def wait_closed(self) -> None:
+        for server in self._servers:
+            await server.wait_closed()
 
 
 def tune_gc() -> None:
@@ -189,13 +256,6 @@ def tune_gc() -> None:
     young, middle, old = gc.get_threshold()
     if young:  # 0: the collector was turned off on purpose
         gc.set_threshold(max(young, YOUNG_THRESHOLD), middle, old)
-
-
-def _remove_stale_socket(path: str) -> None:
-    """Remove a UNIX socket left by an earlier run (never a regular file)."""
-    with contextlib.suppress(FileNotFoundError):
-        if stat.S_ISSOCK(os.stat(path).st_mode):
-            os.unlink(path)
 
 
 def _run(main: Any, loop_name: str) -> None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from .._errors import LocalProtocolError
 from ..asgi._scope import ScopeTemplates, build_websocket_scope
 from ..asgi._types import ASGIApp, ImmediateResponse, RespondNow, Scope
+from ..proxy import Forwarding, TrustedPeers, forwarded_from
 from ._config import Config
 from ._rates import MinRate
 
@@ -54,8 +55,22 @@ class ServerState:
         self.server_addresses: dict[Any, Any] = {}
         self.scope_templates = ScopeTemplates(config.root_path)
         self.nesting = 0  # response_complete -> next request calls nested right now
+        # Responses completed by this server, and the count at which recycle() is called
+        # (a worker's max_requests; -1: never), which calls on_recycle.
+        self.responses = 0
+        self.recycle_at = -1
+        self.on_recycle: Callable[[], None] | None = None
         self.drained = asyncio.Event()  # set once shutting down and nothing is left
         self.access_log = config.access_log
+        # Whose proxy headers are believed (None: --no-proxy-headers); HTTPProtocol asks
+        # once per connection (trusts_peer), then per request (proxied).
+        # --proxy-protocol is honoured from the same peers (allowed_peers).
+        self.allowed_peers = TrustedPeers(config.forwarded_allow_ips)
+        self.trusted_peers = self.allowed_peers if config.proxy_headers else None
+        self.proxy_protocol = config.proxy_protocol
+        # --ready-path, as the engine parses paths; draining: --shutdown-delay has begun.
+        self.ready_path = config.ready_path.encode() if config.ready_path else None
+        self.draining = False
         # Read for each request: kept here, where the compiled protocol reads them fast.
         self.head_timeout = config.head_timeout
         self.body_timeout = config.body_timeout
@@ -94,6 +109,7 @@ class ServerState:
         request: Request,
         addresses: tuple[Any, Any],
         head_end: float,
+        scheme: str = "ws",
     ) -> WebSocketSession:
         """Run the application for a WebSocket handshake (``websocket`` is the module,
         see ``websocket_support``) in a task of its own: the session that will speak
@@ -104,7 +120,7 @@ class ServerState:
             self.log_websocket(request, client, status, body_bytes, head_end)
 
         scope = build_websocket_scope(
-            request, client, server, self.config.root_path, self.lifespan_state
+            request, client, server, self.config.root_path, self.lifespan_state, scheme=scheme
         )
         settings = websocket.WebSocketSettings(max_size=self.config.ws_max_size)
         session: WebSocketSession = websocket.WebSocketSession(
@@ -241,6 +257,22 @@ class ServerState:
             return None, server
         client = (sys.intern(str(peer[0])), int(peer[1])) if isinstance(peer, tuple) else None
         return client, server
+
+    def trusts_peer(self, client: tuple[str, int] | None) -> bool:
+        """Whether the proxy headers of a connection from ``client`` are believed."""
+        trusted = self.trusted_peers
+        return trusted is not None and trusted.trusts(client[0] if client else None)
+
+    def proxied(self, request: Request) -> Forwarding | None:
+        """What the proxy headers of ``request``, from a trusted peer, establish."""
+        assert self.trusted_peers is not None
+        return forwarded_from(request.headers, self.trusted_peers)
+
+    def recycle(self) -> None:
+        """The server has served its ``recycle_at`` responses: say so, once."""
+        self.recycle_at = -1
+        if self.on_recycle is not None:
+            self.on_recycle()
 
     def check_drained(self) -> None:
         """During shutdown, set ``drained`` once no connection or app task is left."""
