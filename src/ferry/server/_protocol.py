@@ -69,6 +69,7 @@ class HTTPProtocol(asyncio.Protocol):
         "_files",
         "_head_start",
         "_lost",
+        "_peer_closed",
         "_read_paused",
         "_write_paused",
         "client",
@@ -103,7 +104,8 @@ class HTTPProtocol(asyncio.Protocol):
         self._read_paused = False
         self._write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
-        self._lost = False  # connection_lost has run
+        self._lost = False  # connection_lost has run, or the connection lingers (_close)
+        self._peer_closed = False  # eof_received has run
         self._head_start = 0.0  # perf_counter() when this request's first byte came
         self.responses = 0  # responses completed on this connection
         self._batch: WriteBatch | None = None  # pipelined responses held (see _start_batch)
@@ -144,6 +146,7 @@ class HTTPProtocol(asyncio.Protocol):
         if self.upgraded is not None:
             self.upgraded.eof_received()
             return True
+        self._peer_closed = True
         self.conn.receive_eof()
         if self.cycle is None:
             self._next_request()
@@ -157,6 +160,12 @@ class HTTPProtocol(asyncio.Protocol):
         return True
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._detach()
+        if self.upgraded is not None:
+            self.upgraded.connection_lost()
+
+    def _detach(self) -> None:
+        """The connection is gone, or no longer ours (lingering): let go of it."""
         self._lost = True
         self._batch = None
         self.state.connections.discard(self)
@@ -165,8 +174,6 @@ class HTTPProtocol(asyncio.Protocol):
         if self.cycle is not None:
             self.cycle.disconnect()
             self.cycle = None
-        if self.upgraded is not None:
-            self.upgraded.connection_lost()
         self._wake_drain()
 
     def pause_writing(self) -> None:
@@ -506,8 +513,18 @@ class HTTPProtocol(asyncio.Protocol):
                 self.transport.write(data)
 
     def _close(self) -> None:
+        """Close after what is written, in stages (``_linger``, RFC 9112 §9.6): input may
+        be pending, and closing over unread input would reset the connection, destroying
+        the responses the client has not read yet."""
         self.flush()
-        self.transport.close()
+        transport = self.transport
+        if self._lost or transport.is_closing():
+            return
+        self._detach()
+        if self._peer_closed:
+            transport.close()  # the client closed first: nothing of its is unread
+        else:
+            self.state.lingering.close(transport)
 
     # -- errors, deadlines, shutdown ----------------------------------------------------
 

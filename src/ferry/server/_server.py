@@ -130,22 +130,29 @@ class Server:
             now = loop.time()
             for protocol in list(state.connections):
                 protocol.check_deadline(now)
+            state.lingering.check_deadlines(now)
 
     async def _shutdown(self, server: Any, state: ServerState) -> None:
-        """Stop accepting; let requests in flight finish (within the grace period)."""
+        """Stop accepting; let requests in flight finish (within the grace period), then
+        the staged closes (within what is left of it)."""
+        loop = state.loop
+        end = loop.time() + self.config.graceful_timeout
         state.shutting_down = True
         server.close()
         for protocol in list(state.connections):
             protocol.shutdown()
         state.check_drained()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(state.drained.wait(), self.config.graceful_timeout)
+            await asyncio.wait_for(state.drained.wait(), max(end - loop.time(), 0.0))
         for protocol in list(state.connections):
             protocol.transport.abort()
         for task in list(state.tasks):
             task.cancel()
         if state.tasks:
             await asyncio.wait(list(state.tasks), timeout=1.0)
+        # The last responses are written: their closes end by the client's EOF or their
+        # bounds (_linger), and at the latest when the grace period does.
+        await state.lingering.wait_empty(end)
         await server.wait_closed()
         # A connection the listener accepted just before it closed gets its protocol in a
         # later turn of the loop (asyncio's accept hands it on with call_soon), after the
