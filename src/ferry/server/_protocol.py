@@ -584,11 +584,13 @@ class HTTPProtocol(asyncio.Protocol):
             self.send_error(408, kind.value)  # HEAD or BODY: the 408's message
 
     def shutdown(self) -> None:
-        """Server shutdown: close now if idle, else after the response in flight."""
+        """Server shutdown: close now if idle after a response, else after the response
+        in flight, or to the request a new connection is about to send (its client
+        connected to send one; ``head_timeout`` still holds)."""
         self.conn.close_after_response()
         if self.upgraded is not None:
             self.upgraded.shutdown()
-        elif self.cycle is None:
+        elif self.cycle is None and self.responses and not self.conn.buffered_size:
             self._close()
 
     def _set_deadline(self, kind: Deadline, timeout: float) -> None:

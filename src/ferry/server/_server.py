@@ -16,6 +16,7 @@ from typing import Any
 from .. import _accel
 from ..asgi._lifespan import Lifespan
 from ..asgi._types import ASGIApp
+from ._backlog import accept_queued, handshakes_in_flight, release, seal
 from ._config import Config
 from ._loader import adapt_app, import_app
 from ._logging import configure_logging
@@ -27,6 +28,11 @@ __all__ = ["Server", "serve"]
 logger = logging.getLogger("ferry.error")
 
 _TICK = 0.5  # seconds between deadline sweeps: timeouts are this precise
+# At shutdown, the longest wait for handshakes begun before the listener was sealed
+# (_backlog): a lost final ACK is repeated with the SYN-ACK, which Linux sends again
+# after 1 s; a handshake still half done after this is a SYN flood's, not a client's.
+_HANDSHAKE_WAIT = 2.0
+_HANDSHAKE_POLL = 0.005  # the kernel tells of no SYN_RECV ending: it is looked at
 
 # Tracked objects allocated (net) before a young collection. CPython's default, 700, is
 # about what 64 keep-alive requests in flight hold, so under load the collector ran
@@ -56,6 +62,7 @@ class Server:
         self.should_exit = asyncio.Event()
         self.sockets: list[socket.socket] = []
         self._state: ServerState | None = None
+        self._factory: Any = None  # the protocol factory of the listener
 
     @property
     def state(self) -> ServerState:
@@ -110,6 +117,7 @@ class Server:
         def factory() -> HTTPProtocol:
             return HTTPProtocol(state)
 
+        self._factory = factory
         if config.fd is not None:
             # socket() reads the family and type of an existing descriptor itself.
             sock = socket.socket(fileno=config.fd)
@@ -133,12 +141,12 @@ class Server:
             state.lingering.check_deadlines(now)
 
     async def _shutdown(self, server: Any, state: ServerState) -> None:
-        """Stop accepting; let requests in flight finish (within the grace period), then
-        the staged closes (within what is left of it)."""
+        """Serve the accept queue and stop listening; let requests in flight finish
+        (within the grace period), then the staged closes (within what is left of it)."""
         loop = state.loop
         end = loop.time() + self.config.graceful_timeout
         state.shutting_down = True
-        server.close()
+        await self._take_backlog(loop, server, state, end)
         for protocol in list(state.connections):
             protocol.shutdown()
         state.check_drained()
@@ -154,18 +162,40 @@ class Server:
         # bounds (_linger), and at the latest when the grace period does.
         await state.lingering.wait_empty(end)
         await server.wait_closed()
-        # A connection the listener accepted just before it closed gets its protocol in a
-        # later turn of the loop (asyncio's accept hands it on with call_soon), after the
-        # aborts above: let those turns come, and abort what arrived, so that no socket
-        # outlives serve() (issue 17 is to serve them instead).
-        await asyncio.sleep(0)
-        if state.connections:
-            for protocol in list(state.connections):
-                protocol.transport.abort()
-            await asyncio.sleep(0)  # connection_lost runs, and closes the sockets
-        if self.config.uds is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(self.config.uds)
+
+    async def _take_backlog(
+        self, loop: asyncio.AbstractEventLoop, server: Any, state: ServerState, end: float
+    ) -> None:
+        """Stop listening without resetting the connections queued (see ``_backlog``):
+        seal each listener, wait for the handshakes begun before, accept what is queued,
+        close; those accepted are served (``connection_made``: shutting down, each is
+        told ``Connection: close``)."""
+        listeners = [socket.socket(fileno=os.dup(sock.fileno())) for sock in server.sockets]
+        accepted: list[socket.socket] = []
+        try:
+            sealed = [seal(sock, self.config.uds) for sock in listeners]
+            wait_until = min(end, loop.time() + _HANDSHAKE_WAIT)
+            exact = [sock for sock, is_sealed in zip(listeners, sealed, strict=True) if is_sealed]
+            # The kernel has no event for a handshake's end: it is polled, bounded.
+            while loop.time() < wait_until and any(map(handshakes_in_flight, exact)):  # noqa: ASYNC110
+                await asyncio.sleep(_HANDSHAKE_POLL)  # the loop still accepts meanwhile
+            for sock in listeners:
+                accepted += accept_queued(sock)
+            # asyncio accepts in a task that makes the transport a turn later, and, in
+            # 3.11, fails if the server has been closed meanwhile: let those turns come.
+            await asyncio.sleep(0)
+            server.close()
+        finally:
+            for sock in listeners:
+                if self.config.fd is not None:
+                    release(sock)
+                sock.close()
+        connecting = [loop.connect_accepted_socket(self._factory, conn) for conn in accepted]
+        results = await asyncio.gather(*connecting, return_exceptions=True)
+        for conn, result in zip(accepted, results, strict=True):
+            if isinstance(result, BaseException):
+                conn.close()  # gone before it could be served (reset by the client)
+        await asyncio.sleep(0)  # the protocols of asyncio's last accepts are made
 
     def _install_signal_handlers(self, loop: asyncio.AbstractEventLoop) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
