@@ -116,6 +116,7 @@ def test_sigterm_under_load_loses_no_request(loop_name: str) -> None:
 
         asyncio.run(main())
         code, _, err = ferry.finish(timeout=60)
+    print(f"TALLY {loop_name} {tally}")  # for runs by hand (pytest -s)
     assert code == 0, err
     assert tally.answered >= SIGNAL_AFTER
     assert (tally.lost, tally.wrong, lost[:3]) == (0, 0, [])
@@ -199,3 +200,17 @@ def test_a_handshake_in_flight_at_shutdown_is_served(loop_name: str) -> None:
         with client:
             on_server_loop(server, server.server.should_exit.set)
             assert read_to_eof(client) == closing_ok()
+
+
+def test_a_listener_passed_in_is_left_able_to_accept(loop_name: str) -> None:
+    # With --fd the listening socket may outlive this server (its owner may hand it to
+    # the next one): the filter that sealed it for the shutdown must come off again.
+    with socket.socket() as owned:
+        owned.bind(("127.0.0.1", 0))
+        owned.listen(8)
+        with serving(hello, loop_name, fd=os.dup(owned.fileno())):
+            pass  # started and shut down
+        with socket.create_connection(owned.getsockname(), timeout=2) as client:
+            accepted, _ = owned.accept()  # the handshake completed: no SYN was dropped
+            accepted.close()
+            client.close()
