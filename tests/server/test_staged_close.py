@@ -159,13 +159,8 @@ def test_a_peer_sending_past_the_byte_bound_is_cut_off(loop_name: str) -> None:
         with sock:
             sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
             assert read_to_eof(sock) == ok(BODY, close=True)
-
-            def send_on() -> None:
-                for _ in range(1000):  # at most 64 MB: the bound is 0.1 MB
-                    sock.sendall(b"z" * 65536)
-
             with pytest.raises((ConnectionResetError, BrokenPipeError)):
-                send_on()
+                send_until_reset(sock)  # 64 MB at most; the bound is 0.1 MB
         until_on_server_loop(server, lambda: lingering(server) == 0)
 
 
@@ -179,3 +174,63 @@ def test_a_lingering_connection_ends_at_its_time_bounds(loop_name: str, bound: s
             assert read_to_eof(sock) == ok(BODY, close=True)
             # The client neither closes nor stops: the next tick of the deadlines ends it.
             until_on_server_loop(server, lambda: lingering(server) == 0)
+
+
+def test_past_the_lingering_limit_a_close_is_immediate(loop_name: str) -> None:
+    with serving(large, loop_name) as server:
+        on_server_loop(server, lambda: setattr(server.server.state.lingering, "limit", 0))
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        with sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            assert read_to_eof(sock) == ok(BODY, close=True)
+            assert lingering(server) == 0
+
+
+def test_the_bounds_count_from_when_the_response_has_left(loop_name: str) -> None:
+    # A client reading a large response slowly is still being answered: the lingering
+    # bounds (here 0) do not cut it while the response waits in the server's buffer.
+    body = b"y" * (8 * 1024 * 1024)
+
+    async def huge(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+    with serving(huge, loop_name) as server:
+        state = server.server.state
+
+        def no_slack() -> None:
+            state.lingering.quiet = state.lingering.time = 0.0
+
+        on_server_loop(server, no_slack)
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        sock.settimeout(10)
+        with sock:
+            sock.connect(("127.0.0.1", server.port))
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            until_on_server_loop(server, lambda: lingering(server) == 1)
+            buffered = on_server_loop(
+                server,
+                lambda: [c.transport.get_write_buffer_size() for c in state.lingering.closing],
+            )
+            assert buffered[0] > 0  # the client has read nothing yet
+            on_server_loop(server, lambda: state.lingering.check_deadlines(state.loop.time()))
+            assert read_to_eof(sock) == ok(body, close=True)
+
+
+def test_shutdown_ends_the_lingering_at_its_grace_period(loop_name: str) -> None:
+    with serving(large, loop_name, graceful_timeout=0.2) as server:
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        with sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            assert read_to_eof(sock) == ok(BODY, close=True)
+            assert lingering(server) == 1  # the client neither closes nor stops
+            server.stop()  # returns: the lingering connection does not hold it
+            with pytest.raises((ConnectionResetError, BrokenPipeError)):
+                send_until_reset(sock)
+
+
+def send_until_reset(sock: socket.socket) -> None:
+    for _ in range(1000):
+        sock.sendall(b"z" * 65536)
