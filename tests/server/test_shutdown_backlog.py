@@ -11,6 +11,7 @@ import signal
 import socket
 import struct
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,7 @@ from ._helpers import (
     on_server_loop,
     tcp_connector,
 )
-from .test_staged_close import read_to_eof
+from .test_staged_close import read_to_eof, until_on_server_loop
 
 CLIENTS = 400
 SIGNAL_AFTER = 1000  # responses received before SIGTERM
@@ -214,3 +215,16 @@ def test_a_listener_passed_in_is_left_able_to_accept(loop_name: str) -> None:
             accepted, _ = owned.accept()  # the handshake completed: no SYN was dropped
             accepted.close()
             client.close()
+
+
+def test_a_new_connection_that_sends_nothing_holds_shutdown_briefly(loop_name: str) -> None:
+    # It gets _FIRST_REQUEST_AT_SHUTDOWN (1 s) to begin its request, not head_timeout.
+    with serving(hello, loop_name, head_timeout=60, graceful_timeout=60) as server:
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        with sock:
+            until_on_server_loop(server, lambda: len(server.server.state.connections) == 1)
+            start = time.monotonic()
+            server.stop()
+            elapsed = time.monotonic() - start
+            assert read_to_eof(sock) == b""
+    assert elapsed < 10

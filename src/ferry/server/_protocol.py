@@ -53,6 +53,10 @@ logger = logging.getLogger("ferry.error")
 
 _BODY_HIGH_WATER: Final = 65536  # queued request-body bytes that pause reading
 _MAX_NESTING: Final = 16  # pipelined requests answered in one call chain (response_complete)
+# During shutdown, how long a connection that has sent nothing yet gets for its request
+# (at most head_timeout): it likely carries one on its way (a client connected to send
+# it), but a browser's speculative connection may never send, and would hold shutdown.
+_FIRST_REQUEST_AT_SHUTDOWN: Final = 1.0
 # The deadline kinds, bound once (statics of this module for the compiled accelerator).
 _NO_DEADLINE: Final = Deadline.NONE
 _HEAD: Final = Deadline.HEAD
@@ -123,10 +127,13 @@ class HTTPProtocol(asyncio.Protocol):
             self.send_error(503, "too many connections")
             return
         if state.shutting_down:
-            # Accepted just before the listener closed, too late for shutdown() to see:
-            # serve the request it may carry, and say the connection ends with it.
+            # Accepted from the backlog at shutdown (Server._take_backlog), or just before
+            # the listener closed: serve the request it may carry, and say the connection
+            # ends with it.
             self.conn.close_after_response()
-        self._set_deadline(_HEAD, state.head_timeout)
+            self._set_deadline(_HEAD, min(state.head_timeout, _FIRST_REQUEST_AT_SHUTDOWN))
+        else:
+            self._set_deadline(_HEAD, state.head_timeout)
 
     def data_received(self, data: bytes) -> None:
         if self.upgraded is not None:
@@ -585,13 +592,17 @@ class HTTPProtocol(asyncio.Protocol):
 
     def shutdown(self) -> None:
         """Server shutdown: close now if idle after a response, else after the response
-        in flight, or to the request a new connection is about to send (its client
-        connected to send one; ``head_timeout`` still holds)."""
+        in flight, or after the request a new connection is about to send (its client
+        connected to send one), given ``_FIRST_REQUEST_AT_SHUTDOWN`` to begin."""
         self.conn.close_after_response()
         if self.upgraded is not None:
             self.upgraded.shutdown()
-        elif self.cycle is None and self.responses and not self.conn.buffered_size:
-            self._close()
+        elif self.cycle is None and not self.conn.buffered_size:
+            if self.responses:
+                self._close()
+            else:
+                timeout = min(self.state.head_timeout, _FIRST_REQUEST_AT_SHUTDOWN)
+                self._set_deadline(_HEAD, timeout)
 
     def _set_deadline(self, kind: Deadline, timeout: float) -> None:
         self.deadline_kind = kind
