@@ -83,14 +83,21 @@ def test_the_over_limit_503_reaches_clients_that_sent_first(loop_name: str) -> N
     assert answers == [SERVICE_UNAVAILABLE] * 50
 
 
+async def small(scope: Scope, receive: Receive, send: Send) -> None:
+    """Answers 200 with 1 KiB, after reading the request."""
+    await receive()
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": BODY[:1024]})
+
+
 def test_a_pipeline_past_the_request_limit_gets_every_response_then_eof(loop_name: str) -> None:
     # Three times the limit, each request padded so that the pipeline overflows the
     # server's pipeline buffer: at the limit, most of it is still unread in the kernel.
-    # The client reads through a small window, so the server's last responses are still
-    # in its socket's buffer when it closes; a reset there would destroy them.
+    # The client reads late, through a small window, so the server's last responses are
+    # still in its socket's buffer when it closes; a reset there would destroy them.
     limit = 50
     request = b"GET / HTTP/1.1\r\nHost: t\r\nX-Pad: " + b"p" * 4000 + b"\r\n\r\n"
-    with serving(large, loop_name, max_requests_per_connection=limit) as server:
+    with serving(small, loop_name, max_requests_per_connection=limit) as server:
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
         sock.settimeout(10)
@@ -105,12 +112,28 @@ def test_a_pipeline_past_the_request_limit_gets_every_response_then_eof(loop_nam
 
         sender = threading.Thread(target=send)
         sender.start()
-        received = read_to_eof(sock)
+        until_on_server_loop(server, lambda: lingering(server) == 1)  # all answered
+        received = read_to_eof(sock)  # only now
         sender.join(10)
         sock.close()
     assert not sender.is_alive()
     assert sent == []  # the server read (and dropped) the requests past its limit
-    assert received == ok(BODY) * (limit - 1) + ok(BODY, close=True)
+    assert received == ok(BODY[:1024]) * (limit - 1) + ok(BODY[:1024], close=True)
+
+
+def test_keep_alive_expiry_closes_in_stages(loop_name: str) -> None:
+    with serving(large, loop_name, keep_alive_timeout=0.5) as server:
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        with sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            received = b""
+            while len(received) < len(ok(BODY)):
+                received += sock.recv(65536)
+            until_on_server_loop(server, lambda: lingering(server) == 1)  # expired
+            for _ in range(16):  # a request crossing the close, and more: dropped
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nX-Pad: " + b"p" * 65000 + b"\r\n\r\n")
+            assert read_to_eof(sock) == b""
+    assert received == ok(BODY)
 
 
 def test_a_lingering_connection_is_not_counted_and_starts_no_request(loop_name: str) -> None:
