@@ -58,6 +58,10 @@ logger = logging.getLogger("ferry.error")
 
 _BODY_HIGH_WATER: Final = 65536  # queued request-body bytes that pause reading
 _MAX_NESTING: Final = 16  # pipelined requests answered in one call chain (response_complete)
+# During shutdown, how long a connection that has sent nothing yet gets for its request
+# (at most head_timeout): it likely carries one on its way (a client connected to send
+# it), but a browser's speculative connection may never send, and would hold shutdown.
+_FIRST_REQUEST_AT_SHUTDOWN: Final = 1.0
 # The deadline kinds, bound once (statics of this module for the compiled accelerator).
 _NO_DEADLINE: Final = Deadline.NONE
 _HEAD: Final = Deadline.HEAD
@@ -77,6 +81,7 @@ class HTTPProtocol(asyncio.Protocol):
         "_files",
         "_head_start",
         "_lost",
+        "_peer_closed",
         "_read_paused",
         "_send_timer",
         "_write_paused",
@@ -119,7 +124,8 @@ class HTTPProtocol(asyncio.Protocol):
         self._read_paused = False
         self._write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
-        self._lost = False  # connection_lost has run
+        self._lost = False  # connection_lost has run, or the connection lingers (_close)
+        self._peer_closed = False  # eof_received has run
         self._head_start = 0.0  # perf_counter() when this request's first byte came
         self.responses = 0  # responses completed on this connection
         self._batch: WriteBatch | None = None  # pipelined responses held (see _start_batch)
@@ -148,10 +154,13 @@ class HTTPProtocol(asyncio.Protocol):
             self.send_error(503, "too many connections")
             return
         if state.shutting_down:
-            # Accepted just before the listener closed, too late for shutdown() to see:
-            # serve the request it may carry, and say the connection ends with it.
+            # Accepted from the backlog at shutdown (Server._take_backlog), or just before
+            # the listener closed: serve the request it may carry, and say the connection
+            # ends with it.
             self.conn.close_after_response()
-        self._set_deadline(_HEAD, state.head_timeout)
+            self._set_deadline(_HEAD, min(state.head_timeout, _FIRST_REQUEST_AT_SHUTDOWN))
+        else:
+            self._set_deadline(_HEAD, state.head_timeout)
 
     def data_received(self, data: bytes) -> None:
         if self.upgraded is not None:
@@ -171,6 +180,7 @@ class HTTPProtocol(asyncio.Protocol):
         if self.upgraded is not None:
             self.upgraded.eof_received()
             return True
+        self._peer_closed = True
         self.conn.receive_eof()
         if self.cycle is None:
             self._next_request()
@@ -184,6 +194,12 @@ class HTTPProtocol(asyncio.Protocol):
         return True
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._detach()
+        if self.upgraded is not None:
+            self.upgraded.connection_lost()
+
+    def _detach(self) -> None:
+        """The connection is gone, or no longer ours (lingering): let go of it."""
         self._lost = True
         self._batch = None
         self.state.connections.discard(self)
@@ -192,8 +208,6 @@ class HTTPProtocol(asyncio.Protocol):
         if self.cycle is not None:
             self.cycle.disconnect()
             self.cycle = None
-        if self.upgraded is not None:
-            self.upgraded.connection_lost()
         self._wake_drain()
 
     def pause_writing(self) -> None:
@@ -609,8 +623,18 @@ class HTTPProtocol(asyncio.Protocol):
                 self.transport.write(data)
 
     def _close(self) -> None:
+        """Close after what is written, in stages (``_linger``, RFC 9112 §9.6): input may
+        be pending, and closing over unread input would reset the connection, destroying
+        the responses the client has not read yet."""
         self.flush()
-        self.transport.close()
+        transport = self.transport
+        if self._lost or transport.is_closing():
+            return
+        self._detach()
+        if self._peer_closed:
+            transport.close()  # the client closed first: nothing of its is unread
+        else:
+            self.state.lingering.close(transport)
 
     # -- errors, deadlines, shutdown ----------------------------------------------------
 
@@ -700,12 +724,18 @@ class HTTPProtocol(asyncio.Protocol):
         self.transport.abort()
 
     def shutdown(self) -> None:
-        """Server shutdown: close now if idle, else after the response in flight."""
+        """Server shutdown: close now if idle after a response, else after the response
+        in flight, or after the request a new connection is about to send (its client
+        connected to send one), given ``_FIRST_REQUEST_AT_SHUTDOWN`` to begin."""
         self.conn.close_after_response()
         if self.upgraded is not None:
             self.upgraded.shutdown()
-        elif self.cycle is None:
-            self._close()
+        elif self.cycle is None and not self.conn.buffered_size:
+            if self.responses:
+                self._close()
+            else:
+                timeout = min(self.state.head_timeout, _FIRST_REQUEST_AT_SHUTDOWN)
+                self._set_deadline(_HEAD, timeout)
 
     def _set_deadline(self, kind: Deadline, timeout: float) -> None:
         self.deadline_kind = kind

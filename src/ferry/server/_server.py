@@ -15,6 +15,7 @@ from typing import Any
 from .. import _accel
 from ..asgi._lifespan import Lifespan
 from ..asgi._types import ASGIApp
+from ._backlog import accept_queued, handshakes_in_flight, release, seal
 from ._config import Config
 from ._loader import adapt_app, import_app
 from ._logging import configure_logging
@@ -27,6 +28,12 @@ __all__ = ["Server", "serve"]
 logger = logging.getLogger("ferry.error")
 
 _TICK = 0.5  # seconds between deadline sweeps: timeouts are this precise
+# At shutdown, the longest wait for handshakes begun before the listener was sealed
+# (_backlog): a lost final ACK is repeated with the SYN-ACK, which Linux sends again
+# after 1 s; a handshake still half done after this is a SYN flood's, not a client's.
+_HANDSHAKE_WAIT = 2.0
+_MAIN_PROCESS_GRACE = 5.0  # seconds a worker's delay waits past its own for the main
+_HANDSHAKE_POLL = 0.005  # the kernel tells of no SYN_RECV ending: it is looked at
 
 # Tracked objects allocated (net) before a young collection. CPython's default, 700, is
 # about what 64 keep-alive requests in flight hold, so under load the collector ran
@@ -57,6 +64,9 @@ class Server:
         self.sockets: list[socket.socket] = []
         self._state: ServerState | None = None
         self._given_sockets: list[socket.socket] | None = None
+        # A worker replaced while the others serve on (SIGQUIT): no --shutdown-delay.
+        self.retiring = False
+        self._factory: Any = None  # the protocol factory of the listener
 
     @property
     def state(self) -> ServerState:
@@ -122,11 +132,15 @@ class Server:
         front takes this server out before it refuses anything. A second signal (or
         ``should_exit`` set again) ends the delay."""
         delay = self.config.shutdown_delay
-        if delay <= 0:
+        if delay <= 0 or self.retiring:
             return
         logger.info("draining for %g s before shutting down (--shutdown-delay)", delay)
         state.draining = True
         self.should_exit.clear()
+        if self._given_sockets:
+            # A worker: the main process, which owns the sockets, ends the delay with a
+            # second SIGTERM once it has sealed them (see _take_backlog); a bound anyway.
+            delay += _MAIN_PROCESS_GRACE
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.should_exit.wait(), delay)
 
@@ -136,6 +150,7 @@ class Server:
         def factory() -> HTTPProtocol:
             return HTTPProtocol(state)
 
+        self._factory = factory
         if self._given_sockets:
             return await _Listeners.start(loop, factory, self._given_sockets, config.backlog)
         if config.fd is not None:
@@ -158,35 +173,68 @@ class Server:
             now = loop.time()
             for protocol in list(state.connections):
                 protocol.check_deadline(now)
+            state.lingering.check_deadlines(now)
 
     async def _shutdown(self, server: Any, state: ServerState) -> None:
-        """Stop accepting; let requests in flight finish (within the grace period)."""
+        """Serve the accept queue and stop listening; let requests in flight finish
+        (within the grace period), then the staged closes (within what is left of it)."""
+        loop = state.loop
+        end = loop.time() + self.config.graceful_timeout
         state.shutting_down = True
-        server.close()
+        await self._take_backlog(loop, server, state, end)
         for protocol in list(state.connections):
             protocol.shutdown()
         state.check_drained()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(state.drained.wait(), self.config.graceful_timeout)
+            await asyncio.wait_for(state.drained.wait(), max(end - loop.time(), 0.0))
         for protocol in list(state.connections):
             protocol.transport.abort()
         for task in list(state.tasks):
             task.cancel()
         if state.tasks:
             await asyncio.wait(list(state.tasks), timeout=1.0)
+        # The last responses are written: their closes end by the client's EOF or their
+        # bounds (_linger), and at the latest when the grace period does.
+        await state.lingering.wait_empty(end)
         await server.wait_closed()
-        # A connection the listener accepted just before it closed gets its protocol in a
-        # later turn of the loop (asyncio's accept hands it on with call_soon), after the
-        # aborts above: let those turns come, and abort what arrived, so that no socket
-        # outlives serve() (issue 17 is to serve them instead).
-        await asyncio.sleep(0)
-        if state.connections:
-            for protocol in list(state.connections):
-                protocol.transport.abort()
-            await asyncio.sleep(0)  # connection_lost runs, and closes the sockets
-        if self.config.uds is not None and not self._given_sockets:
-            with contextlib.suppress(OSError):
-                os.unlink(self.config.uds)
+
+    async def _take_backlog(
+        self, loop: asyncio.AbstractEventLoop, server: Any, state: ServerState, end: float
+    ) -> None:
+        """Stop listening without resetting the connections queued (see ``_backlog``):
+        seal each listener, wait for the handshakes begun before, accept what is queued,
+        close; those accepted are served (``connection_made``: shutting down, each is
+        told ``Connection: close``)."""
+        listeners = [socket.socket(fileno=os.dup(sock.fileno())) for sock in server.sockets]
+        accepted: list[socket.socket] = []
+        try:
+            # Given sockets are a worker's, shared with the others and owned by the main
+            # process: it seals them when the whole server stops (Supervisor._seal); a
+            # worker only takes its share of the queue.
+            owned = not self._given_sockets
+            sealed = [seal(sock, self.config.uds) if owned else False for sock in listeners]
+            wait_until = min(end, loop.time() + _HANDSHAKE_WAIT)
+            exact = [sock for sock, is_sealed in zip(listeners, sealed, strict=True) if is_sealed]
+            # The kernel has no event for a handshake's end: it is polled, bounded.
+            while loop.time() < wait_until and any(map(handshakes_in_flight, exact)):  # noqa: ASYNC110
+                await asyncio.sleep(_HANDSHAKE_POLL)  # the loop still accepts meanwhile
+            for sock in listeners:
+                accepted += accept_queued(sock)
+            # asyncio accepts in a task that makes the transport a turn later, and, in
+            # 3.11, fails if the server has been closed meanwhile: let those turns come.
+            await asyncio.sleep(0)
+            server.close()
+        finally:
+            for sock in listeners:
+                if self.config.fd is not None and owned:
+                    release(sock)
+                sock.close()
+        connecting = [loop.connect_accepted_socket(self._factory, conn) for conn in accepted]
+        results = await asyncio.gather(*connecting, return_exceptions=True)
+        for conn, result in zip(accepted, results, strict=True):
+            if isinstance(result, BaseException):
+                conn.close()  # gone before it could be served (reset by the client)
+        await asyncio.sleep(0)  # the protocols of asyncio's last accepts are made
 
     def _install_signal_handlers(self, loop: asyncio.AbstractEventLoop) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):

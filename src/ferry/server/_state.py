@@ -21,6 +21,7 @@ from ..asgi._scope import ScopeTemplates, build_websocket_scope
 from ..asgi._types import ASGIApp, ImmediateResponse, RespondNow, Scope
 from ..proxy import Forwarding, TrustedPeers, forwarded_from
 from ._config import Config
+from ._linger import LINGER_MIN_LIMIT, LingeringCloses
 from ._rates import MinRate
 
 if TYPE_CHECKING:
@@ -47,6 +48,8 @@ class ServerState:
         self.limits = config.limits
         self.response_settings = config.response_settings
         self.connections: set[HTTPProtocol] = set()
+        # Connections past their last response, closing in stages: not in connections.
+        self.lingering = LingeringCloses(loop, max(config.max_connections, LINGER_MIN_LIMIT))
         self.tasks: set[asyncio.Task[Any]] = set()
         self.lifespan_state: dict[str, Any] = {}
         self.shutting_down = False

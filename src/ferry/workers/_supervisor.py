@@ -36,11 +36,12 @@ from dataclasses import dataclass
 
 from ..asgi._types import ASGIApp
 from ..server import Config
+from ..server._backlog import handshakes_in_flight, release, seal
 from ..server._loader import adapt_app, import_app
 from ..server._logging import configure_logging
 from ..server._sockets import bind_sockets
 from ._reload import ChangeWatcher
-from ._worker import DUMP_SIGNAL, Message, run_worker
+from ._worker import DUMP_SIGNAL, RETIRE_SIGNAL, Message, run_worker
 
 __all__ = ["Supervisor"]
 
@@ -51,6 +52,8 @@ _DUMP_GRACE = 1.0  # seconds a stuck worker gets to write its stacks before it i
 _KILL_GRACE = 5.0  # seconds past graceful_timeout before stopping workers are killed
 _QUICK_DEATH = 5.0  # a worker dying this soon after it was ready counts as dying young
 _MAX_PAUSE = 10.0  # the longest pause before replacing workers that keep dying young
+_HANDSHAKE_WAIT = 2.0  # seconds the seal waits for handshakes answered before it
+_HANDSHAKE_POLL = 0.005
 
 
 @dataclass(eq=False)
@@ -97,12 +100,15 @@ class Supervisor:
         self.young_deaths = 0
         self.pause_until = 0.0
         self._wake: tuple[int, int] = (-1, -1)  # the signals' wake-up pipe
+        self.seal_at = 0.0  # stopping with --shutdown-delay: when to seal the sockets
+        self.activated = False
 
     # -- the life of the main process ---------------------------------------------------
 
     def run(self) -> int:
         """Bind, start the workers, supervise them until stopped; the exit status."""
         configure_logging(self.config.log_level)
+        self.activated = "LISTEN_FDS" in os.environ  # systemd's sockets outlive us
         self.sockets = bind_sockets(self.config)
         self._announce()
         if self.config.preload:
@@ -125,7 +131,10 @@ class Supervisor:
             signal.set_wakeup_fd(old_wakeup)
             for fd in (wake_read, wake_write):
                 os.close(fd)
+            outlive = self.config.fd is not None or self.activated
             for sock in self.sockets:
+                if outlive:
+                    release(sock)  # its next owner must not find it sealed
                 sock.close()
             if self.config.uds is not None:
                 with contextlib.suppress(OSError):
@@ -189,6 +198,12 @@ class Supervisor:
         self._watch(now)
         if self.watcher is not None and not self.stopping:
             self._watch_files(now)
+        if self.stopping and self.seal_at and now >= self.seal_at:
+            self.seal_at = 0.0
+            self._seal()
+            for worker in self.workers.values():  # the second SIGTERM: the delay is over
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(worker.pid, signal.SIGTERM)
         if self.stopping:
             if now > self.stop_deadline:
                 self._kill_all("did not stop within the graceful timeout")
@@ -203,6 +218,9 @@ class Supervisor:
                 self._kill_all("a second SIGINT")
                 return
             if self.stopping:  # a second SIGTERM: on to the workers (ends their delay)
+                if self.seal_at:
+                    self.seal_at = 0.0
+                    self._seal()
                 for worker in self.workers.values():
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(worker.pid, signal.SIGTERM)
@@ -219,6 +237,9 @@ class Supervisor:
             self._stop_extra()
 
     def _stop(self, reason: str, status: int = 0) -> None:
+        """Stop the whole server: each worker drains (SIGTERM). The accept queue is
+        sealed first (see ``_seal``), or, with --shutdown-delay, once the delay is over
+        (the workers then get a second SIGTERM), so that no queued connection is reset."""
         if not self.stopping:
             logger.info("%s", reason)
             self.stopping = True
@@ -227,8 +248,22 @@ class Supervisor:
             patience = config.shutdown_delay + config.graceful_timeout + _KILL_GRACE
             self.stop_deadline = time.monotonic() + patience
             self.reload_queue.clear()
+            if config.shutdown_delay > 0:
+                self.seal_at = time.monotonic() + config.shutdown_delay
+            else:
+                self._seal()
         for worker in list(self.workers.values()):
             self._terminate(worker)
+
+    def _seal(self) -> None:
+        """Stop new connections from completing on the sockets, and wait (bounded) for
+        the handshakes already answered: from then on the workers' queue can only empty
+        (``server/_backlog.py``; the workers accept what is queued before they close)."""
+        uds = self.config.uds
+        sealed = [sock for sock in self.sockets if seal(sock, uds)]
+        deadline = time.monotonic() + _HANDSHAKE_WAIT
+        while time.monotonic() < deadline and any(map(handshakes_in_flight, sealed)):
+            time.sleep(_HANDSHAKE_POLL)  # the kernel tells of no handshake's end
 
     def _kill_all(self, reason: str) -> None:
         if self.workers:
@@ -284,11 +319,13 @@ class Supervisor:
         logger.debug("worker %d started", pid)
         return worker
 
-    def _terminate(self, worker: WorkerProcess) -> None:
+    def _terminate(self, worker: WorkerProcess, *, retire: bool = False) -> None:
+        """Stop a worker gracefully: SIGTERM when the server stops, SIGQUIT when it is
+        replaced while the others serve on (no --shutdown-delay, nothing to seal)."""
         if not worker.stopping:
             worker.stopping = True
             with contextlib.suppress(ProcessLookupError):
-                os.kill(worker.pid, signal.SIGTERM)
+                os.kill(worker.pid, RETIRE_SIGNAL if retire else signal.SIGTERM)
 
     def _read_pipe(self, worker: WorkerProcess) -> None:
         try:
@@ -311,7 +348,7 @@ class Supervisor:
         logger.info("worker %d ready", worker.pid)
         old = worker.replaces
         if old is not None and old.pid in self.workers:
-            self._terminate(old)  # the new one serves: the old one drains
+            self._terminate(old, retire=True)  # the new one serves: the old one drains
         if self.booting and all(w.ready for w in self.workers.values()):
             self.booting = False
 
@@ -388,7 +425,7 @@ class Supervisor:
         for worker in sorted(running, key=lambda w: w.started, reverse=True)[
             : max(0, len(running) - self.target)
         ]:
-            self._terminate(worker)
+            self._terminate(worker, retire=True)
 
     def _watch(self, now: float) -> None:
         """The watchdog: a ready worker without a beat for worker_timeout is stuck."""

@@ -10,7 +10,9 @@ What a worker writes on its pipe, one byte each (``Message``):
   replacement, and stops it once the new one is ready.
 
 Signals, as the main process sends them: SIGTERM and SIGINT stop it gracefully (as a
-single Ferry process); SIGUSR2 makes it log the stack of every thread
+single Ferry process: ``--shutdown-delay``, whose end the main process signals with a
+second SIGTERM, then the graceful shutdown); SIGQUIT stops it gracefully without the
+delay, when it is replaced while the others serve on; SIGUSR2 makes it log the stack of every thread
 (``faulthandler``, which works even when the loop is stuck in C) and then, as soon as
 Python code runs, the requests in flight. SIGHUP, SIGTTIN and SIGTTOU are the main
 process's: ignored here. A worker whose main process is gone stops by itself.
@@ -37,13 +39,14 @@ from ..asgi._types import ASGIApp
 from ..server import Config, Server
 from ..server._server import _run
 
-__all__ = ["EXIT_CONFIG", "EXIT_STARTUP", "Message", "run_worker"]
+__all__ = ["DUMP_SIGNAL", "EXIT_CONFIG", "EXIT_STARTUP", "RETIRE_SIGNAL", "Message", "run_worker"]
 
 logger = logging.getLogger("ferry.error")
 
 EXIT_CONFIG = 2  # the application target is wrong (as `ferry serve` exits)
 EXIT_STARTUP = 3  # the application's lifespan startup failed (as `ferry serve` exits)
 DUMP_SIGNAL = signal.SIGUSR2
+RETIRE_SIGNAL = signal.SIGQUIT  # replaced while the others serve on: no delay
 
 
 class Message(bytes, enum.Enum):
@@ -94,7 +97,7 @@ def _reset_signals() -> None:
     signal.set_wakeup_fd(-1)
     for number in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU):
         signal.signal(number, signal.SIG_IGN)
-    for number in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
+    for number in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, RETIRE_SIGNAL):
         signal.signal(number, signal.SIG_DFL)
 
 
@@ -121,6 +124,11 @@ async def _serve(server: Server, config: Config, sockets: list[socket.socket], p
         logger.info("worker %d served its max_requests: to be replaced", os.getpid())
         messages.send(Message.RECYCLE)
 
+    def retire() -> None:
+        server.retiring = True
+        server.should_exit.set()
+
+    loop.add_signal_handler(RETIRE_SIGNAL, retire)
     serving = loop.create_task(server.serve(install_signal_handlers=True, sockets=sockets))
     await _started(server, serving)
     if config.max_requests is not None:
