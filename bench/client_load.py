@@ -4,6 +4,8 @@ bench/client_bench.py. Runs in whichever environment has the client: Ferry's cli
 the standard library's http.client in either.
 
 Usage: python client_load.py CLIENT URL WARMUP_S DURATION_S
+       python client_load.py CLIENT URL --requests N   (exactly N, no warm-up: for
+                                                        bench/client_instructions.py)
 prints one JSON object on stdout: {"client", "requests", "seconds", "cpu_seconds",
 "errors", "wrong", "problem", "accelerated"}.
 
@@ -233,6 +235,52 @@ async def _async_load(fetch: AsyncFetch, duration: float, tally: Tally) -> None:
     await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
 
 
+def run_count(name: str, url: str, total: int) -> tuple[Tally, float]:
+    """Send exactly `total` requests (async: shared by CONCURRENCY tasks); (tally, seconds)."""
+    tally, start, cpu = Tally(), time.perf_counter(), time.process_time()
+    if name in ASYNC_CLIENTS:
+        asyncio.run(_async_count(name, url, total, tally))
+    else:
+        fetch, close = blocking_fetcher(name, url)
+        try:
+            for _ in range(total):
+                _checked(fetch, tally)
+        finally:
+            close()
+    tally.cpu_seconds = time.process_time() - cpu
+    return tally, time.perf_counter() - start
+
+
+def _checked(fetch: Fetch, tally: Tally) -> None:
+    try:
+        reply = fetch()
+    except Exception as exc:  # counted and shown, as in the timed loops
+        tally.fail(exc)
+        return
+    tally.count(reply)
+
+
+async def _async_count(name: str, url: str, total: int, tally: Tally) -> None:
+    fetch, close = await async_fetcher(name, url)
+    left = total
+
+    async def worker() -> None:
+        nonlocal left
+        while left > 0:
+            left -= 1
+            try:
+                reply = await fetch()
+            except Exception as exc:  # counted and shown, as in the timed loops
+                tally.fail(exc)
+                continue
+            tally.count(reply)
+
+    try:
+        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    finally:
+        await close()
+
+
 def accelerated(name: str) -> bool | None:
     """Whether Ferry's compiled accelerator is in use (None for the other clients)."""
     if not name.startswith("ferry"):
@@ -243,11 +291,14 @@ def accelerated(name: str) -> bool | None:
 
 
 def main(argv: list[str]) -> int:
-    name, url, warmup, duration = argv[0], argv[1], float(argv[2]), float(argv[3])
-    if name in ASYNC_CLIENTS:
+    name, url = argv[0], argv[1]
+    if argv[2] == "--requests":
+        tally, seconds = run_count(name, url, int(argv[3]))
+    elif name in ASYNC_CLIENTS:
+        warmup, duration = float(argv[2]), float(argv[3])
         tally, seconds = asyncio.run(run_async(name, url, warmup, duration))
     else:
-        tally, seconds = run_blocking(name, url, warmup, duration)
+        tally, seconds = run_blocking(name, url, float(argv[2]), float(argv[3]))
     report = {
         "client": name,
         "requests": tally.requests,

@@ -223,3 +223,26 @@ def test_an_nginx_that_does_not_start_voids_every_client(monkeypatch: pytest.Mon
     assert [r.client for r in results] == [spec.name for spec in client_bench.CLIENTS]
     void = "1 of 1 rounds void: nginx: exited with status 1 before listening"
     assert {(r.requests_per_s, r.void) for r in results} == {(None, void)}
+
+
+def test_a_counted_run_sends_exactly_the_requests_asked_and_checks_each(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    blocking, replies = Replies(), Replies()
+
+    async def fetch() -> tuple[int, bytes]:
+        await asyncio.sleep(0)
+        return replies()
+
+    async def async_fetcher(name: str, url: str) -> Any:
+        async def close() -> None:
+            pass
+
+        return fetch, close
+
+    monkeypatch.setattr(client_load, "blocking_fetcher", lambda name, url: (blocking, lambda: None))
+    monkeypatch.setattr(client_load, "async_fetcher", async_fetcher)
+    tally, _ = client_load.run_count("http.client", "http://127.0.0.1:1/", 100)
+    assert (blocking.calls, (tally.requests, tally.wrong, tally.errors)) == (100, (34, 33, 33))
+    tally, _ = client_load.run_count("aiohttp", "http://127.0.0.1:1/", 100)
+    assert (replies.calls, (tally.requests, tally.wrong, tally.errors)) == (100, (34, 33, 33))
