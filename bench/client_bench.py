@@ -1,11 +1,12 @@
 """The client scenario of `make bench`: HTTP clients' requests/s over keep-alive against
 one local nginx (bench/servers.py's hello config, pinned to core 0), in one run.
 
-Each client runs in its own process on core 1 (bench/client_load.py, which inherits the
-harness's pinning): Ferry's clients with .venv's Python, once compiled (the mypyc
-accelerator `make install` builds) and once pure (`FERRY_PURE=1`, what a wheel installs
-today); the peers with .venv-bench's. Async clients keep 32 requests in flight; blocking
-ones send requests one after the other on one connection. Every response is checked.
+Each client runs in its own process, bench/client_load.py started with `taskset -c 1`:
+Ferry's clients with .venv's Python, once compiled (the mypyc accelerator `make install`
+builds) and once pure (`FERRY_PURE=1`, what a wheel installs today); http.client with
+the same Python (it needs no peer installed); the other peers with .venv-bench's. Async
+clients keep 32 requests in flight; blocking ones send requests one after the other on
+one connection. Every response is checked.
 
 Clients run in `rounds` interleaved rounds, each client once per round and the order
 turned by one place each round, as the server scenarios do; a client's median round is
@@ -35,15 +36,18 @@ PURE = "pure"
 @dataclass(frozen=True)
 class ClientSpec:
     """A client as measured: `name` (the report's), `load_name` (client_load.py's name
-    for it), whether it is one of Ferry's, and which Ferry build (`COMPILED`, `PURE`)."""
+    for it), which Ferry build it is (`COMPILED`, `PURE`; None for the peers), and
+    whether it is the standard library's (run, like Ferry's, with .venv's Python)."""
 
     name: str
     load_name: str
     ferry_build: str | None = None
+    stdlib: bool = False
 
     @property
     def python(self) -> Path:
-        return servers.FERRY_PYTHON if self.ferry_build else environment.BENCH_PYTHON
+        ferry_venv = self.ferry_build is not None or self.stdlib
+        return servers.FERRY_PYTHON if ferry_venv else environment.BENCH_PYTHON
 
     def environment(self, base: Mapping[str, str]) -> dict[str, str]:
         """The client process's environment: FERRY_PURE=1 for the pure build, and never
@@ -67,7 +71,7 @@ BLOCKING_CLIENTS = (
     ClientSpec("urllib3-pool", "urllib3-pool"),  # HTTPConnectionPool, paths
     ClientSpec("requests", "requests"),
     ClientSpec("httpx", "httpx"),
-    ClientSpec("http.client", "http.client"),
+    ClientSpec("http.client", "http.client", stdlib=True),
 )
 CLIENTS = (*ASYNC_CLIENTS, *BLOCKING_CLIENTS)
 # (client, peer, ratio): the client's requests/s ≥ ratio x the peer's (issue 16), checked

@@ -78,6 +78,20 @@ def test_the_pure_build_runs_with_ferry_pure_and_the_compiled_one_never_inherits
     assert client_bench.shown_command(SPECS["ferry-pure"], argv).startswith("FERRY_PURE=1 ")
 
 
+def test_ferry_and_http_client_run_in_ferry_s_venv_the_other_peers_in_the_bench_one() -> None:
+    in_ferry_venv = {
+        n for n, spec in SPECS.items() if spec.python == client_bench.servers.FERRY_PYTHON
+    }
+    assert in_ferry_venv == {
+        "ferry-async",
+        "ferry-async-pure",
+        "ferry",
+        "ferry-pure",
+        "http.client",
+    }
+    assert SPECS["aiohttp"].python == client_bench.environment.BENCH_PYTHON
+
+
 def test_the_median_round_stands_for_the_client_and_every_round_is_kept() -> None:
     rounds = [ClientRound(rate, rate / 100) for rate in (3.0, 1.0, 4.0, 2.0)]
     combined = client_bench.combine(SPECS["aiohttp"], rounds)
