@@ -11,9 +11,11 @@ nginx answers the same 13 bytes itself):
             a 13-byte file (64 connections; requests/s) and a 1 MiB file (16
             connections; bytes/s) from `ferry serve DIR` on uvloop and on asyncio, and
             from nginx with `root DIR; sendfile on;` (bench/static_site.py)
-  client    HTTP clients' requests/s over keep-alive against nginx: Ferry's AsyncClient
+  client    HTTP clients' requests/s over keep-alive against nginx, each in its own
+            process, in interleaved rounds, every response checked: Ferry's AsyncClient
             (32 in flight) vs aiohttp and httpx.AsyncClient; Ferry's Client in a loop vs
-            urllib3, requests, httpx.Client and http.client (bench/client_bench.py)
+            urllib3 (PoolManager, and a bare HTTPConnectionPool), requests, httpx.Client
+            and http.client; Ferry compiled and pure (bench/client_bench.py)
   wsgi      a WSGI hello world (bench/apps.py:wsgi_hello) under `wrk -t1 -c64`: Ferry
             (--threads 10), gunicorn's sync and gthread (10 threads) workers, granian WSGI
   websocket WebSocket echo round trips/s (bench/apps.py:ws_echo), 32 connections each
@@ -90,8 +92,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--rounds",
         type=int,
         default=5,
-        help="measured runs of each server in each load scenario, interleaved; "
-        "the median counts (default: 5)",
+        help="measured runs of each server in each load scenario, and of each client, "
+        "interleaved; the median counts (default: 5)",
     )
     parser.add_argument("--warmup", type=int, default=1, help="seconds of warm-up (0: none)")
     parser.add_argument(
@@ -255,7 +257,7 @@ def run_clients(args: argparse.Namespace) -> list[client_bench.ClientResult]:
     """The client scenario: every client against one nginx (bench/client_bench.py)."""
     print("\n== client", flush=True)
     with tempfile.TemporaryDirectory(prefix="ferry-bench-client-") as scratch:
-        return client_bench.run(Path(scratch) / "nginx", args.warmup, args.duration)
+        return client_bench.run(Path(scratch) / "nginx", args.warmup, args.duration, args.rounds)
 
 
 def print_tables(outcomes: list[Outcome], args: argparse.Namespace) -> None:
@@ -319,13 +321,14 @@ def main(argv: list[str] | None = None) -> int:
     checks = report.evaluate(outcomes, args.scenarios)
     print_tables(outcomes, args)
     if clients:
-        print(client_bench.format_report(clients, args.duration), end="\n\n")
+        print(client_bench.format_report(clients, args.duration, args.rounds), end="\n\n")
     if checks:
         print(report.format_targets(checks), end="\n\n")
     header = document_header(args, command, stamp)
     document = report.build_document(header, outcomes, checks)
     if clients:
         document["clients"] = [asdict(result) for result in clients]
+        document["client_targets"] = [asdict(found) for found in client_bench.checks(clients)]
     paths = report.write_results(document, stamp)
     print(f"results: {', '.join(str(path) for path in paths)}")
     if outcomes:  # the chart draws the server scenarios
