@@ -99,10 +99,13 @@ async def load(port: int, enough: asyncio.Event, tally: Tally, lost: list[bytes]
         enough.set()
 
 
-def test_sigterm_under_load_loses_no_request(loop_name: str) -> None:
+@pytest.mark.parametrize("workers", [1, 2], ids=["one-process", "two-workers"])
+def test_sigterm_under_load_loses_no_request(loop_name: str, workers: int) -> None:
+    """With workers, the main process seals the socket they share before it tells them
+    to stop, and each takes its share of the queue (``Supervisor._seal``)."""
     port = free_port()
     args = ["tests.server._apps:echo", "--port", str(port), "--loop", loop_name]
-    args += ["--no-access-log", "--backlog", "2048"]
+    args += ["--no-access-log", "--backlog", "2048", "--workers", str(workers)]
     tally = Tally()
     lost: list[bytes] = []
     with ferry_process(args) as ferry:
