@@ -34,7 +34,10 @@ typecheck: $(VENV)/.dev
 
 # The suite runs twice: as pure Python (with branch coverage; FERRY_PURE=1), and with
 # the compiled accelerator that `make install` and `make run` use.
+# The build comes first: the pure pass checks that a build of older sources is never used
+# (tests/test_accelerator.py), which a build left from an earlier checkout would fail.
 unit: $(VENV)/.dev
+	$(BIN)/python scripts/accelerate.py
 	FERRY_PURE=1 $(BIN)/pytest --cov --cov-report=term $(PYTEST_ARGS)
 
 unit-compiled: $(VENV)/.dev
