@@ -40,6 +40,7 @@ from ._decoders import IdentityDecoder
 from ._fetch_options import add_fetch_command
 from ._fetch_request import FetchRequest, RequestProblem, build_request, remote_name
 from ._fetch_writeout import Transfer, write_out
+from ._limits import StepTimeouts
 from ._models import URL, Timeouts
 from ._sync._backend import Trace
 from ._sync._client import Client, Response
@@ -271,7 +272,7 @@ class CurlHeaders(BaseTransport):
         self.removed = {name.encode("latin-1") for name in removed}
 
     def handle_request(
-        self, request: Request, timeouts: Timeouts, trace: Trace | None
+        self, request: Request, timeouts: StepTimeouts, trace: Trace | None
     ) -> tuple[ResponseHead, ResponseBody]:
         if self.removed:
             request.headers = [(n, v) for n, v in request.headers if n.lower() not in self.removed]
