@@ -418,3 +418,25 @@ def test_the_limit_and_the_deadline_on_the_in_process_transports() -> None:
         pytest.raises(TotalTimeout),
     ):
         client.get("http://app/")
+
+
+def test_the_limit_is_for_the_final_body_not_a_redirect_s() -> None:
+    """A redirect's body, which the client reads itself to reuse the connection, and its
+    declared length are not the caller's: the limit is on the final response."""
+
+    def handler(sock: socket.socket, index: int) -> None:
+        while head := read_head(sock):
+            if b" /next " in head:
+                sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlast")
+            else:
+                page = b"<a href='/next'>moved</a>" * 20
+                redirect = b"HTTP/1.1 302 Found\r\nLocation: /next\r\nContent-Length: %d\r\n\r\n"
+                sock.sendall(redirect % len(page) + page)
+
+    with ScriptedServer(handler) as server, Client(max_response_size=10) as client:
+        url = f"http://127.0.0.1:{server.port}/"
+        response = client.get(url, follow_redirects=True)
+        assert (response.content, len(response.history)) == (b"last", 1)
+        assert server.accepted == 1  # the redirect's connection carried the next hop
+        with pytest.raises(ResponseTooLarge):
+            client.get(url)  # not followed: the redirect is the final response

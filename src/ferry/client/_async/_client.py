@@ -503,15 +503,15 @@ class AsyncClient:
         trace: Trace | None = None,
     ) -> AsyncResponse:
         """Send the request (and follow redirects if asked to): the final response, its
-        body unread. One total deadline covers all the hops, as curl's --max-time."""
+        body unread. One total deadline covers all the hops, as curl's --max-time;
+        ``max_size`` is for the final response's body (a redirect's the client reads
+        itself, up to ``_REDIRECT_BODY``)."""
         steps: StepTimeouts = timeouts if timeouts.total is None else Deadline(timeouts)
         response = await self._send(*request, steps, max_size, trace)
         follow = self.follow_redirects if follow_redirects is None else follow_redirects
-        if not follow:
-            return response
         history: list[AsyncResponse] = []
         try:
-            while (hop := self._redirect(request, response)) is not None:
+            while follow and (hop := self._redirect(request, response)) is not None:
                 if len(history) == self.max_redirects:
                     raise TooManyRedirects(f"more than {self.max_redirects} redirects")
                 # Read a small redirect body to its end, so that its connection carries
@@ -520,10 +520,16 @@ class AsyncClient:
                 history.append(response)
                 request = hop
                 response = await self._send(*request, steps, max_size, trace)
+            if max_size is not None:
+                # curl's --max-filesize: a body declared too large is not even started.
+                declared = declared_length(request[0], response.status, response.headers)
+                if declared is not None and declared > max_size:
+                    raise too_large(max_size, declared, declared=True)
         except BaseException:
             await response.aclose()
             raise
-        response.history = history
+        if history:
+            response.history = history
         return response
 
     @staticmethod
@@ -576,11 +582,6 @@ class AsyncClient:
         decoder = decoder_for(encoding, self._max_ratio, max_size)
         response = AsyncResponse(url, head, source, timeouts, decoder, request, started, max_size)
         try:
-            if max_size is not None:
-                # curl's --max-filesize: a body declared too large is not even started.
-                declared = declared_length(method, head.status, head.headers)
-                if declared is not None and declared > max_size:
-                    raise too_large(max_size, declared, declared=True)
             for name, _ in head.headers:  # (not header_value: no list on every response)
                 if name == b"set-cookie":
                     store_cookies(jar, url, head.headers)

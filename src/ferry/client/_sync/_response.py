@@ -10,7 +10,13 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-from ..._errors import ClientClosed, ClientTimeout, HTTPStatusError, ResponseNotRead
+from ..._errors import (
+    ClientClosed,
+    ClientTimeout,
+    HTTPStatusError,
+    ResponseNotRead,
+    ResponseTooLarge,
+)
 from ...http1 import Response as ResponseHead
 from .._decoders import Decoder
 from .._limits import Deadline, StepTimeouts, passed, too_large
@@ -227,7 +233,9 @@ class Response:
     def drain(self, limit: int) -> None:
         """Read the body if it is at most ``limit`` bytes (then the connection can be
         reused); close it otherwise. For a redirect: RFC 9112 §9.3 lets a connection
-        carry the next request only once this response was read to its end."""
+        carry the next request only once this response was read to its end.
+        ``max_size`` is not applied: it is for the body the caller reads."""
+        self._max_size = None
         received = 0
         pieces = []
         try:
@@ -237,6 +245,8 @@ class Response:
                 pieces.append(piece)
             if self._body is None:
                 self.content = b"".join(pieces)
+        except ResponseTooLarge:
+            pass  # a compressed body, its decoder bounded by max_size: closed, as too large
         finally:
             self.close()
 
