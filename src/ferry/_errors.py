@@ -21,9 +21,13 @@
     │   ├── ConnectTimeout             opening the connection (DNS, TCP and TLS)
     │   ├── ReadTimeout                waiting for response bytes
     │   ├── WriteTimeout               sending request bytes
-    │   └── PoolTimeout                waiting for a free connection in the pool
+    │   ├── PoolTimeout                waiting for a free connection in the pool
+    │   └── TotalTimeout               the whole request, redirects and body included
+    │                                  (``Timeouts.total``)
     ├── DecodingError(ValueError)      a Content-Encoding could not be decoded, or the
     │                                  decoded body outgrew the decompression limit
+    ├── ResponseTooLarge               a response body larger than the client's
+    │                                  ``max_response_size`` (declared, or as read)
     ├── TooManyRedirects               more redirects than the client follows
     ├── HTTPStatusError                ``raise_for_status()`` on a 4xx or 5xx response;
     │                                  ``.response`` is that response
@@ -60,7 +64,9 @@ __all__ = [
     "ReadTimeout",
     "RemoteProtocolError",
     "ResponseNotRead",
+    "ResponseTooLarge",
     "TooManyRedirects",
+    "TotalTimeout",
     "WriteTimeout",
 ]
 
@@ -139,9 +145,26 @@ class PoolTimeout(ClientTimeout):
     """No connection of the pool became free within the pool timeout."""
 
 
+class TotalTimeout(ClientTimeout):
+    """The request's total deadline (``Timeouts.total``) passed: it bounds the whole
+    exchange, from the wait for a connection to the end of the body, redirects included."""
+
+
 class DecodingError(FerryError, ValueError):
     """A response's Content-Encoding could not be decoded, or the decoded body grew past
     the decompression limit (a decompression bomb)."""
+
+
+class ResponseTooLarge(FerryError):
+    """A response body is larger than the client's ``max_response_size``: its
+    Content-Length says so (raised before the body is read), or what arrived of it passed
+    the limit (raised then, before more is taken in). ``limit`` is the limit in bytes,
+    ``size`` the declared size or the bytes received so far (decoded)."""
+
+    def __init__(self, message: str, *, limit: int, size: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.size = size
 
 
 class TooManyRedirects(FerryError):

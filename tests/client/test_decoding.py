@@ -4,6 +4,7 @@ neither advertised nor decoded (the body is handed over as received, as httpx do
 
 from __future__ import annotations
 
+import gzip
 import socket
 import sys
 import tracemalloc
@@ -13,7 +14,7 @@ from collections.abc import Callable
 import pytest
 
 from ferry import __version__
-from ferry.client import AsyncClient, Client, DecodingError
+from ferry.client import AsyncClient, Client, DecodingError, ResponseTooLarge
 from ferry.client import _decoders as decoders
 
 from .rawserver import ScriptedServer, read_head, wait_closed
@@ -127,6 +128,26 @@ def test_bomb_is_stopped_before_it_takes_memory(coding: bytes) -> None:
     finally:
         tracemalloc.stop()
     assert peak < 8 << 20
+
+
+@pytest.mark.parametrize("coding", [b"gzip", b"br", b"zstd"])
+def test_the_response_size_limit_holds_while_decoding(coding: bytes) -> None:
+    """``max_response_size`` bounds each decoder's output too, within the ratio's
+    budget: 16 MiB of zeros, a few KiB encoded, stop at 1 MiB + 1 byte having allocated
+    a few MiB (ResponseTooLarge, not DecodingError: the ratio is not what ran out)."""
+    compress = {b"gzip": gzip.compress, **COMPRESS}[coding]
+    bomb = compress(b"\0" * (16 << 20))
+    decoder = decoders.decoder_for(coding, max_ratio=1000, max_size=1 << 20)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ResponseTooLarge) as raised:
+            decoder.decode(bomb)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20
+    assert raised.value.limit == 1 << 20
+    assert raised.value.size > 1 << 20
 
 
 @pytest.mark.parametrize("coding", [b"br", b"zstd"])

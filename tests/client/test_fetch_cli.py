@@ -6,7 +6,9 @@ import argparse
 import itertools
 import json
 import os
+import re
 import socket
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ import pytest
 
 from ferry import __version__
 from ferry.client._fetch_cli import add_fetch_command, render_trace, run_fetch
+from ferry.client._fetch_options import file_size
 
 from ..support import echo_app, serving
 from .rawserver import ScriptedServer, read_head, wait_closed
@@ -367,3 +370,67 @@ def test_trace_json_with_an_output_file(tmp_path: Path, capsys: pytest.CaptureFi
         assert fetch("--trace-json", "-o", str(out), f"http://127.0.0.1:{server.port}/") == 0
     assert json.loads(capsys.readouterr().out)["status"] == 200
     assert out.read_bytes() == b"hello"
+
+
+def endless_chunked(sock: socket.socket, index: int) -> None:
+    """A chunked body of 512-byte chunks, 1 MiB at most, then its end."""
+    read_head(sock)
+    sock.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+    for _ in range(2048):
+        sock.sendall(b"200\r\n" + b"x" * 512 + b"\r\n")
+    sock.sendall(b"0\r\n\r\n")
+    wait_closed(sock)
+
+
+def test_max_filesize_refuses_a_declared_size(capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    with replying(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"y" * 100) as server:
+        url = f"http://127.0.0.1:{server.port}/"
+        assert fetch("--max-filesize", "99", url) == 63
+        assert capsysbinary.readouterr() == (b"", b"ferry fetch: (63) Maximum file size exceeded\n")
+        assert fetch("--max-filesize", "100", url) == 0
+        assert fetch("--max-filesize", "0", url) == 0  # curl's "no limit"
+        assert capsysbinary.readouterr().out == b"y" * 200
+
+
+def test_max_filesize_stops_a_body_of_unknown_size(
+    capsysbinary: pytest.CaptureFixture[bytes],
+) -> None:
+    """As curl 8.4 and later: the transfer ends once what arrived passed the limit."""
+    with ScriptedServer(endless_chunked) as server:
+        assert fetch("--max-filesize", "8k", f"http://127.0.0.1:{server.port}/") == 63
+    out, err = capsysbinary.readouterr()
+    assert err == b"ferry fetch: (63) Maximum file size exceeded\n"
+    assert out == b"x" * len(out)
+    assert len(out) <= 8192
+
+
+@pytest.mark.parametrize(
+    ("given", "size"),
+    [("10", 10), ("10b", 10), ("1k", 1024), ("2K", 2048), ("3m", 3 << 20), ("1G", 1 << 30)],
+)
+def test_max_filesize_takes_curl_s_suffixes(given: str, size: int) -> None:
+    assert file_size(given) == size
+
+
+@pytest.mark.parametrize("given", ["1x", "k", "-1", "1.5k", "1kb"])
+def test_max_filesize_refuses_other_sizes(given: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError):
+        file_size(given)
+
+
+def test_max_time_ends_a_trickling_body(capsys: pytest.CaptureFixture[str]) -> None:
+    """-m is the client's total deadline: a body trickling faster than each read
+    timeout ends at -m, with curl's message."""
+    pace = threading.Event()  # never set: wait() paces the server
+
+    def handler(sock: socket.socket, index: int) -> None:
+        read_head(sock)
+        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
+        for _ in range(100):
+            sock.sendall(b"z")
+            pace.wait(0.1)
+
+    with ScriptedServer(handler) as server:
+        assert fetch("-m", "0.5", "-o", os.devnull, f"http://127.0.0.1:{server.port}/") == 28
+    pattern = r"ferry fetch: \(28\) Operation timed out after \d+ milliseconds with \d+ out of 100"
+    assert re.fullmatch(pattern + r" bytes received\n", capsys.readouterr().err)

@@ -23,7 +23,9 @@ from .._errors import (
     PoolTimeout,
     ReadTimeout,
     ResponseNotRead,
+    ResponseTooLarge,
     TooManyRedirects,
+    TotalTimeout,
     WriteTimeout,
 )
 from ._async._client import AsyncClient, AsyncResponse
@@ -56,8 +58,10 @@ __all__ = [
     "Response",
     "ResponseHeaders",
     "ResponseNotRead",
+    "ResponseTooLarge",
     "Timeouts",
     "TooManyRedirects",
+    "TotalTimeout",
     "WriteTimeout",
     "encode_multipart",
 ]

@@ -8,7 +8,9 @@ httpx does: the ``Content-Encoding`` field then tells the caller what the bytes 
 
 Every decoder bounds the decoded size as it goes, never after the fact: the body may
 not grow past ``max_ratio`` times the encoded bytes received so far, plus 1 MiB, which
-no honest compressor reaches but a bomb does (``DecodingError``).
+no honest compressor reaches but a bomb does (``DecodingError``), nor past the client's
+``max_response_size`` (``ResponseTooLarge``): no piece decodes to more than one byte
+beyond either.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from types import ModuleType
 from typing import Any
 
 from .._errors import DecodingError
+from ._limits import too_large
 
 __all__ = [
     "BrotliDecoder",
@@ -88,25 +91,31 @@ class IdentityDecoder:
 
 
 class _Bounded:
-    """The decompression limit's bookkeeping: ``_budget`` before decoding a piece,
-    ``_count`` after."""
+    """The limits' bookkeeping: ``_budget`` before decoding a piece, ``_count`` after."""
 
-    __slots__ = ("_decoded", "_encoded", "_max_ratio")
+    __slots__ = ("_decoded", "_encoded", "_max_ratio", "_max_size")
 
-    def __init__(self, max_ratio: int) -> None:
+    def __init__(self, max_ratio: int, max_size: int | None) -> None:
         self._max_ratio = max_ratio
+        self._max_size = max_size
         self._encoded = 0
         self._decoded = 0
 
     def _budget(self, data: bytes) -> int:
         """Count ``data`` in; return how many decoded bytes may still come."""
         self._encoded += len(data)
-        return self._encoded * self._max_ratio + _SLACK - self._decoded
+        budget = self._encoded * self._max_ratio + _SLACK - self._decoded
+        if self._max_size is not None and self._max_size - self._decoded < budget:
+            return self._max_size - self._decoded
+        return budget
 
     def _count(self, out: bytes, budget: int) -> bytes:
-        """Count ``out`` in; raise DecodingError if it is more than ``budget``."""
+        """Count ``out`` in; raise ResponseTooLarge or DecodingError if it is more than
+        ``budget``."""
         self._decoded += len(out)
         if len(out) > budget:
+            if self._max_size is not None and self._decoded > self._max_size:
+                raise too_large(self._max_size, self._decoded, declared=False)
             raise DecodingError("decoded body larger than the decompression limit allows")
         return out
 
@@ -121,8 +130,8 @@ class ZlibDecoder(_Bounded):
 
     __slots__ = ("_zlib",)
 
-    def __init__(self, coding: bytes, max_ratio: int) -> None:
-        super().__init__(max_ratio)
+    def __init__(self, coding: bytes, max_ratio: int, max_size: int | None = None) -> None:
+        super().__init__(max_ratio, max_size)
         # RFC 9110 §8.4.1.2: "deflate" is the zlib format (RFC 1950), not raw deflate.
         wbits = 16 + zlib.MAX_WBITS if coding == b"gzip" else zlib.MAX_WBITS
         self._zlib = zlib.decompressobj(wbits)
@@ -145,8 +154,8 @@ class BrotliDecoder(_Bounded):
 
     __slots__ = ("_brotli", "_error")
 
-    def __init__(self, module: ModuleType, max_ratio: int) -> None:
-        super().__init__(max_ratio)
+    def __init__(self, module: ModuleType, max_ratio: int, max_size: int | None = None) -> None:
+        super().__init__(max_ratio, max_size)
         self._brotli: Any = module.Decompressor()
         self._error: type[Exception] = module.error
 
@@ -169,8 +178,8 @@ class ZstdDecoder(_Bounded):
 
     __slots__ = ("_context", "_error", "_frame", "_in_frame")
 
-    def __init__(self, module: ModuleType, max_ratio: int) -> None:
-        super().__init__(max_ratio)
+    def __init__(self, module: ModuleType, max_ratio: int, max_size: int | None = None) -> None:
+        super().__init__(max_ratio, max_size)
         self._context: Any = module.ZstdDecompressor(max_window_size=_ZSTD_MAX_WINDOW)
         self._error: type[Exception] = module.ZstdError
         self._frame: Any = self._context.decompressobj()
@@ -214,18 +223,22 @@ Decoder = IdentityDecoder | ZlibDecoder | BrotliDecoder | ZstdDecoder
 _IDENTITY = IdentityDecoder()  # stateless: one serves every response
 
 
-def decoder_for(content_encoding: bytes | None, max_ratio: int) -> Decoder:
-    """A decoder for the response's Content-Encoding; identity for none, or for one we
-    cannot decode (then the body is handed over as received)."""
+def decoder_for(
+    content_encoding: bytes | None, max_ratio: int, max_size: int | None = None
+) -> Decoder:
+    """A decoder for the response's Content-Encoding, its output bounded by ``max_ratio``
+    and ``max_size`` (see the module's docstring); identity for none, or for one we
+    cannot decode (then the body is handed over as received, and bounded by the
+    response)."""
     if content_encoding is None:
         return _IDENTITY
     coding = content_encoding.strip().lower()
     if coding in (b"gzip", b"x-gzip"):
-        return ZlibDecoder(b"gzip", max_ratio)
+        return ZlibDecoder(b"gzip", max_ratio, max_size)
     if coding == b"deflate":
-        return ZlibDecoder(b"deflate", max_ratio)
+        return ZlibDecoder(b"deflate", max_ratio, max_size)
     if coding == b"br" and _BROTLI is not None:
-        return BrotliDecoder(_BROTLI, max_ratio)
+        return BrotliDecoder(_BROTLI, max_ratio, max_size)
     if coding == b"zstd" and _ZSTANDARD is not None:
-        return ZstdDecoder(_ZSTANDARD, max_ratio)
+        return ZstdDecoder(_ZSTANDARD, max_ratio, max_size)
     return _IDENTITY

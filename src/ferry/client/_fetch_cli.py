@@ -7,7 +7,8 @@ protocol, 2 bad options, 3 a bad URL or request, 6 an unknown host, 7 no connect
 response that breaks HTTP/1.1, 23 the output could not be written, 26 an upload file
 that cannot be read, 28 a timeout (``-m``, ``--connect-timeout``, ``--timeout``), 33 a
 resume the server does not support, 47 too many redirects, 52 an empty reply, 56 the
-connection broke, 61 a body that could not be decoded.
+connection broke, 61 a body that could not be decoded, 63 a body larger than
+``--max-filesize``.
 """
 
 from __future__ import annotations
@@ -15,15 +16,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import signal
 import socket
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import IO, Any
 
 from .._errors import (
@@ -33,13 +30,16 @@ from .._errors import (
     LocalProtocolError,
     NetworkError,
     RemoteProtocolError,
+    ResponseTooLarge,
     TooManyRedirects,
+    TotalTimeout,
 )
 from ..http1 import Response as ResponseHead
 from ._decoders import IdentityDecoder
 from ._fetch_options import add_fetch_command
 from ._fetch_request import FetchRequest, RequestProblem, build_request, remote_name
 from ._fetch_writeout import Transfer, write_out
+from ._limits import StepTimeouts
 from ._models import URL, Timeouts
 from ._sync._backend import Trace
 from ._sync._client import Client, Response
@@ -51,7 +51,7 @@ __all__ = ["Timeline", "add_fetch_command", "run_fetch"]
 EXIT_OK, EXIT_UNSUPPORTED, EXIT_USAGE, EXIT_BAD_REQUEST = 0, 1, 2, 3
 EXIT_RESOLVE, EXIT_CONNECT, EXIT_BAD_RESPONSE, EXIT_HTTP_ERROR = 6, 7, 8, 22
 EXIT_WRITE, EXIT_READ, EXIT_TIMEOUT, EXIT_RANGE, EXIT_REDIRECTS = 23, 26, 28, 33, 47
-EXIT_EMPTY_REPLY, EXIT_NETWORK, EXIT_DECODING = 52, 56, 61
+EXIT_EMPTY_REPLY, EXIT_NETWORK, EXIT_DECODING, EXIT_FILESIZE = 52, 56, 61, 63
 
 STEP_NAMES = {
     "dns": "DNS lookup",
@@ -111,12 +111,6 @@ class Timeline:
         return out
 
 
-class _MaxTimeReached(BaseException):
-    """``-m``: the whole operation took too long. Raised by a signal handler wherever
-    the client is: a BaseException (as KeyboardInterrupt) so that no ``except`` on the
-    way takes it for a failure it handles (a read timeout is a TimeoutError)."""
-
-
 def run_fetch(args: argparse.Namespace) -> int:
     """Run ``ferry fetch`` with parsed arguments; return the exit status (curl's)."""
     transfer = Transfer(url=_with_scheme(args.url))
@@ -125,7 +119,7 @@ def run_fetch(args: argparse.Namespace) -> int:
         status = _run(args, transfer)
     except RequestProblem as exc:
         status = _fail(args, transfer, exc.status, str(exc))
-    except _MaxTimeReached:
+    except TotalTimeout:  # -m
         elapsed = (time.perf_counter() - started) * 1000
         received = f"{transfer.size_download}"
         if transfer.size_expected is not None:
@@ -142,6 +136,8 @@ def run_fetch(args: argparse.Namespace) -> int:
         status = _fail(args, transfer, EXIT_BAD_REQUEST, str(exc))
     except DecodingError as exc:
         status = _fail(args, transfer, EXIT_DECODING, str(exc))
+    except ResponseTooLarge:
+        status = _fail(args, transfer, EXIT_FILESIZE, "Maximum file size exceeded")
     except TooManyRedirects:
         status = _fail(
             args, transfer, EXIT_REDIRECTS, f"Maximum ({args.max_redirs}) redirects followed"
@@ -205,22 +201,20 @@ def _run(args: argparse.Namespace, transfer: Transfer) -> int:
     request = build_request(args)
     transfer.method = request.method
     step = args.timeout
-    if args.max_time is not None and threading.current_thread() is not threading.main_thread():
-        step = min(step, args.max_time)  # no SIGALRM here: see _time_limit
     connect = step if args.connect_timeout is None else min(step, args.connect_timeout)
-    timeouts = Timeouts(connect=connect, read=step, write=step, pool=step)
-    with (
-        _time_limit(args.max_time),
-        Client(
-            timeouts=timeouts,
-            verify=not args.insecure,
-            uds=args.unix_socket,
-            follow_redirects=args.location,
-            max_redirects=args.max_redirs,
-            proxy=args.proxy,
-            no_proxy=args.noproxy,
-        ) as client,
-    ):
+    # -m: the client's total deadline, redirects and the body included (-m 0: none).
+    total = args.max_time or None
+    timeouts = Timeouts(connect=connect, read=step, write=step, pool=step, total=total)
+    with Client(
+        timeouts=timeouts,
+        verify=not args.insecure,
+        uds=args.unix_socket,
+        follow_redirects=args.location,
+        max_redirects=args.max_redirs,
+        max_response_size=args.max_filesize or None,  # curl: 0 is no limit
+        proxy=args.proxy,
+        no_proxy=args.noproxy,
+    ) as client:
         client.transport = CurlHeaders(client.transport, request.removed)
         try:
             return _exchanges(client, args, request, transfer)
@@ -271,7 +265,7 @@ class CurlHeaders(BaseTransport):
         self.removed = {name.encode("latin-1") for name in removed}
 
     def handle_request(
-        self, request: Request, timeouts: Timeouts, trace: Trace | None
+        self, request: Request, timeouts: StepTimeouts, trace: Trace | None
     ) -> tuple[ResponseHead, ResponseBody]:
         if self.removed:
             request.headers = [(n, v) for n, v in request.headers if n.lower() not in self.removed]
@@ -382,27 +376,6 @@ def _describe(
 
 def _url_text(url: URL) -> str:
     return f"{url.scheme}://{url.authority.decode('ascii')}{url.target.decode('ascii')}"
-
-
-@contextlib.contextmanager
-def _time_limit(seconds: float | None) -> Iterator[None]:
-    """``-m``: raise _MaxTimeReached in the main thread once ``seconds`` have passed,
-    wherever the transfer is (a blocking read too). Elsewhere (a test's thread) the step
-    timeouts, which ``-m`` bounds too, are the limit."""
-    if not seconds or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def expire(signum: int, frame: FrameType | None) -> None:
-        raise _MaxTimeReached(f"more than {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def _copy(response: Response, output: _Output, transfer: Transfer, *, progress: bool) -> int:

@@ -3,9 +3,14 @@ timeline (``--trace``)."""
 
 from __future__ import annotations
 
+import argparse
+import re
 from typing import Any
 
-__all__ = ["add_fetch_command"]
+__all__ = ["add_fetch_command", "file_size"]
+
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+"""curl's size suffixes (any case): binary multiples."""
 
 
 def add_fetch_command(subparsers: Any) -> None:
@@ -18,7 +23,8 @@ def add_fetch_command(subparsers: Any) -> None:
         "unless -f), 22 HTTP status >= 400 with -f, 1 unsupported protocol, 2 bad options, "
         "3 bad URL, 6 unknown host, 7 no connection, 8 bad response, 23 cannot write the "
         "output, 26 cannot read the upload, 28 timeout, 33 resume not supported, "
-        "47 too many redirects, 52 empty reply, 56 connection broke, 61 undecodable body.",
+        "47 too many redirects, 52 empty reply, 56 connection broke, 61 undecodable body, "
+        "63 body larger than --max-filesize.",
         allow_abbrev=False,
     )
     fetch.add_argument("url", metavar="URL", help="http:// or https:// (http:// if omitted)")
@@ -141,6 +147,13 @@ def _connection_options(group: Any) -> None:
     )
     group.add_argument("--connect-timeout", type=float, metavar="SECONDS")
     group.add_argument(
+        "--max-filesize",
+        type=file_size,
+        metavar="BYTES",
+        help="a larger body (declared, or as it arrives) ends the transfer: exit 63; "
+        "suffixes k, M, G (1024-based)",
+    )
+    group.add_argument(
         "--timeout", type=float, default=30.0, help="seconds for each step (Ferry's own)"
     )
     group.add_argument("-k", "--insecure", action="store_true", help="do not verify certificates")
@@ -166,3 +179,12 @@ def _trace_options(group: Any) -> None:
     group.add_argument(
         "--repeat", type=int, default=1, metavar="N", help="send N requests on one client"
     )
+
+
+def file_size(value: str) -> int:
+    """``--max-filesize``: bytes, with curl's suffixes K, M, G (1024, 1024², 1024³) or
+    B, in any case."""
+    match = re.fullmatch(r"(\d+)([bkmgBKMG]?)", value.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"not a size (bytes, or with K, M, G): {value!r}")
+    return int(match.group(1)) * _UNITS[match.group(2).lower()]

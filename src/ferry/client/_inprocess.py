@@ -24,7 +24,8 @@ from ..http1 import Request as RequestHead
 from ..http1 import Response as ResponseHead
 from ._async._backend import Trace
 from ._async._transports import AsyncBaseTransport, AsyncRequest, AsyncResponseBody
-from ._models import URL, HeaderInput, Timeouts, encode_headers
+from ._limits import StepTimeouts
+from ._models import URL, HeaderInput, encode_headers
 from ._sync._transports import BaseTransport, Request, ResponseBody
 
 __all__ = ["ASGITransport", "MockRequest", "MockResponse", "MockTransport"]
@@ -48,14 +49,14 @@ class ASGITransport(AsyncBaseTransport, BaseTransport):
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def handle_async_request(
-        self, request: AsyncRequest, timeouts: Timeouts, trace: Trace | None
+        self, request: AsyncRequest, timeouts: StepTimeouts, trace: Trace | None
     ) -> tuple[ResponseHead, AsyncResponseBody]:
         exchange = _ASGIExchange(request)
         exchange.start(self.app, _scope(request, self.client))
         return await exchange.receive_head(timeouts), exchange
 
     def handle_request(
-        self, request: Request, timeouts: Timeouts, trace: Trace | None
+        self, request: Request, timeouts: StepTimeouts, trace: Trace | None
     ) -> tuple[ResponseHead, ResponseBody]:
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
@@ -192,7 +193,7 @@ class _ASGIExchange(AsyncResponseBody):
         self._response_ended.set()
         await self._events.put(("end", None))
 
-    async def _next(self, timeouts: Timeouts) -> _Event:
+    async def _next(self, timeouts: StepTimeouts) -> _Event:
         try:
             async with asyncio.timeout(timeouts.read):
                 kind, value = await self._events.get()
@@ -203,7 +204,7 @@ class _ASGIExchange(AsyncResponseBody):
             raise value
         return kind, value
 
-    async def receive_head(self, timeouts: Timeouts) -> ResponseHead:
+    async def receive_head(self, timeouts: StepTimeouts) -> ResponseHead:
         try:
             _, head = await self._next(timeouts)
         except BaseException:
@@ -212,7 +213,7 @@ class _ASGIExchange(AsyncResponseBody):
         assert isinstance(head, ResponseHead)
         return head
 
-    async def receive(self, timeouts: Timeouts) -> bytes | None:
+    async def receive(self, timeouts: StepTimeouts) -> bytes | None:
         kind, value = await self._next(timeouts)
         if kind == "end":
             return None
@@ -253,7 +254,7 @@ class _BlockingBody(ResponseBody):
         self._loop = loop
         self._body = body
 
-    def receive(self, timeouts: Timeouts) -> bytes | None:
+    def receive(self, timeouts: StepTimeouts) -> bytes | None:
         return self._loop.run_until_complete(self._body.receive(timeouts))
 
     def finish(self) -> bool:
@@ -291,7 +292,7 @@ class MockTransport(AsyncBaseTransport, BaseTransport):
         self.handler = handler
 
     async def handle_async_request(
-        self, request: AsyncRequest, timeouts: Timeouts, trace: Trace | None
+        self, request: AsyncRequest, timeouts: StepTimeouts, trace: Trace | None
     ) -> tuple[ResponseHead, AsyncResponseBody]:
         headers = _request_headers(request.method, request.url, request.headers, request.body)
         body = await request.read()
@@ -299,7 +300,7 @@ class MockTransport(AsyncBaseTransport, BaseTransport):
         return head, _AsyncBytesBody(content)
 
     def handle_request(
-        self, request: Request, timeouts: Timeouts, trace: Trace | None
+        self, request: Request, timeouts: StepTimeouts, trace: Trace | None
     ) -> tuple[ResponseHead, ResponseBody]:
         headers = _request_headers(request.method, request.url, request.headers, request.body)
         body = request.read()
@@ -329,7 +330,7 @@ class _AsyncBytesBody(AsyncResponseBody):
     def __init__(self, content: bytes) -> None:
         self._content: bytes | None = content
 
-    async def receive(self, timeouts: Timeouts) -> bytes | None:
+    async def receive(self, timeouts: StepTimeouts) -> bytes | None:
         content, self._content = self._content, None
         return content or None
 
@@ -344,7 +345,7 @@ class _BytesBody(ResponseBody):
     def __init__(self, content: bytes) -> None:
         self._content: bytes | None = content
 
-    def receive(self, timeouts: Timeouts) -> bytes | None:
+    def receive(self, timeouts: StepTimeouts) -> bytes | None:
         content, self._content = self._content, None
         return content or None
 

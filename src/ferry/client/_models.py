@@ -52,7 +52,8 @@ HeaderInput = dict[str, str] | list[tuple[str, str]] | None
 
 @dataclass(frozen=True, slots=True)
 class Timeouts:
-    """Seconds each step may take; every one finite by default. None: no limit."""
+    """Seconds each step may take, every one finite by default, and the request as a
+    whole (``total``, no limit by default). None: no limit."""
 
     connect: float | None = 10.0
     """Opening a connection: DNS, TCP connect and TLS handshake together."""
@@ -62,6 +63,11 @@ class Timeouts:
     """Sending one piece of the request."""
     pool: float | None = 10.0
     """Waiting for a connection when the pool is at its limits."""
+    total: float | None = None
+    """The whole request, as curl's ``--max-time``: waiting for a connection, opening
+    it, sending the request, the response head and reading the body (also a body the
+    caller streams: its next read raises), every redirect of ``follow_redirects``
+    included. None by default: a download may take long (TotalTimeout)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,11 +9,12 @@ from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
 
-from ..._errors import LocalProtocolError, TooManyRedirects
+from ..._errors import ClientTimeout, LocalProtocolError, TooManyRedirects
 from ..._version import __version__
 from ...http1 import Headers
 from .._cookies import CookieInput, cookie_field, make_jar, store_cookies
 from .._decoders import accept_encoding, decoder_for
+from .._limits import Deadline, StepTimeouts, declared_length, passed, too_large
 from .._models import (
     URL,
     Body,
@@ -90,7 +91,10 @@ class AsyncClient:
 
     ``verify``: verify TLS certificates against the system's trust store (True), not at
     all (False), or with this SSLContext. ``uds``: send every request over this UNIX
-    socket. ``max_decompression_ratio`` bounds a compressed body's growth.
+    socket. ``max_decompression_ratio`` bounds a compressed body's growth;
+    ``max_response_size``: the largest response body (in bytes, decoded) a request takes
+    in, else ResponseTooLarge (None: no limit; each request may say otherwise).
+    ``Timeouts(total=...)`` bounds each request as a whole (TotalTimeout).
     ``expect_continue_above``: send ``Expect: 100-continue`` with bodies of at least this
     many bytes (and streams of unknown size), so the server can refuse them before they
     are sent (None: never). ``transport``: what sends the requests (the network by default;
@@ -117,6 +121,7 @@ class AsyncClient:
         verify: bool | ssl.SSLContext = True,
         uds: str | None = None,
         max_decompression_ratio: int = 1000,
+        max_response_size: int | None = None,
         follow_redirects: bool = False,
         max_redirects: int = 10,
         expect_continue_above: int | None = None,
@@ -145,6 +150,7 @@ class AsyncClient:
         self._request_hooks = list(hooks.get("request", ()))
         self._response_hooks = list(hooks.get("response", ()))
         self._max_ratio = max_decompression_ratio
+        self.max_response_size = max_response_size
         self.follow_redirects = follow_redirects
         self.max_redirects = max_redirects
         self.expect_continue_above = expect_continue_above
@@ -180,6 +186,7 @@ class AsyncClient:
         auth: AuthInput = None,
         follow_redirects: bool | None = None,
         timeout: TimeoutInput | UseClientDefault = USE_CLIENT_DEFAULT,
+        max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
         body: Body = None,
         timeouts: Timeouts | None = None,
     ) -> AsyncResponse:
@@ -187,15 +194,20 @@ class AsyncClient:
 
         ``params`` join the URL's query; the body is one of ``content`` (``body`` is
         its older name), ``data`` (a form), ``files`` (multipart/form-data, with
-        ``data``'s fields), ``json``; ``cookies`` are sent with the jar's; ``auth`` and
-        ``timeout`` replace the client's (and a ``user:password@`` in the URL).
-        Raises as ``stream``, and DecodingError."""
+        ``data``'s fields), ``json``; ``cookies`` are sent with the jar's; ``auth``,
+        ``timeout`` and ``max_response_size`` replace the client's (and ``auth`` a
+        ``user:password@`` in the URL). Raises as ``stream``, and DecodingError."""
         request = self._build(
             method, url, params, content, data, files, json, headers, cookies, auth, body
         )
         # What stream() does, without a context manager: this is every request's path.
         response = await self._open(
-            request, _timeouts(timeout, timeouts, self.timeouts), follow_redirects
+            request,
+            _timeouts(timeout, timeouts, self.timeouts),
+            follow_redirects,
+            self.max_response_size
+            if isinstance(max_response_size, UseClientDefault)
+            else max_response_size,
         )
         try:
             await response.read()
@@ -213,6 +225,7 @@ class AsyncClient:
         auth: AuthInput = None,
         follow_redirects: bool | None = None,
         timeout: TimeoutInput | UseClientDefault = USE_CLIENT_DEFAULT,
+        max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
     ) -> AsyncResponse:
         return await self.request(
             "GET",
@@ -223,6 +236,7 @@ class AsyncClient:
             auth=auth,
             follow_redirects=follow_redirects,
             timeout=timeout,
+            max_response_size=max_response_size,
         )
 
     async def head(
@@ -235,6 +249,7 @@ class AsyncClient:
         auth: AuthInput = None,
         follow_redirects: bool | None = None,
         timeout: TimeoutInput | UseClientDefault = USE_CLIENT_DEFAULT,
+        max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
     ) -> AsyncResponse:
         return await self.request(
             "HEAD",
@@ -245,6 +260,7 @@ class AsyncClient:
             auth=auth,
             follow_redirects=follow_redirects,
             timeout=timeout,
+            max_response_size=max_response_size,
         )
 
     async def options(
@@ -257,6 +273,7 @@ class AsyncClient:
         auth: AuthInput = None,
         follow_redirects: bool | None = None,
         timeout: TimeoutInput | UseClientDefault = USE_CLIENT_DEFAULT,
+        max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
     ) -> AsyncResponse:
         return await self.request(
             "OPTIONS",
@@ -267,6 +284,7 @@ class AsyncClient:
             auth=auth,
             follow_redirects=follow_redirects,
             timeout=timeout,
+            max_response_size=max_response_size,
         )
 
     async def delete(
@@ -279,6 +297,7 @@ class AsyncClient:
         auth: AuthInput = None,
         follow_redirects: bool | None = None,
         timeout: TimeoutInput | UseClientDefault = USE_CLIENT_DEFAULT,
+        max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
     ) -> AsyncResponse:
         return await self.request(
             "DELETE",
@@ -289,6 +308,7 @@ class AsyncClient:
             auth=auth,
             follow_redirects=follow_redirects,
             timeout=timeout,
+            max_response_size=max_response_size,
         )
 
     async def post(
@@ -305,6 +325,7 @@ class AsyncClient:
         auth: AuthInput = None,
         follow_redirects: bool | None = None,
         timeout: TimeoutInput | UseClientDefault = USE_CLIENT_DEFAULT,
+        max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
         body: Body = None,
     ) -> AsyncResponse:
         return await self.request(
@@ -320,6 +341,7 @@ class AsyncClient:
             auth=auth,
             follow_redirects=follow_redirects,
             timeout=timeout,
+            max_response_size=max_response_size,
             body=body,
         )
 
@@ -337,6 +359,7 @@ class AsyncClient:
         auth: AuthInput = None,
         follow_redirects: bool | None = None,
         timeout: TimeoutInput | UseClientDefault = USE_CLIENT_DEFAULT,
+        max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
         body: Body = None,
     ) -> AsyncResponse:
         return await self.request(
@@ -352,6 +375,7 @@ class AsyncClient:
             auth=auth,
             follow_redirects=follow_redirects,
             timeout=timeout,
+            max_response_size=max_response_size,
             body=body,
         )
 
@@ -369,6 +393,7 @@ class AsyncClient:
         auth: AuthInput = None,
         follow_redirects: bool | None = None,
         timeout: TimeoutInput | UseClientDefault = USE_CLIENT_DEFAULT,
+        max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
         body: Body = None,
     ) -> AsyncResponse:
         return await self.request(
@@ -384,6 +409,7 @@ class AsyncClient:
             auth=auth,
             follow_redirects=follow_redirects,
             timeout=timeout,
+            max_response_size=max_response_size,
             body=body,
         )
 
@@ -403,6 +429,7 @@ class AsyncClient:
         auth: AuthInput = None,
         follow_redirects: bool | None = None,
         timeout: TimeoutInput | UseClientDefault = USE_CLIENT_DEFAULT,
+        max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
         body: Body = None,
         timeouts: Timeouts | None = None,
         trace: Trace | None = None,
@@ -411,12 +438,19 @@ class AsyncClient:
         body unread. On leaving the block an unread body's connection is closed.
         ``trace(step, data)`` is called at each step of the exchange (see
         docs/client.md). Raises LocalProtocolError, RemoteProtocolError, NetworkError
-        (ConnectError), ClientTimeout, TooManyRedirects, ClientClosed."""
+        (ConnectError), ClientTimeout (TotalTimeout: also from a read of the body),
+        ResponseTooLarge (also from a read of the body), TooManyRedirects, ClientClosed."""
         request = self._build(
             method, url, params, content, data, files, json, headers, cookies, auth, body
         )
         response = await self._open(
-            request, _timeouts(timeout, timeouts, self.timeouts), follow_redirects, trace
+            request,
+            _timeouts(timeout, timeouts, self.timeouts),
+            follow_redirects,
+            self.max_response_size
+            if isinstance(max_response_size, UseClientDefault)
+            else max_response_size,
+            trace,
         )
         try:
             yield response
@@ -465,17 +499,19 @@ class AsyncClient:
         request: _Request,
         timeouts: Timeouts,
         follow_redirects: bool | None,
+        max_size: int | None,
         trace: Trace | None = None,
     ) -> AsyncResponse:
         """Send the request (and follow redirects if asked to): the final response, its
-        body unread."""
-        response = await self._send(*request, timeouts, trace)
+        body unread. One total deadline covers all the hops, as curl's --max-time;
+        ``max_size`` is for the final response's body (a redirect's the client reads
+        itself, up to ``_REDIRECT_BODY``)."""
+        steps: StepTimeouts = timeouts if timeouts.total is None else Deadline(timeouts)
+        response = await self._send(*request, steps, max_size, trace)
         follow = self.follow_redirects if follow_redirects is None else follow_redirects
-        if not follow:
-            return response
         history: list[AsyncResponse] = []
         try:
-            while (hop := self._redirect(request, response)) is not None:
+            while follow and (hop := self._redirect(request, response)) is not None:
                 if len(history) == self.max_redirects:
                     raise TooManyRedirects(f"more than {self.max_redirects} redirects")
                 # Read a small redirect body to its end, so that its connection carries
@@ -483,11 +519,17 @@ class AsyncClient:
                 await response.drain(_REDIRECT_BODY)
                 history.append(response)
                 request = hop
-                response = await self._send(*request, timeouts, trace)
+                response = await self._send(*request, steps, max_size, trace)
+            if max_size is not None:
+                # curl's --max-filesize: a body declared too large is not even started.
+                declared = declared_length(request[0], response.status, response.headers)
+                if declared is not None and declared > max_size:
+                    raise too_large(max_size, declared, declared=True)
         except BaseException:
             await response.aclose()
             raise
-        response.history = history
+        if history:
+            response.history = history
         return response
 
     @staticmethod
@@ -510,7 +552,8 @@ class AsyncClient:
         url: URL,
         own: Headers,
         body: Body,
-        timeouts: Timeouts,
+        timeouts: StepTimeouts,
+        max_size: int | None,
         trace: Trace | None,
     ) -> AsyncResponse:
         headers = build_headers(url, own, self._headers)
@@ -529,9 +572,15 @@ class AsyncClient:
         for hook in self._request_hooks:
             await hook(request)
         started = time.perf_counter()
-        head, source = await self.transport.handle_async_request(request, timeouts, trace)
-        decoder = decoder_for(header_value(head.headers, b"content-encoding"), self._max_ratio)
-        response = AsyncResponse(url, head, source, timeouts, decoder, request, started)
+        try:
+            head, source = await self.transport.handle_async_request(request, timeouts, trace)
+        except ClientTimeout as exc:
+            if passed(timeouts, exc):
+                raise timeouts.error() from exc
+            raise
+        encoding = header_value(head.headers, b"content-encoding")
+        decoder = decoder_for(encoding, self._max_ratio, max_size)
+        response = AsyncResponse(url, head, source, timeouts, decoder, request, started, max_size)
         try:
             for name, _ in head.headers:  # (not header_value: no list on every response)
                 if name == b"set-cookie":

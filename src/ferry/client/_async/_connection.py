@@ -19,6 +19,7 @@ from ...http1 import (
     State,
 )
 from ...http1 import Response as ResponseHead
+from .._limits import StepTimeouts
 from .._models import Proxy, Timeouts
 from ._backend import AsyncStream, Trace, connect
 
@@ -63,7 +64,7 @@ class AsyncHTTPConnection:
     async def open(
         cls,
         origin: tuple[str, str, int],
-        timeouts: Timeouts,
+        timeouts: StepTimeouts,
         ssl_context: ssl.SSLContext | None,
         uds: str | None,
         trace: Trace | None,
@@ -106,7 +107,7 @@ class AsyncHTTPConnection:
         headers: Headers,
         body: bytes | None,
         pieces: AsyncIterator[bytes] | None,
-        timeouts: Timeouts,
+        timeouts: StepTimeouts,
         trace: Trace | None,
         *,
         expect_continue: bool = False,
@@ -138,7 +139,7 @@ class AsyncHTTPConnection:
         if trace is not None:
             trace("body_sent", b"")
 
-    async def _send_body(self, pieces: AsyncIterator[bytes], timeouts: Timeouts) -> bool:
+    async def _send_body(self, pieces: AsyncIterator[bytes], timeouts: StepTimeouts) -> bool:
         """Send the body's pieces; True if a final response came first (and stopped it).
         Before each piece, bytes from the server are read without waiting; after a write
         fails, what the server sent before it closed is read: a server that refuses a
@@ -157,7 +158,7 @@ class AsyncHTTPConnection:
                 raise
         return False
 
-    async def _response_while_sending(self, timeouts: Timeouts, *, wait: bool = False) -> bool:
+    async def _response_while_sending(self, timeouts: StepTimeouts, *, wait: bool = False) -> bool:
         """Read what the server sent so far (``wait``: until its final response head, its
         EOF or the read timeout); True if that is a final response head (then kept for
         ``receive_head``)."""
@@ -182,7 +183,7 @@ class AsyncHTTPConnection:
                 else:
                     engine.receive_eof()
 
-    async def _final_response_first(self, timeouts: Timeouts, trace: Trace | None) -> bool:
+    async def _final_response_first(self, timeouts: StepTimeouts, trace: Trace | None) -> bool:
         """Wait for ``100 Continue``; True if the final response came instead (the body is
         then not sent, and the connection not reused). RFC 9110 §10.1.1: a client SHOULD
         NOT wait indefinitely for it, since the server may ignore the expectation: after
@@ -204,7 +205,7 @@ class AsyncHTTPConnection:
             if event.status == 100:
                 return False
 
-    async def _write(self, data: bytes, timeouts: Timeouts) -> None:
+    async def _write(self, data: bytes, timeouts: StepTimeouts) -> None:
         try:
             await self.stream.write(data, timeouts.write)
         except NetworkError as exc:
@@ -212,7 +213,7 @@ class AsyncHTTPConnection:
                 raise StaleConnection(str(exc)) from exc
             raise
 
-    async def receive_head(self, timeouts: Timeouts, trace: Trace | None) -> ResponseHead:
+    async def receive_head(self, timeouts: StepTimeouts, trace: Trace | None) -> ResponseHead:
         """The final response head (1xx heads are skipped). Raises StaleConnection,
         RemoteProtocolError, NetworkError, ReadTimeout."""
         early, self._early_response = self._early_response, None
@@ -228,7 +229,7 @@ class AsyncHTTPConnection:
                 raise StaleConnection("the server closed the connection before responding")
             assert type(event) is InformationalResponse, event
 
-    async def receive_data(self, timeouts: Timeouts) -> bytes | None:
+    async def receive_data(self, timeouts: StepTimeouts) -> bytes | None:
         """The next piece of the response body; None at its end."""
         event = await self._next_event(timeouts)
         if type(event) is Data:
@@ -236,7 +237,7 @@ class AsyncHTTPConnection:
         assert type(event) is EndOfMessage, event
         return None
 
-    async def _next_event(self, timeouts: Timeouts, trace: Trace | None = None) -> Event:
+    async def _next_event(self, timeouts: StepTimeouts, trace: Trace | None = None) -> Event:
         engine = self.engine
         while True:
             event = engine.next_event()
@@ -288,7 +289,7 @@ class AsyncHTTPConnection:
 
 
 async def _open_tunnel(
-    stream: AsyncStream, origin: tuple[str, str, int], proxy: Proxy, timeouts: Timeouts
+    stream: AsyncStream, origin: tuple[str, str, int], proxy: Proxy, timeouts: StepTimeouts
 ) -> None:
     """Ask the proxy for a tunnel to ``origin`` (RFC 9110 §9.3.6: CONNECT with the
     authority-form target, RFC 9112 §3.2.3); return once it answered 2xx."""

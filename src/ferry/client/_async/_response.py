@@ -9,10 +9,17 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
-from ..._errors import ClientClosed, HTTPStatusError, ResponseNotRead
+from ..._errors import (
+    ClientClosed,
+    ClientTimeout,
+    HTTPStatusError,
+    ResponseNotRead,
+    ResponseTooLarge,
+)
 from ...http1 import Response as ResponseHead
 from .._decoders import Decoder
-from .._models import URL, ResponseHeaders, Timeouts, content_charset, header_value
+from .._limits import Deadline, StepTimeouts, passed, too_large
+from .._models import URL, ResponseHeaders, content_charset, header_value
 from ._transports import AsyncRequest, AsyncResponseBody
 
 __all__ = ["AsyncBodyText", "AsyncResponse"]
@@ -35,7 +42,9 @@ class AsyncBodyText(str):
 class AsyncResponse:
     """A response whose body is read on demand: ``read()`` it whole or iterate over
     ``iter_bytes()``. The connection goes back to the pool when the body has been read to
-    its end, and is closed by ``aclose()`` if it was not.
+    its end, and is closed by ``aclose()`` if it was not. A read raises TotalTimeout once
+    the request's total deadline has passed, and ResponseTooLarge once the body passed
+    ``max_size`` (the client's ``max_response_size``); either closes the connection.
 
     The names httpx users know: ``status_code`` (``status``), ``reason_phrase``
     (``reason``), ``headers`` (see ``ResponseHeaders``), ``content``, ``text``,
@@ -47,10 +56,11 @@ class AsyncResponse:
         url: URL,
         head: ResponseHead,
         body: AsyncResponseBody,
-        timeouts: Timeouts,
+        timeouts: StepTimeouts,
         decoder: Decoder,
         request: AsyncRequest | None = None,
         started: float = 0.0,
+        max_size: int | None = None,
     ) -> None:
         self.url = url
         """The URL this response came from; ``str()`` of it is the URL."""
@@ -70,7 +80,10 @@ class AsyncResponse:
         """The redirect responses that led here, the first first (their bodies read)."""
         self._body: AsyncResponseBody | None = body
         self._timeouts = timeouts
+        self._deadline = timeouts if type(timeouts) is Deadline else None
         self._decoder = decoder
+        self._max_size = max_size
+        self._size = 0  # decoded body bytes so far
         self._started = started or time.perf_counter()
         self._elapsed: float | None = None
         self._encoding: str | None = None
@@ -187,23 +200,41 @@ class AsyncResponse:
         connection is released and ``_body`` is None; after an error it is closed."""
         body = self._body
         assert body is not None
+        timeouts = self._timeouts
         try:
-            data = await body.receive(self._timeouts)
-            if data is not None:
-                return self._decoder.decode(data)
-            tail = self._decoder.flush()
+            if self._deadline is not None:
+                self._deadline.check()  # also when the engine has the piece already
+            data = await body.receive(timeouts)
+            piece = self._decoder.decode(data) if data is not None else self._decoder.flush()
+            if self._max_size is not None:
+                self._count(piece, self._max_size)
+        except ClientTimeout as exc:
+            await self.aclose()
+            if passed(timeouts, exc):
+                raise timeouts.error() from exc
+            raise
         except BaseException:
             await self.aclose()
             raise
-        self._body = None
-        self._elapsed = time.perf_counter()
-        self.kept_alive = await body.finish()
-        return tail
+        if data is None:  # the end: release the connection
+            self._body = None
+            self._elapsed = time.perf_counter()
+            self.kept_alive = await body.finish()
+        return piece
+
+    def _count(self, piece: bytes, limit: int) -> None:
+        """Count ``piece`` in; raise ResponseTooLarge once the body passed ``limit``: so
+        ``read()`` holds at most one piece more than the limit."""
+        self._size += len(piece)
+        if self._size > limit:
+            raise too_large(limit, self._size, declared=False)
 
     async def drain(self, limit: int) -> None:
         """Read the body if it is at most ``limit`` bytes (then the connection can be
         reused); close it otherwise. For a redirect: RFC 9112 §9.3 lets a connection
-        carry the next request only once this response was read to its end."""
+        carry the next request only once this response was read to its end.
+        ``max_size`` is not applied: it is for the body the caller reads."""
+        self._max_size = None
         received = 0
         pieces = []
         try:
@@ -213,6 +244,8 @@ class AsyncResponse:
                 pieces.append(piece)
             if self._body is None:
                 self.content = b"".join(pieces)
+        except ResponseTooLarge:
+            pass  # a compressed body, its decoder bounded by max_size: closed, as too large
         finally:
             await self.aclose()
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from ...http1 import Headers
 from ...http1 import Response as ResponseHead
-from .._models import IDEMPOTENT_METHODS, URL, Timeouts
+from .._limits import StepTimeouts
+from .._models import IDEMPOTENT_METHODS, URL
 from ._backend import Trace
 from ._connection import AsyncHTTPConnection, StaleConnection
 from ._pool import AsyncConnectionPool
@@ -51,7 +52,7 @@ class AsyncResponseBody(abc.ABC):
     """Where a response's body comes from."""
 
     @abc.abstractmethod
-    async def receive(self, timeouts: Timeouts) -> bytes | None:
+    async def receive(self, timeouts: StepTimeouts) -> bytes | None:
         """The next piece of the body; None at its end."""
 
     @abc.abstractmethod
@@ -69,7 +70,7 @@ class AsyncBaseTransport(abc.ABC):
 
     @abc.abstractmethod
     async def handle_async_request(
-        self, request: AsyncRequest, timeouts: Timeouts, trace: Trace | None
+        self, request: AsyncRequest, timeouts: StepTimeouts, trace: Trace | None
     ) -> tuple[ResponseHead, AsyncResponseBody]:
         """The final response head and its body source. Raises the client's errors."""
 
@@ -83,7 +84,7 @@ class _PooledBody(AsyncResponseBody):
         self._connection = connection
         self._pool = pool
 
-    async def receive(self, timeouts: Timeouts) -> bytes | None:
+    async def receive(self, timeouts: StepTimeouts) -> bytes | None:
         return await self._connection.receive_data(timeouts)
 
     async def finish(self) -> bool:
@@ -102,7 +103,7 @@ class AsyncHTTPTransport(AsyncBaseTransport):
         self.pool = pool
 
     async def handle_async_request(
-        self, request: AsyncRequest, timeouts: Timeouts, trace: Trace | None
+        self, request: AsyncRequest, timeouts: StepTimeouts, trace: Trace | None
     ) -> tuple[ResponseHead, AsyncResponseBody]:
         """Raises LocalProtocolError, RemoteProtocolError, NetworkError (ConnectError),
         ClientTimeout, ClientClosed."""
@@ -132,7 +133,7 @@ class AsyncHTTPTransport(AsyncBaseTransport):
         self,
         connection: AsyncHTTPConnection,
         request: AsyncRequest,
-        timeouts: Timeouts,
+        timeouts: StepTimeouts,
         trace: Trace | None,
     ) -> ResponseHead:
         url, target, headers = request.url, request.url.target, request.headers

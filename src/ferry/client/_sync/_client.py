@@ -10,11 +10,12 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
 
-from ..._errors import LocalProtocolError, TooManyRedirects
+from ..._errors import ClientTimeout, LocalProtocolError, TooManyRedirects
 from ..._version import __version__
 from ...http1 import Headers
 from .._cookies import CookieInput, cookie_field, make_jar, store_cookies
 from .._decoders import accept_encoding, decoder_for
+from .._limits import Deadline, StepTimeouts, declared_length, passed, too_large
 from .._models import (
     URL,
     Body,
@@ -91,7 +92,10 @@ class Client:
 
     ``verify``: verify TLS certificates against the system's trust store (True), not at
     all (False), or with this SSLContext. ``uds``: send every request over this UNIX
-    socket. ``max_decompression_ratio`` bounds a compressed body's growth.
+    socket. ``max_decompression_ratio`` bounds a compressed body's growth;
+    ``max_response_size``: the largest response body (in bytes, decoded) a request takes
+    in, else ResponseTooLarge (None: no limit; each request may say otherwise).
+    ``Timeouts(total=...)`` bounds each request as a whole (TotalTimeout).
     ``expect_continue_above``: send ``Expect: 100-continue`` with bodies of at least this
     many bytes (and streams of unknown size), so the server can refuse them before they
     are sent (None: never). ``transport``: what sends the requests (the network by default;
@@ -118,6 +122,7 @@ class Client:
         verify: bool | ssl.SSLContext = True,
         uds: str | None = None,
         max_decompression_ratio: int = 1000,
+        max_response_size: int | None = None,
         follow_redirects: bool = False,
         max_redirects: int = 10,
         expect_continue_above: int | None = None,
@@ -146,6 +151,7 @@ class Client:
         self._request_hooks = list(hooks.get("request", ()))
         self._response_hooks = list(hooks.get("response", ()))
         self._max_ratio = max_decompression_ratio
+        self.max_response_size = max_response_size
         self.follow_redirects = follow_redirects
         self.max_redirects = max_redirects
         self.expect_continue_above = expect_continue_above
@@ -181,6 +187,7 @@ class Client:
         auth: AuthInput = None,
         follow_redirects: bool | None = None,
         timeout: TimeoutInput | UseClientDefault = USE_CLIENT_DEFAULT,
+        max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
         body: Body = None,
         timeouts: Timeouts | None = None,
     ) -> Response:
@@ -188,15 +195,20 @@ class Client:
 
         ``params`` join the URL's query; the body is one of ``content`` (``body`` is
         its older name), ``data`` (a form), ``files`` (multipart/form-data, with
-        ``data``'s fields), ``json``; ``cookies`` are sent with the jar's; ``auth`` and
-        ``timeout`` replace the client's (and a ``user:password@`` in the URL).
-        Raises as ``stream``, and DecodingError."""
+        ``data``'s fields), ``json``; ``cookies`` are sent with the jar's; ``auth``,
+        ``timeout`` and ``max_response_size`` replace the client's (and ``auth`` a
+        ``user:password@`` in the URL). Raises as ``stream``, and DecodingError."""
         request = self._build(
             method, url, params, content, data, files, json, headers, cookies, auth, body
         )
         # What stream() does, without a context manager: this is every request's path.
         response = self._open(
-            request, _timeouts(timeout, timeouts, self.timeouts), follow_redirects
+            request,
+            _timeouts(timeout, timeouts, self.timeouts),
+            follow_redirects,
+            self.max_response_size
+            if isinstance(max_response_size, UseClientDefault)
+            else max_response_size,
         )
         try:
             response.read()
@@ -214,6 +226,7 @@ class Client:
         auth: AuthInput = None,
         follow_redirects: bool | None = None,
         timeout: TimeoutInput | UseClientDefault = USE_CLIENT_DEFAULT,
+        max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
     ) -> Response:
         return self.request(
             "GET",
@@ -224,6 +237,7 @@ class Client:
             auth=auth,
             follow_redirects=follow_redirects,
             timeout=timeout,
+            max_response_size=max_response_size,
         )
 
     def head(
@@ -236,6 +250,7 @@ class Client:
         auth: AuthInput = None,
         follow_redirects: bool | None = None,
         timeout: TimeoutInput | UseClientDefault = USE_CLIENT_DEFAULT,
+        max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
     ) -> Response:
         return self.request(
             "HEAD",
@@ -246,6 +261,7 @@ class Client:
             auth=auth,
             follow_redirects=follow_redirects,
             timeout=timeout,
+            max_response_size=max_response_size,
         )
 
     def options(
@@ -258,6 +274,7 @@ class Client:
         auth: AuthInput = None,
         follow_redirects: bool | None = None,
         timeout: TimeoutInput | UseClientDefault = USE_CLIENT_DEFAULT,
+        max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
     ) -> Response:
         return self.request(
             "OPTIONS",
@@ -268,6 +285,7 @@ class Client:
             auth=auth,
             follow_redirects=follow_redirects,
             timeout=timeout,
+            max_response_size=max_response_size,
         )
 
     def delete(
@@ -280,6 +298,7 @@ class Client:
         auth: AuthInput = None,
         follow_redirects: bool | None = None,
         timeout: TimeoutInput | UseClientDefault = USE_CLIENT_DEFAULT,
+        max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
     ) -> Response:
         return self.request(
             "DELETE",
@@ -290,6 +309,7 @@ class Client:
             auth=auth,
             follow_redirects=follow_redirects,
             timeout=timeout,
+            max_response_size=max_response_size,
         )
 
     def post(
@@ -306,6 +326,7 @@ class Client:
         auth: AuthInput = None,
         follow_redirects: bool | None = None,
         timeout: TimeoutInput | UseClientDefault = USE_CLIENT_DEFAULT,
+        max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
         body: Body = None,
     ) -> Response:
         return self.request(
@@ -321,6 +342,7 @@ class Client:
             auth=auth,
             follow_redirects=follow_redirects,
             timeout=timeout,
+            max_response_size=max_response_size,
             body=body,
         )
 
@@ -338,6 +360,7 @@ class Client:
         auth: AuthInput = None,
         follow_redirects: bool | None = None,
         timeout: TimeoutInput | UseClientDefault = USE_CLIENT_DEFAULT,
+        max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
         body: Body = None,
     ) -> Response:
         return self.request(
@@ -353,6 +376,7 @@ class Client:
             auth=auth,
             follow_redirects=follow_redirects,
             timeout=timeout,
+            max_response_size=max_response_size,
             body=body,
         )
 
@@ -370,6 +394,7 @@ class Client:
         auth: AuthInput = None,
         follow_redirects: bool | None = None,
         timeout: TimeoutInput | UseClientDefault = USE_CLIENT_DEFAULT,
+        max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
         body: Body = None,
     ) -> Response:
         return self.request(
@@ -385,6 +410,7 @@ class Client:
             auth=auth,
             follow_redirects=follow_redirects,
             timeout=timeout,
+            max_response_size=max_response_size,
             body=body,
         )
 
@@ -404,6 +430,7 @@ class Client:
         auth: AuthInput = None,
         follow_redirects: bool | None = None,
         timeout: TimeoutInput | UseClientDefault = USE_CLIENT_DEFAULT,
+        max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
         body: Body = None,
         timeouts: Timeouts | None = None,
         trace: Trace | None = None,
@@ -412,12 +439,19 @@ class Client:
         body unread. On leaving the block an unread body's connection is closed.
         ``trace(step, data)`` is called at each step of the exchange (see
         docs/client.md). Raises LocalProtocolError, RemoteProtocolError, NetworkError
-        (ConnectError), ClientTimeout, TooManyRedirects, ClientClosed."""
+        (ConnectError), ClientTimeout (TotalTimeout: also from a read of the body),
+        ResponseTooLarge (also from a read of the body), TooManyRedirects, ClientClosed."""
         request = self._build(
             method, url, params, content, data, files, json, headers, cookies, auth, body
         )
         response = self._open(
-            request, _timeouts(timeout, timeouts, self.timeouts), follow_redirects, trace
+            request,
+            _timeouts(timeout, timeouts, self.timeouts),
+            follow_redirects,
+            self.max_response_size
+            if isinstance(max_response_size, UseClientDefault)
+            else max_response_size,
+            trace,
         )
         try:
             yield response
@@ -466,17 +500,19 @@ class Client:
         request: _Request,
         timeouts: Timeouts,
         follow_redirects: bool | None,
+        max_size: int | None,
         trace: Trace | None = None,
     ) -> Response:
         """Send the request (and follow redirects if asked to): the final response, its
-        body unread."""
-        response = self._send(*request, timeouts, trace)
+        body unread. One total deadline covers all the hops, as curl's --max-time;
+        ``max_size`` is for the final response's body (a redirect's the client reads
+        itself, up to ``_REDIRECT_BODY``)."""
+        steps: StepTimeouts = timeouts if timeouts.total is None else Deadline(timeouts)
+        response = self._send(*request, steps, max_size, trace)
         follow = self.follow_redirects if follow_redirects is None else follow_redirects
-        if not follow:
-            return response
         history: list[Response] = []
         try:
-            while (hop := self._redirect(request, response)) is not None:
+            while follow and (hop := self._redirect(request, response)) is not None:
                 if len(history) == self.max_redirects:
                     raise TooManyRedirects(f"more than {self.max_redirects} redirects")
                 # Read a small redirect body to its end, so that its connection carries
@@ -484,11 +520,17 @@ class Client:
                 response.drain(_REDIRECT_BODY)
                 history.append(response)
                 request = hop
-                response = self._send(*request, timeouts, trace)
+                response = self._send(*request, steps, max_size, trace)
+            if max_size is not None:
+                # curl's --max-filesize: a body declared too large is not even started.
+                declared = declared_length(request[0], response.status, response.headers)
+                if declared is not None and declared > max_size:
+                    raise too_large(max_size, declared, declared=True)
         except BaseException:
             response.close()
             raise
-        response.history = history
+        if history:
+            response.history = history
         return response
 
     @staticmethod
@@ -511,7 +553,8 @@ class Client:
         url: URL,
         own: Headers,
         body: Body,
-        timeouts: Timeouts,
+        timeouts: StepTimeouts,
+        max_size: int | None,
         trace: Trace | None,
     ) -> Response:
         headers = build_headers(url, own, self._headers)
@@ -530,9 +573,15 @@ class Client:
         for hook in self._request_hooks:
             hook(request)
         started = time.perf_counter()
-        head, source = self.transport.handle_request(request, timeouts, trace)
-        decoder = decoder_for(header_value(head.headers, b"content-encoding"), self._max_ratio)
-        response = Response(url, head, source, timeouts, decoder, request, started)
+        try:
+            head, source = self.transport.handle_request(request, timeouts, trace)
+        except ClientTimeout as exc:
+            if passed(timeouts, exc):
+                raise timeouts.error() from exc
+            raise
+        encoding = header_value(head.headers, b"content-encoding")
+        decoder = decoder_for(encoding, self._max_ratio, max_size)
+        response = Response(url, head, source, timeouts, decoder, request, started, max_size)
         try:
             for name, _ in head.headers:  # (not header_value: no list on every response)
                 if name == b"set-cookie":

@@ -20,6 +20,7 @@ from ...http1 import (
     State,
 )
 from ...http1 import Response as ResponseHead
+from .._limits import StepTimeouts
 from .._models import Proxy, Timeouts
 from ._backend import Stream, Trace, connect
 
@@ -64,7 +65,7 @@ class HTTPConnection:
     def open(
         cls,
         origin: tuple[str, str, int],
-        timeouts: Timeouts,
+        timeouts: StepTimeouts,
         ssl_context: ssl.SSLContext | None,
         uds: str | None,
         trace: Trace | None,
@@ -107,7 +108,7 @@ class HTTPConnection:
         headers: Headers,
         body: bytes | None,
         pieces: Iterator[bytes] | None,
-        timeouts: Timeouts,
+        timeouts: StepTimeouts,
         trace: Trace | None,
         *,
         expect_continue: bool = False,
@@ -139,7 +140,7 @@ class HTTPConnection:
         if trace is not None:
             trace("body_sent", b"")
 
-    def _send_body(self, pieces: Iterator[bytes], timeouts: Timeouts) -> bool:
+    def _send_body(self, pieces: Iterator[bytes], timeouts: StepTimeouts) -> bool:
         """Send the body's pieces; True if a final response came first (and stopped it).
         Before each piece, bytes from the server are read without waiting; after a write
         fails, what the server sent before it closed is read: a server that refuses a
@@ -158,7 +159,7 @@ class HTTPConnection:
                 raise
         return False
 
-    def _response_while_sending(self, timeouts: Timeouts, *, wait: bool = False) -> bool:
+    def _response_while_sending(self, timeouts: StepTimeouts, *, wait: bool = False) -> bool:
         """Read what the server sent so far (``wait``: until its final response head, its
         EOF or the read timeout); True if that is a final response head (then kept for
         ``receive_head``)."""
@@ -183,7 +184,7 @@ class HTTPConnection:
                 else:
                     engine.receive_eof()
 
-    def _final_response_first(self, timeouts: Timeouts, trace: Trace | None) -> bool:
+    def _final_response_first(self, timeouts: StepTimeouts, trace: Trace | None) -> bool:
         """Wait for ``100 Continue``; True if the final response came instead (the body is
         then not sent, and the connection not reused). RFC 9110 §10.1.1: a client SHOULD
         NOT wait indefinitely for it, since the server may ignore the expectation: after
@@ -205,7 +206,7 @@ class HTTPConnection:
             if event.status == 100:
                 return False
 
-    def _write(self, data: bytes, timeouts: Timeouts) -> None:
+    def _write(self, data: bytes, timeouts: StepTimeouts) -> None:
         try:
             self.stream.write(data, timeouts.write)
         except NetworkError as exc:
@@ -213,7 +214,7 @@ class HTTPConnection:
                 raise StaleConnection(str(exc)) from exc
             raise
 
-    def receive_head(self, timeouts: Timeouts, trace: Trace | None) -> ResponseHead:
+    def receive_head(self, timeouts: StepTimeouts, trace: Trace | None) -> ResponseHead:
         """The final response head (1xx heads are skipped). Raises StaleConnection,
         RemoteProtocolError, NetworkError, ReadTimeout."""
         early, self._early_response = self._early_response, None
@@ -229,7 +230,7 @@ class HTTPConnection:
                 raise StaleConnection("the server closed the connection before responding")
             assert type(event) is InformationalResponse, event
 
-    def receive_data(self, timeouts: Timeouts) -> bytes | None:
+    def receive_data(self, timeouts: StepTimeouts) -> bytes | None:
         """The next piece of the response body; None at its end."""
         event = self._next_event(timeouts)
         if type(event) is Data:
@@ -237,7 +238,7 @@ class HTTPConnection:
         assert type(event) is EndOfMessage, event
         return None
 
-    def _next_event(self, timeouts: Timeouts, trace: Trace | None = None) -> Event:
+    def _next_event(self, timeouts: StepTimeouts, trace: Trace | None = None) -> Event:
         engine = self.engine
         while True:
             event = engine.next_event()
@@ -289,7 +290,7 @@ class HTTPConnection:
 
 
 def _open_tunnel(
-    stream: Stream, origin: tuple[str, str, int], proxy: Proxy, timeouts: Timeouts
+    stream: Stream, origin: tuple[str, str, int], proxy: Proxy, timeouts: StepTimeouts
 ) -> None:
     """Ask the proxy for a tunnel to ``origin`` (RFC 9110 §9.3.6: CONNECT with the
     authority-form target, RFC 9112 §3.2.3); return once it answered 2xx."""

@@ -15,7 +15,8 @@ import time
 from collections.abc import Callable
 
 from ..._errors import ClientClosed, PoolTimeout
-from .._models import PoolLimits, Timeouts, keep_alive_timeout
+from .._limits import StepTimeouts
+from .._models import PoolLimits, keep_alive_timeout
 from .._proxies import ProxyRoutes
 from ._backend import PoolCondition, Trace
 from ._connection import HTTPConnection
@@ -61,7 +62,7 @@ class ConnectionPool:
     def acquire(
         self,
         origin: Origin,
-        timeouts: Timeouts,
+        timeouts: StepTimeouts,
         trace: Trace | None = None,
         *,
         fresh: bool = False,

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from ...http1 import Headers
 from ...http1 import Response as ResponseHead
-from .._models import IDEMPOTENT_METHODS, URL, Timeouts
+from .._limits import StepTimeouts
+from .._models import IDEMPOTENT_METHODS, URL
 from ._backend import Trace
 from ._connection import HTTPConnection, StaleConnection
 from ._pool import ConnectionPool
@@ -52,7 +53,7 @@ class ResponseBody(abc.ABC):
     """Where a response's body comes from."""
 
     @abc.abstractmethod
-    def receive(self, timeouts: Timeouts) -> bytes | None:
+    def receive(self, timeouts: StepTimeouts) -> bytes | None:
         """The next piece of the body; None at its end."""
 
     @abc.abstractmethod
@@ -70,7 +71,7 @@ class BaseTransport(abc.ABC):
 
     @abc.abstractmethod
     def handle_request(
-        self, request: Request, timeouts: Timeouts, trace: Trace | None
+        self, request: Request, timeouts: StepTimeouts, trace: Trace | None
     ) -> tuple[ResponseHead, ResponseBody]:
         """The final response head and its body source. Raises the client's errors."""
 
@@ -84,7 +85,7 @@ class _PooledBody(ResponseBody):
         self._connection = connection
         self._pool = pool
 
-    def receive(self, timeouts: Timeouts) -> bytes | None:
+    def receive(self, timeouts: StepTimeouts) -> bytes | None:
         return self._connection.receive_data(timeouts)
 
     def finish(self) -> bool:
@@ -103,7 +104,7 @@ class HTTPTransport(BaseTransport):
         self.pool = pool
 
     def handle_request(
-        self, request: Request, timeouts: Timeouts, trace: Trace | None
+        self, request: Request, timeouts: StepTimeouts, trace: Trace | None
     ) -> tuple[ResponseHead, ResponseBody]:
         """Raises LocalProtocolError, RemoteProtocolError, NetworkError (ConnectError),
         ClientTimeout, ClientClosed."""
@@ -133,7 +134,7 @@ class HTTPTransport(BaseTransport):
         self,
         connection: HTTPConnection,
         request: Request,
-        timeouts: Timeouts,
+        timeouts: StepTimeouts,
         trace: Trace | None,
     ) -> ResponseHead:
         url, target, headers = request.url, request.url.target, request.headers
