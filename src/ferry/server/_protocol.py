@@ -263,7 +263,12 @@ class HTTPProtocol(asyncio.Protocol):
         if state.draining:
             conn.close_after_response()  # --shutdown-delay: each response says it ends
         bodiless = conn.end_bodiless_request()
-        if request.path == state.ready_path and self._answer_readiness(request, head_end):
+        ready_path = state.ready_path
+        if (
+            ready_path is not None
+            and request.path == ready_path
+            and self._answer_readiness(request, head_end)
+        ):
             return
         if bodiless and state.respond_now is not None and self._respond_now(request, head_end):
             return
@@ -280,7 +285,7 @@ class HTTPProtocol(asyncio.Protocol):
             head_start,
             head_end,
         )
-        if self.forwarding:
+        if self.forwarding and _names_a_proxy_field(request.headers):
             self._apply_forwarding(request, scope)
         cycle = self.cycle = RequestCycle(scope, self, head_end)
         if bodiless:
@@ -302,7 +307,7 @@ class HTTPProtocol(asyncio.Protocol):
         if answer is None:
             return False
         self.request_client = self.client
-        if self.forwarding:
+        if self.forwarding and _names_a_proxy_field(request.headers):
             self._apply_forwarding(request, None)
         cycle = self.cycle = RequestCycle(template, self, head_end)
         cycle.feed_end()
@@ -385,7 +390,11 @@ class HTTPProtocol(asyncio.Protocol):
             state.log_websocket(request, self.client, problem.status, sent, head_end)
             return
         client, scheme = self.client, "ws"
-        if self.forwarding and (forwarding := state.proxied(request)) is not None:
+        if (
+            self.forwarding
+            and _names_a_proxy_field(request.headers)
+            and (forwarding := state.proxied(request)) is not None
+        ):
             if forwarding.names_client:
                 client = forwarding.client
             if forwarding.scheme == "https":
@@ -764,3 +773,17 @@ class HTTPProtocol(asyncio.Protocol):
             self._drain_waiter = None
             if not waiter.done():
                 waiter.set_result(None)
+
+
+def _names_a_proxy_field(headers: Fields) -> bool:
+    """Whether a request carries a field the proxy in front may have set: the check
+    that keeps the parsing of them (``ferry.proxy``) off the path of every request that
+    has none, from a trusted peer too (the default trusts 127.0.0.1)."""
+    for field in headers:
+        name = field[0]  # indexed: cheaper, compiled, than unpacking a sequence
+        size = len(name)  # and a length than a comparison of bytes
+        if (size == 15 or size == 9 or size == 17) and (
+            name == b"x-forwarded-for" or name == b"forwarded" or name == b"x-forwarded-proto"
+        ):
+            return True
+    return False
