@@ -10,7 +10,7 @@ import contextlib
 import json
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from typing import Any
 
 from ferry import Config, Server
@@ -29,6 +29,15 @@ def new_loop(name: str) -> asyncio.AbstractEventLoop:
 
         return uvloop.new_event_loop()
     return asyncio.new_event_loop()
+
+
+def run(loop_name: str, coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run ``coroutine`` to its end on a new loop of the kind ``loop_name`` names."""
+    loop = new_loop(loop_name)
+    try:
+        loop.run_until_complete(coroutine)
+    finally:
+        loop.close()
 
 
 class ServerThread:

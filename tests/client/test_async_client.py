@@ -8,9 +8,8 @@ import json
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -25,16 +24,8 @@ from ferry.client import (
     Timeouts,
 )
 
-from ..support import echo_app, new_loop, serving
+from ..support import echo_app, run, serving
 from .rawserver import ScriptedServer, read_head, wait_closed
-
-
-def run(loop_name: str, coroutine: Coroutine[Any, Any, None]) -> None:
-    loop = new_loop(loop_name)
-    try:
-        loop.run_until_complete(coroutine)
-    finally:
-        loop.close()
 
 
 def test_concurrent_requests_share_the_pool(loop_name: str) -> None:

@@ -11,7 +11,7 @@ import socket
 import threading
 import time
 import tracemalloc
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -28,7 +28,7 @@ from ferry.client import (
 )
 from ferry.client._limits import Deadline, declared_length
 
-from ..support import new_loop
+from ..support import run
 from .rawserver import ScriptedServer, read_head, wait_closed
 
 PACE = threading.Event()  # never set: PACE.wait(s) paces a server, it synchronises nothing
@@ -37,14 +37,6 @@ TOTAL_MESSAGE = r"^the request took longer than its total deadline \(Timeouts\.t
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n"
 BLOCK = b"x" * 16384
 CHUNK = b"4000\r\n" + BLOCK + b"\r\n"
-
-
-def run(loop_name: str, coroutine: Coroutine[Any, Any, None]) -> None:
-    loop = new_loop(loop_name)
-    try:
-        loop.run_until_complete(coroutine)
-    finally:
-        loop.close()
 
 
 async def collect(pieces: AsyncIterator[bytes], into: list[bytes]) -> None:

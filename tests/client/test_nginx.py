@@ -3,15 +3,14 @@ keep-alive reuse seen from nginx's side, chunked and gzip responses."""
 
 from __future__ import annotations
 
-from collections.abc import Coroutine, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
 from ferry import HTTPStatusError, __version__
 from ferry.client import AsyncClient, Client
 
-from ..support import new_loop
+from ..support import run
 from .nginx import Nginx, nginx_executable, running_nginx
 
 pytestmark = pytest.mark.skipif(
@@ -32,14 +31,6 @@ def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nginx]:
         (server.root / "latin1").mkdir()
         (server.root / "latin1" / "cafe.txt").write_bytes(b"caf\xe9")
         yield server
-
-
-def run(loop_name: str, coroutine: Coroutine[Any, Any, None]) -> None:
-    loop = new_loop(loop_name)
-    try:
-        loop.run_until_complete(coroutine)
-    finally:
-        loop.close()
 
 
 def connection_use(header: str | None) -> tuple[str, int]:

@@ -7,9 +7,7 @@ import select
 import shutil
 import socket
 import ssl
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -17,7 +15,7 @@ from ferry import LocalProtocolError, __version__
 from ferry.client import AsyncClient, Client, ConnectError
 from ferry.client._decoders import accept_encoding
 
-from ..support import new_loop
+from ..support import run
 from .rawserver import ScriptedServer, read_head
 from .test_tls import tls_server
 
@@ -64,14 +62,6 @@ def relay(one: socket.socket, other: socket.socket) -> None:
             peers[sock].sendall(data)
         if not readable:
             return  # a safety bound for a test gone wrong, not a synchronisation
-
-
-def run(loop_name: str, coroutine: Coroutine[Any, Any, None]) -> None:
-    loop = new_loop(loop_name)
-    try:
-        loop.run_until_complete(coroutine)
-    finally:
-        loop.close()
 
 
 def test_http_through_a_proxy_with_credentials() -> None:

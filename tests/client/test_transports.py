@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -26,19 +26,11 @@ from ferry.client import (
 from ferry.client._decoders import accept_encoding
 from ferry.client._models import URL
 
-from ..support import echo_app, new_loop, serving
+from ..support import echo_app, run, serving
 
 QUICK = Timeouts(read=5.0)  # a transport that failed to stream fails the test, not hangs
 
 ACCEPT_ENCODING = accept_encoding()  # what this installation decodes
-
-
-def run(loop_name: str, coroutine: Coroutine[Any, Any, None]) -> None:
-    loop = new_loop(loop_name)
-    try:
-        loop.run_until_complete(coroutine)
-    finally:
-        loop.close()
 
 
 def echo_summary(method: str, body: str, *extra: list[str]) -> dict[str, Any]:

@@ -205,9 +205,7 @@ class AsyncClient:
             request,
             _timeouts(timeout, timeouts, self.timeouts),
             follow_redirects,
-            self.max_response_size
-            if isinstance(max_response_size, UseClientDefault)
-            else max_response_size,
+            self._size_limit(max_response_size),
         )
         try:
             await response.read()
@@ -447,15 +445,17 @@ class AsyncClient:
             request,
             _timeouts(timeout, timeouts, self.timeouts),
             follow_redirects,
-            self.max_response_size
-            if isinstance(max_response_size, UseClientDefault)
-            else max_response_size,
+            self._size_limit(max_response_size),
             trace,
         )
         try:
             yield response
         finally:
             await response.aclose()
+
+    def _size_limit(self, given: int | UseClientDefault | None) -> int | None:
+        """A request's ``max_response_size``: the one given, or the client's."""
+        return self.max_response_size if isinstance(given, UseClientDefault) else given
 
     def _build(
         self,

@@ -206,9 +206,7 @@ class Client:
             request,
             _timeouts(timeout, timeouts, self.timeouts),
             follow_redirects,
-            self.max_response_size
-            if isinstance(max_response_size, UseClientDefault)
-            else max_response_size,
+            self._size_limit(max_response_size),
         )
         try:
             response.read()
@@ -448,15 +446,17 @@ class Client:
             request,
             _timeouts(timeout, timeouts, self.timeouts),
             follow_redirects,
-            self.max_response_size
-            if isinstance(max_response_size, UseClientDefault)
-            else max_response_size,
+            self._size_limit(max_response_size),
             trace,
         )
         try:
             yield response
         finally:
             response.close()
+
+    def _size_limit(self, given: int | UseClientDefault | None) -> int | None:
+        """A request's ``max_response_size``: the one given, or the client's."""
+        return self.max_response_size if isinstance(given, UseClientDefault) else given
 
     def _build(
         self,
