@@ -31,7 +31,19 @@ import stat
 import struct
 import sys
 
-__all__ = ["accept_queued", "handshakes_in_flight", "release", "seal"]
+__all__ = [
+    "HANDSHAKE_POLL",
+    "HANDSHAKE_WAIT",
+    "accept_queued",
+    "handshakes_in_flight",
+    "release",
+    "seal",
+]
+
+# Step 2's bounds, for whoever seals (Server._take_backlog, and with workers the main
+# process, Supervisor._seal): the kernel tells of no SYN_RECV ending, so it is looked at.
+HANDSHAKE_WAIT = 2.0  # seconds, at most
+HANDSHAKE_POLL = 0.005  # seconds between two looks
 
 _SO_ATTACH_FILTER = 26  # <asm-generic/socket.h>; the socket module does not name them
 _SO_DETACH_FILTER = 27

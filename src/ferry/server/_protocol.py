@@ -145,7 +145,7 @@ class HTTPProtocol(asyncio.Protocol):
         self.client, self.server = state.addresses(transport)
         self.forwarding = state.trusts_peer(self.client)
         if state.proxy_protocol:
-            if not state.allowed_peers.trusts(self.client[0] if self.client else None):
+            if not state.allows_proxy_header(self.client):
                 logger.debug("PROXY header refused from %s: not trusted", self.client)
                 self.transport.abort()
                 return

@@ -15,7 +15,14 @@ from typing import Any
 from .. import _accel
 from ..asgi._lifespan import Lifespan
 from ..asgi._types import ASGIApp
-from ._backlog import accept_queued, handshakes_in_flight, release, seal
+from ._backlog import (
+    HANDSHAKE_POLL,
+    HANDSHAKE_WAIT,
+    accept_queued,
+    handshakes_in_flight,
+    release,
+    seal,
+)
 from ._config import Config
 from ._loader import adapt_app, import_app
 from ._logging import configure_logging
@@ -31,9 +38,7 @@ _TICK = 0.5  # seconds between deadline sweeps: timeouts are this precise
 # At shutdown, the longest wait for handshakes begun before the listener was sealed
 # (_backlog): a lost final ACK is repeated with the SYN-ACK, which Linux sends again
 # after 1 s; a handshake still half done after this is a SYN flood's, not a client's.
-_HANDSHAKE_WAIT = 2.0
 _MAIN_PROCESS_GRACE = 5.0  # seconds a worker's delay waits past its own for the main
-_HANDSHAKE_POLL = 0.005  # the kernel tells of no SYN_RECV ending: it is looked at
 
 # Tracked objects allocated (net) before a young collection. CPython's default, 700, is
 # about what 64 keep-alive requests in flight hold, so under load the collector ran
@@ -213,11 +218,11 @@ class Server:
             # worker only takes its share of the queue.
             owned = not self._given_sockets
             sealed = [seal(sock, self.config.uds) if owned else False for sock in listeners]
-            wait_until = min(end, loop.time() + _HANDSHAKE_WAIT)
+            wait_until = min(end, loop.time() + HANDSHAKE_WAIT)
             exact = [sock for sock, is_sealed in zip(listeners, sealed, strict=True) if is_sealed]
             # The kernel has no event for a handshake's end: it is polled, bounded.
             while loop.time() < wait_until and any(map(handshakes_in_flight, exact)):  # noqa: ASYNC110
-                await asyncio.sleep(_HANDSHAKE_POLL)  # the loop still accepts meanwhile
+                await asyncio.sleep(HANDSHAKE_POLL)  # the loop still accepts meanwhile
             for sock in listeners:
                 accepted += accept_queued(sock)
             # asyncio accepts in a task that makes the transport a turn later, and, in

@@ -263,8 +263,12 @@ class ServerState:
 
     def trusts_peer(self, client: tuple[str, int] | None) -> bool:
         """Whether the proxy headers of a connection from ``client`` are believed."""
-        trusted = self.trusted_peers
-        return trusted is not None and trusted.trusts(client[0] if client else None)
+        return self.trusted_peers is not None and self.allows_proxy_header(client)
+
+    def allows_proxy_header(self, client: tuple[str, int] | None) -> bool:
+        """Whether ``client`` (``None``: a UNIX-socket peer) is one of
+        --forwarded-allow-ips, whose PROXY header is believed (--proxy-protocol)."""
+        return self.allowed_peers.trusts(client[0] if client else None)
 
     def proxied(self, request: Request) -> Forwarding | None:
         """What the proxy headers of ``request``, from a trusted peer, establish."""

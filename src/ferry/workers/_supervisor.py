@@ -36,7 +36,13 @@ from dataclasses import dataclass
 
 from ..asgi._types import ASGIApp
 from ..server import Config
-from ..server._backlog import handshakes_in_flight, release, seal
+from ..server._backlog import (
+    HANDSHAKE_POLL,
+    HANDSHAKE_WAIT,
+    handshakes_in_flight,
+    release,
+    seal,
+)
 from ..server._loader import adapt_app, import_app
 from ..server._logging import configure_logging
 from ..server._sockets import bind_sockets
@@ -52,8 +58,6 @@ _DUMP_GRACE = 1.0  # seconds a stuck worker gets to write its stacks before it i
 _KILL_GRACE = 5.0  # seconds past graceful_timeout before stopping workers are killed
 _QUICK_DEATH = 5.0  # a worker dying this soon after it was ready counts as dying young
 _MAX_PAUSE = 10.0  # the longest pause before replacing workers that keep dying young
-_HANDSHAKE_WAIT = 2.0  # seconds the seal waits for handshakes answered before it
-_HANDSHAKE_POLL = 0.005
 
 
 @dataclass(eq=False)
@@ -261,9 +265,9 @@ class Supervisor:
         (``server/_backlog.py``; the workers accept what is queued before they close)."""
         uds = self.config.uds
         sealed = [sock for sock in self.sockets if seal(sock, uds)]
-        deadline = time.monotonic() + _HANDSHAKE_WAIT
+        deadline = time.monotonic() + HANDSHAKE_WAIT
         while time.monotonic() < deadline and any(map(handshakes_in_flight, sealed)):
-            time.sleep(_HANDSHAKE_POLL)  # the kernel tells of no handshake's end
+            time.sleep(HANDSHAKE_POLL)  # the kernel tells of no handshake's end
 
     def _kill_all(self, reason: str) -> None:
         if self.workers:
