@@ -110,3 +110,40 @@ def test_the_access_log_shows_the_client_behind_the_proxy(
 def test_a_bad_forwarded_allow_ips_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="'localhost' is not an IP address"):
         Config(forwarded_allow_ips="127.0.0.1,localhost")
+
+
+async def ws_echo_scope(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Denies the WebSocket with a 403 whose body is the scope's client and scheme."""
+    if scope["type"] != "websocket":
+        return
+    await receive()  # websocket.connect
+    body = json.dumps({"client": scope["client"], "scheme": scope["scheme"]}).encode()
+    await send({"type": "websocket.http.response.start", "status": 403, "headers": []})
+    await send({"type": "websocket.http.response.body", "body": body})
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({}, {"client": ["203.0.113.7", 0], "scheme": "wss"}),
+        ({"forwarded_allow_ips": "10.0.0.0/8"}, None),  # untrusted: the connection's own
+    ],
+    ids=["trusted", "untrusted"],
+)
+def test_a_websocket_scope_behind_the_proxy(
+    options: dict[str, Any], expected: dict[str, Any] | None
+) -> None:
+    handshake = (
+        b"GET /ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+        b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        b"X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Proto: https\r\n\r\n"
+    )
+    with serving(ws_echo_scope, lifespan="off", **options) as server:
+        response = exchange(server.port, handshake)
+    assert response.startswith(b"HTTP/1.1 403 Forbidden\r\n"), response
+    seen = json.loads(response.partition(b"\r\n\r\n")[2])
+    if expected is None:
+        assert seen["client"][0] == "127.0.0.1"
+        assert seen["scheme"] == "ws"
+    else:
+        assert seen == expected
