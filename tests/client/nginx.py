@@ -19,22 +19,34 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-CONFIG = """\
+# What every configuration of these tests starts with: one process in the foreground,
+# its files in the test's folder. A template's "http {{" block follows it.
+PREAMBLE = """\
 daemon off;
 master_process off;
 worker_processes 1;
 pid {dir}/nginx.pid;
 error_log stderr notice;
 events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    default_type text/plain;
-    keepalive_requests 1000000;
+"""
+TEMP_PATHS = """\
     client_body_temp_path {dir}/body;
     proxy_temp_path {dir}/proxy;
     fastcgi_temp_path {dir}/fastcgi;
     uwsgi_temp_path {dir}/uwsgi;
     scgi_temp_path {dir}/scgi;
+"""
+
+CONFIG = (
+    PREAMBLE
+    + """\
+http {{
+    access_log off;
+    default_type text/plain;
+    keepalive_requests 1000000;
+"""
+    + TEMP_PATHS
+    + """\
     server {{
         listen 127.0.0.1:{port};
         root {dir}/www;
@@ -56,6 +68,7 @@ http {{
     }}
 }}
 """
+)
 
 
 def nginx_executable() -> str | None:
@@ -78,16 +91,17 @@ def _free_port() -> int:
 
 
 @contextmanager
-def running_nginx(folder: Path) -> Iterator[Nginx]:
-    """Start nginx with the config above in ``folder``; stop it on leaving. Ready on
-    entry: nginx logs its OS status after it opened its listening socket, so the port
-    accepts (connections queue) from the moment that line is read."""
+def running_nginx(folder: Path, template: str = CONFIG, **fields: object) -> Iterator[Nginx]:
+    """Start nginx with ``template`` (the config above unless given; formatted with
+    ``dir``, ``port`` and ``fields``) in ``folder``; stop it on leaving. Ready on entry:
+    nginx logs its OS status after it opened its listening socket, so the port accepts
+    (connections queue) from the moment that line is read."""
     executable = nginx_executable()
-    assert executable is not None
+    assert executable is not None, "nginx is not installed (.ci/run installs nginx-light)"
     port = _free_port()
     (folder / "www").mkdir(parents=True, exist_ok=True)
     conf = folder / "nginx.conf"
-    conf.write_text(CONFIG.format(dir=folder, port=port))
+    conf.write_text(template.format(dir=folder, port=port, **fields))
     command = [executable, "-c", str(conf), "-p", str(folder), "-e", "stderr"]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
     assert process.stderr is not None
