@@ -8,6 +8,7 @@ import signal
 import socket
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -86,7 +87,8 @@ def test_graceful_shutdown_loses_no_request_in_flight(loop_name: str) -> None:
 
         stopper = threading.Thread(target=server.stop)
         stopper.start()
-        # Shutdown has begun once the idle connection is closed (without a response).
+        # Shutdown has begun once the idle connection is closed (without a response, once
+        # the second it gets for a next request is over).
         assert idle_reader.to_close() == b""
         # Not listening any more: refused (rarely reset, when the port's TIME_WAIT
         # connections answer the SYN first).
@@ -108,6 +110,73 @@ def test_graceful_shutdown_loses_no_request_in_flight(loop_name: str) -> None:
     assert sorted(app.events[1:-1]) == ["done /quick", "done /upload"] + [
         f"done /wait{n}" for n in range(3)
     ]
+
+
+def begin_shutdown(server: Any) -> None:
+    """What the server does to its connections as shutdown begins, on its loop, at once
+    (Server._shutdown, without the listener's part)."""
+
+    def begin() -> None:
+        state = server.server.state
+        state.shutting_down = True
+        for protocol in list(state.connections):
+            protocol.shutdown()
+
+    on_server_loop(server, begin)
+
+
+def test_a_request_on_a_kept_alive_connection_as_shutdown_begins_is_answered(
+    loop_name: str,
+) -> None:
+    # The client sends its next request as shutdown begins (or it was in the kernel's
+    # buffer, unread): closing the idle connection at once would lose it, to a client
+    # that does not retry. It is answered, saying the connection ends with it.
+    app = Recorded()
+    with serving(app, loop_name) as server:
+        sock, reader = open_connection(server.port)
+        with sock:
+            sock.sendall(b"GET /quick HTTP/1.1\r\nHost: t\r\n\r\n")
+            assert reader.response().endswith(b"Content-Length: 7\r\n\r\n/quick ")
+            begin_shutdown(server)
+            sock.sendall(b"GET /quick HTTP/1.1\r\nHost: t\r\n\r\n")
+            assert normalise_date(reader.to_close()) == closing(b"/quick ")
+
+
+async def start_then_wait(scope: Scope, receive: Receive, send: Send) -> None:
+    """/held: the response head and a first piece of its body at once (so the head is
+    on the wire), the end once ``HELD`` opens; else the whole response at once."""
+    if scope["type"] != "http":
+        return
+    body = scope["path"].encode() + b" "
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    if scope["path"] == "/held":
+        await send({"type": "http.response.body", "body": body, "more_body": True})
+        await HELD.wait()
+        body = b""
+    await send({"type": "http.response.body", "body": body})
+
+
+HELD = Gate()
+
+
+def test_a_response_whose_head_said_keep_alive_before_shutdown_gets_one_more_request(
+    loop_name: str,
+) -> None:
+    # The head went out without Connection: close; shutdown began before the body. The
+    # client, told the connection stays, sends its next request as the body arrives.
+    HELD.__init__()  # type: ignore[misc]
+    with serving(start_then_wait, loop_name, lifespan="off") as server, HELD:
+        sock, reader = open_connection(server.port)
+        with sock:
+            sock.sendall(b"GET /held HTTP/1.1\r\nHost: t\r\n\r\n")
+            HELD.arrived()
+            begin_shutdown(server)
+            HELD.open()
+            first = reader.response()
+            assert b"connection:" not in first.lower()
+            assert first.endswith(b"\r\n\r\n6\r\n/held \r\n0\r\n\r\n")
+            sock.sendall(b"GET /quick HTTP/1.1\r\nHost: t\r\n\r\n")
+            assert normalise_date(reader.to_close()) == closing(b"/quick ")
 
 
 def test_requests_past_the_grace_period_are_aborted(loop_name: str) -> None:

@@ -221,7 +221,7 @@ def test_a_listener_passed_in_is_left_able_to_accept(loop_name: str) -> None:
 
 
 def test_a_new_connection_that_sends_nothing_holds_shutdown_briefly(loop_name: str) -> None:
-    # It gets _FIRST_REQUEST_AT_SHUTDOWN (1 s) to begin its request, not head_timeout.
+    # It gets _REQUEST_AT_SHUTDOWN (1 s) to begin its request, not head_timeout.
     with serving(hello, loop_name, head_timeout=60, graceful_timeout=60) as server:
         sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
         with sock:

@@ -167,6 +167,45 @@ def test_a_worker_that_cannot_start_stops_the_server_with_its_status(
     assert "ready" not in log  # and none was started again
 
 
+def keep_alive_load(port: int, done: threading.Event, failures: list[str]) -> None:
+    """Requests back to back on a kept-alive connection, as wrk sends them: no retry, a
+    new connection only after a response that said ``Connection: close``. A connection
+    that ends without saying so, before a response, is a failure (its request is lost);
+    so is any status but 200. Bounded: 20,000 requests."""
+    request = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        for _ in range(20_000):
+            if done.is_set():
+                return
+            sock.sendall(request)
+            data = b""
+            while b"\r\n\r\n" not in data or len(data) < response_length(data):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    failures.append(f"closed before a response; got {data!r}")
+                    return
+                data += chunk
+            head = data.partition(b"\r\n\r\n")[0].lower()
+            if not head.startswith(b"http/1.1 200 "):
+                failures.append(repr(data))
+            if b"\r\nconnection: close" in head:
+                sock.close()
+                sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    except OSError as exc:
+        failures.append(repr(exc))
+    finally:
+        sock.close()
+
+
+def response_length(data: bytes) -> int:
+    """The whole response's size, from its head's Content-Length."""
+    head, _, _ = data.partition(b"\r\n\r\n")
+    length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+    assert length is not None, data
+    return len(head) + 4 + int(length[1])
+
+
 def test_sighup_replaces_every_worker_with_new_code_and_fails_no_request(tmp_path: Path) -> None:
     app = tmp_path / "versioned.py"
     source = (
@@ -197,8 +236,15 @@ def test_sighup_replaces_every_worker_with_new_code_and_fails_no_request(tmp_pat
                     failures.append(f"{status} {body!r}")
                 bodies.append(body)
 
-        loader = threading.Thread(target=load)
-        loader.start()
+        # And connections kept alive, whose next request may be on its way as the old
+        # worker stops: it must be answered, not lost.
+        loaders = [threading.Thread(target=load)]
+        loaders += [
+            threading.Thread(target=keep_alive_load, args=(ferry.port, done, failures))
+            for _ in range(4)
+        ]
+        for loader in loaders:
+            loader.start()
         try:
             app.write_text(source.format(version="v2"))
             ferry.signal(signal.SIGHUP)
@@ -208,7 +254,8 @@ def test_sighup_replaces_every_worker_with_new_code_and_fails_no_request(tmp_pat
                 ferry.wait_for(r"worker (\d+) stopped \(exit status 0\)")
         finally:
             done.set()
-            loader.join(timeout=60)
+            for loader in loaders:
+                loader.join(timeout=60)
         assert failures == []
         assert ferry.children() == new
         assert not new & old

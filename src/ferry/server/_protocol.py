@@ -58,10 +58,13 @@ logger = logging.getLogger("ferry.error")
 
 _BODY_HIGH_WATER: Final = 65536  # queued request-body bytes that pause reading
 _MAX_NESTING: Final = 16  # pipelined requests answered in one call chain (response_complete)
-# During shutdown, how long a connection that has sent nothing yet gets for its request
-# (at most head_timeout): it likely carries one on its way (a client connected to send
-# it), but a browser's speculative connection may never send, and would hold shutdown.
-_FIRST_REQUEST_AT_SHUTDOWN: Final = 1.0
+# During shutdown, how long an idle connection gets for a request (at most head_timeout):
+# a new one likely carries one on its way (a client connected to send it), and a
+# keep-alive one may have its next request in the kernel's buffer or on the wire (sent
+# as the last response arrived), which closing at once would lose to a client that does
+# not retry. But a browser's speculative or idle connection may never send, and would
+# hold shutdown.
+_REQUEST_AT_SHUTDOWN: Final = 1.0
 # The deadline kinds, bound once (statics of this module for the compiled accelerator).
 _NO_DEADLINE: Final = Deadline.NONE
 _HEAD: Final = Deadline.HEAD
@@ -158,7 +161,7 @@ class HTTPProtocol(asyncio.Protocol):
             # the listener closed: serve the request it may carry, and say the connection
             # ends with it.
             self.conn.close_after_response()
-            self._set_deadline(_HEAD, min(state.head_timeout, _FIRST_REQUEST_AT_SHUTDOWN))
+            self._set_deadline(_HEAD, min(state.head_timeout, _REQUEST_AT_SHUTDOWN))
         else:
             self._set_deadline(_HEAD, state.head_timeout)
 
@@ -556,11 +559,18 @@ class HTTPProtocol(asyncio.Protocol):
             state.recycle()  # a worker's max_requests: it is to be replaced
         if state.access_log:
             state.log_access(conn.request, self.request_client, cycle)
-        if not conn.keep_alive or state.shutting_down:
+        if not conn.keep_alive:
             self._close()
             return
         conn.start_next_cycle()
-        self._set_deadline(_IDLE, state.keep_alive_timeout)
+        if state.shutting_down:
+            # The head went out saying the connection stays, before shutdown began: the
+            # client may be sending its next request already. Answer that one, saying
+            # the connection ends with it (see shutdown).
+            conn.close_after_response()
+            self._set_deadline(_HEAD, min(state.head_timeout, _REQUEST_AT_SHUTDOWN))
+        else:
+            self._set_deadline(_IDLE, state.keep_alive_timeout)
         if self._read_paused:
             self._resume_reading()
         if conn.has_pending_input:
@@ -733,18 +743,19 @@ class HTTPProtocol(asyncio.Protocol):
         self.transport.abort()
 
     def shutdown(self) -> None:
-        """Server shutdown: close now if idle after a response, else after the response
-        in flight, or after the request a new connection is about to send (its client
-        connected to send one), given ``_FIRST_REQUEST_AT_SHUTDOWN`` to begin."""
-        self.conn.close_after_response()
+        """Server shutdown: close after the response in flight; an idle connection
+        (new, or kept alive after a response) after the request it may be about to
+        receive, given ``_REQUEST_AT_SHUTDOWN`` to begin, answered with
+        ``Connection: close``. A response whose head has gone out saying the connection
+        stays is followed by one more request (``response_complete``): a client that
+        does not retry would lose the one it sends as that response arrives."""
+        conn = self.conn
+        if not conn.response_started:
+            conn.close_after_response()
         if self.upgraded is not None:
             self.upgraded.shutdown()
-        elif self.cycle is None and not self.conn.buffered_size:
-            if self.responses:
-                self._close()
-            else:
-                timeout = min(self.state.head_timeout, _FIRST_REQUEST_AT_SHUTDOWN)
-                self._set_deadline(_HEAD, timeout)
+        elif self.cycle is None and not conn.buffered_size:
+            self._set_deadline(_HEAD, min(self.state.head_timeout, _REQUEST_AT_SHUTDOWN))
 
     def _set_deadline(self, kind: Deadline, timeout: float) -> None:
         self.deadline_kind = kind
