@@ -43,7 +43,7 @@ class LoadError(Exception):
 class LoadProfile:
     """One wrk scenario: connections, the path asked for, the Lua script (with its args)
     if any, and the number Ferry is compared on: requests/s, or bytes/s for large bodies
-    (where a request count says little)."""
+    (where a request count says little); the cores wrk runs on and its thread count."""
 
     scenario: str
     description: str
@@ -52,6 +52,8 @@ class LoadProfile:
     script: Path | None = None
     script_args: tuple[str, ...] = ()
     metric: Literal["requests", "bytes"] = "requests"
+    cpus: str = LOAD_CORE  # taskset's list for wrk
+    threads: int = 1
 
 
 @dataclass(frozen=True)
@@ -88,14 +90,23 @@ STATIC_LARGE = LoadProfile(
     metric="bytes",
 )
 WSGI = LoadProfile("wsgi", "WSGI hello world, keep-alive, 64 connections", connections=64)
+WORKERS = LoadProfile(
+    "workers",
+    "2 worker processes, keep-alive, 128 connections; servers and wrk (2 threads) share both cores",
+    connections=128,
+    cpus="0,1",
+    threads=2,
+)
 PROFILES = {
-    profile.scenario: profile for profile in (HELLO, PIPELINE, STATIC_SMALL, STATIC_LARGE, WSGI)
+    profile.scenario: profile
+    for profile in (HELLO, PIPELINE, STATIC_SMALL, STATIC_LARGE, WSGI, WORKERS)
 }
 
 
 def wrk_command(profile: LoadProfile, port: int, duration_s: int) -> list[str]:
     """Return the wrk command line for `profile` against 127.0.0.1:`port`."""
-    command = ["taskset", "-c", LOAD_CORE, "wrk", "-t1", f"-c{profile.connections}"]
+    command = ["taskset", "-c", profile.cpus, "wrk", f"-t{profile.threads}"]
+    command.append(f"-c{profile.connections}")
     command += [f"-d{duration_s}s", "--latency", "--timeout", WRK_TIMEOUT]
     if profile.script is not None:
         command += ["-s", str(profile.script)]

@@ -29,6 +29,9 @@ class Outcome:
     # With --rounds N > 1: the throughput of each round in the order run (the scenario's
     # metric; None for a round that failed or was not clean). `load` is the median round's.
     rounds: tuple[float | None, ...] = ()
+    # The workers scenario: the resident memory of the main process, then of each of its
+    # descendants (workers), in bytes, read at the end of the load.
+    rss: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ TARGETS = (
     Target("static-large", "nginx", 0.9, server="ferry-asyncio"),
     Target("wsgi", "gunicorn-gthread", 1.5),
     Target(WEBSOCKET, "uvicorn", 1.5),
+    Target("workers", "uvicorn", 2.0),
 )
 
 
@@ -176,6 +180,8 @@ def _load_row(outcome: Outcome, ferry: float | None, own: float | None) -> tuple
         notes.append(f"{load.bad_responses} non-2xx/3xx")
     if outcome.rounds:
         notes.append(_rounds_note(outcome))
+    if outcome.rss:
+        notes.append(_rss_note(outcome.rss))
     ratio = f"{ferry / own:.2f}x" if ferry and own else "—"
     p99 = "—" if load.p99_ms is None else f"{load.p99_ms:.2f} ms"
     return (
@@ -201,6 +207,13 @@ def _rounds_note(outcome: Outcome) -> str:
     return f"median of {len(clean)} ({spread})"
 
 
+def _rss_note(rss: tuple[int, ...]) -> str:
+    """The RSS note: "RSS main 21.0 MiB + 2 workers 30.1/30.4 MiB" (then descendants)."""
+    main, *others = rss
+    each = "/".join(f"{size / 2**20:.1f}" for size in others)
+    return f"RSS main {main / 2**20:.1f} MiB + {len(others)} workers {each} MiB"
+
+
 def format_memory_table(outcomes: list[Outcome], heading: str) -> str:
     rows: list[tuple[str, ...]] = [("server", "RSS before", "RSS after", "per connection", "notes")]
     for outcome in (o for o in outcomes if o.scenario == MEMORY):
@@ -221,9 +234,14 @@ def format_memory_table(outcomes: list[Outcome], heading: str) -> str:
 
 
 def format_targets(checks: list[TargetCheck]) -> str:
-    rows: list[tuple[str, ...]] = [("target", "measured", "needed", "result")]
-    rows += [(c.label, c.shown, c.requirement, c.verdict.upper()) for c in checks]
-    return f"targets\n{_format_rows(rows)}"
+    rows = [(c.label, c.shown, c.requirement, c.verdict.upper()) for c in checks]
+    return format_rows_table("targets", rows)
+
+
+def format_rows_table(heading: str, rows: list[tuple[str, str, str, str]]) -> str:
+    """A table of targets: (target, measured, needed, result) rows under `heading`."""
+    header: tuple[str, ...] = ("target", "measured", "needed", "result")
+    return f"{heading}\n{_format_rows([header, *rows])}"
 
 
 def _format_rows(rows: list[tuple[str, ...]]) -> str:

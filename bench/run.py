@@ -56,14 +56,30 @@ import idle_memory
 import loadgen
 import probe
 import report
+import restarts
 import servers
 import static_site
 import ws_bench
 from report import Outcome
 
 STATIC_SCENARIOS = ("static-small", "static-large")
-SCENARIOS = ("hello", "pipeline", "memory", *STATIC_SCENARIOS, "wsgi", "websocket", "client")
-SERVER_SCENARIOS = SCENARIOS[:-1]  # "client" measures clients against nginx instead
+SCENARIOS = (
+    "hello",
+    "pipeline",
+    "memory",
+    *STATIC_SCENARIOS,
+    "wsgi",
+    "websocket",
+    "workers",
+    "restart",
+    "sighup",
+    "reuseport",
+    "client",
+)
+# Those that count failed requests (bench/restarts.py), and "client", which measures
+# clients against nginx, are run apart from the throughput scenarios.
+RESTART_SCENARIOS = ("restart", "sighup", "reuseport")
+SERVER_SCENARIOS = tuple(s for s in SCENARIOS if s not in {*RESTART_SCENARIOS, "client"})
 CHART_SCRIPT = Path(__file__).with_name("chart.py")
 CHART_TIMEOUT_S = 120
 
@@ -147,6 +163,8 @@ def servers_for(scenario: str, names: list[str], site: Path) -> list[servers.Ser
         return [spec for spec in servers.WSGI_SERVERS.values() if spec.selected_by in names]
     if scenario == "websocket":
         return [spec for spec in servers.WEBSOCKET_SERVERS.values() if spec.selected_by in names]
+    if scenario == "workers":
+        return [spec for spec in servers.WORKER_SERVERS.values() if spec.selected_by in names]
     specs = [servers.SERVERS[name] for name in names if name in servers.SERVERS]
     return [spec for spec in specs if spec.measure_memory] if scenario == "memory" else specs
 
@@ -164,9 +182,33 @@ def run_load(
                 loadgen.run_wrk(profile, server.port, args.warmup)
             load = loadgen.run_wrk(profile, server.port, args.duration)
             print(f"    $ {load.wrk_command}", flush=True)
-        return Outcome(profile.scenario, spec.name, command, load=load)
+            rss = process_tree_rss(server.pid) if profile.scenario == "workers" else ()
+        return Outcome(profile.scenario, spec.name, command, load=load, rss=rss)
     except (servers.ServerError, loadgen.LoadError) as exc:
         return Outcome(profile.scenario, spec.name, command, error=str(exc))
+
+
+def process_tree_rss(pid: int) -> tuple[int, ...]:
+    """The resident memory (bytes) of `pid`, then of each of its descendants, from /proc;
+    () if it cannot be read."""
+    try:
+        sizes = []
+        for member in _descendants_and_self(pid):
+            status = Path(f"/proc/{member}/status").read_text()
+            kib = next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS"))
+            sizes.append(int(kib) * 1024)
+        return tuple(sizes)
+    except (OSError, StopIteration):
+        return ()
+
+
+def _descendants_and_self(pid: int) -> list[int]:
+    found, index = [pid], 0
+    while index < len(found):
+        children = Path(f"/proc/{found[index]}/task/{found[index]}/children").read_text()
+        found += [int(child) for child in children.split()]
+        index += 1
+    return found
 
 
 def run_websocket(spec: servers.ServerSpec, scratch: Path, args: argparse.Namespace) -> Outcome:
@@ -317,15 +359,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     outcomes = run_all(args)
+    restarted, shared = restarts.run(args.scenarios, args.only, args.duration)
     clients = run_clients(args) if "client" in args.scenarios else []
     checks = report.evaluate(outcomes, args.scenarios)
     print_tables(outcomes, args)
+    if restarted or shared:
+        print(restarts.format_report(restarted, shared), end="\n\n")
     if clients:
         print(client_bench.format_report(clients, args.duration, args.rounds), end="\n\n")
     if checks:
         print(report.format_targets(checks), end="\n\n")
+    if restart_checks := restarts.checks(restarted):
+        print(report.format_rows_table("restart targets", restart_checks), end="\n\n")
     header = document_header(args, command, stamp)
     document = report.build_document(header, outcomes, checks)
+    if restarted or shared:
+        document["restarts"] = [asdict(result) for result in restarted]
+        document["reuseport"] = [asdict(result) for result in shared]
     if clients:
         document["clients"] = [asdict(result) for result in clients]
         document["client_targets"] = [asdict(found) for found in client_bench.checks(clients)]

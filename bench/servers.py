@@ -57,7 +57,8 @@ class ServerSpec:
     `build_command(port, scratch)` returns the argv (without `taskset`); it may write
     configuration files into `scratch`, a directory private to this run of the server.
     `measure_memory` selects the server for the idle-connection memory scenario, which
-    reads one process's RSS and so only suits single-process servers. Before the load,
+    reads one process's RSS and so only suits single-process servers. `cpus` are the
+    cores it is pinned to (the workers scenario's share both). Before the load,
     `GET probe_path` must answer the 13-byte hello body. `family` is the `--only` name
     that selects it (its own name unless set: `ferry-asyncio` is a `ferry`).
     """
@@ -67,6 +68,7 @@ class ServerSpec:
     measure_memory: bool = False
     probe_path: str = "/"
     family: str | None = None
+    cpus: str = "0"  # taskset's list: SERVER_CORE, or "0,1" for the multi-process servers
 
     @property
     def selected_by(self) -> str:
@@ -258,8 +260,58 @@ WEBSOCKET_SERVERS: dict[str, ServerSpec] = {
     )
 }
 
+BOTH_CORES = "0,1"
+WORKERS = "2"
+
+
+def ferry_workers_command(workers: str, port: int, scratch: Path) -> list[str]:
+    return [*ferry_command(port, scratch), "--workers", workers]
+
+
+def uvicorn_workers_command(port: int, scratch: Path) -> list[str]:
+    return [*uvicorn_command(port, scratch), "--workers", WORKERS]
+
+
+def gunicorn_uvicorn_command(port: int, scratch: Path) -> list[str]:
+    # uvicorn's worker class for gunicorn (the uvicorn-worker package), as deployed.
+    return [
+        *(str(BENCH_BIN / "gunicorn"), "-w", WORKERS, "-k", "uvicorn_worker.UvicornWorker"),
+        *("--bind", f"{HOST}:{port}", "--log-level", "warning", APP),
+    ]
+
+
+def granian_workers_command(port: int, scratch: Path) -> list[str]:
+    command = granian_command(port, scratch)
+    command[command.index("--workers") + 1] = WORKERS
+    return command
+
+
+# The workers scenario: every server with 2 worker processes, sharing both cores with
+# wrk; "ferry-1" is Ferry with one worker under the same conditions (its scaling).
+WORKER_SERVERS: dict[str, ServerSpec] = {
+    spec.name: spec
+    for spec in (
+        ServerSpec("ferry", partial(ferry_workers_command, WORKERS), cpus=BOTH_CORES),
+        ServerSpec("ferry-1", partial(ferry_workers_command, "1"), cpus=BOTH_CORES, family="ferry"),
+        ServerSpec("uvicorn", uvicorn_workers_command, cpus=BOTH_CORES),
+        ServerSpec(
+            "gunicorn-uvicorn", gunicorn_uvicorn_command, cpus=BOTH_CORES, family="gunicorn"
+        ),
+        ServerSpec("granian", granian_workers_command, cpus=BOTH_CORES),
+    )
+}
+
 # Every name `--only` accepts: the hello servers, then those only some scenarios have.
-SERVER_NAMES = tuple(dict.fromkeys([*SERVERS, *WSGI_SERVERS, *WEBSOCKET_SERVERS]))
+SERVER_NAMES = tuple(
+    dict.fromkeys(
+        [
+            *SERVERS,
+            *WSGI_SERVERS,
+            *WEBSOCKET_SERVERS,
+            *(spec.selected_by for spec in WORKER_SERVERS.values()),
+        ]
+    )
+)
 
 
 def static_servers(site: Path) -> dict[str, ServerSpec]:
@@ -285,7 +337,7 @@ def static_servers(site: Path) -> dict[str, ServerSpec]:
 
 @contextmanager
 def running(spec: ServerSpec, scratch: Path) -> Iterator[RunningServer]:
-    """Start `spec` pinned to core 0, yield it once it serves the hello body, stop it.
+    """Start `spec` pinned to its cores, yield it once it serves the hello body, stop it.
 
     Raises `ServerError` (with the tail of the server's log) if it exits, does not
     accept connections within START_TIMEOUT_S, or answers with anything but the body.
@@ -293,7 +345,7 @@ def running(spec: ServerSpec, scratch: Path) -> Iterator[RunningServer]:
     scratch.mkdir(parents=True)
     (scratch / "tmp").mkdir()
     port = free_port()
-    command = ["taskset", "-c", SERVER_CORE, *spec.build_command(port, scratch)]
+    command = ["taskset", "-c", spec.cpus, *spec.build_command(port, scratch)]
     log_path = scratch / "server.log"
     with log_path.open("wb") as log:
         process = _spawn(command, log)
