@@ -12,9 +12,9 @@ The defaults, and why (docs/tls.md says more):
   1.3's suites are all of that kind.
 - No compression (CRIME), no renegotiation (a client could make the server redo the
   costly half of a handshake at will; TLS 1.3 has none).
-- ALPN (RFC 7301) offers ``http/1.1`` only: Ferry speaks nothing else, and a client
-  offering only h2 gets the ``no_application_protocol`` alert rather than a stream of
-  bytes it cannot read.
+- ALPN (RFC 7301) selects ``http/1.1`` only: Ferry speaks nothing else. A client that
+  offers only h2 gets no protocol selected (Python's ``ssl`` does not send the
+  ``no_application_protocol`` alert of RFC 7301 §3.2), never h2.
 
 Every failure to read the files is a ``ConfigError`` that names the file.
 """
