@@ -125,36 +125,43 @@ def _check_readable(path: str) -> None:
 def _load_chain(
     context: ssl.SSLContext, certfile: str, keyfile: str | None, password: str | None
 ) -> None:
-    """``load_cert_chain``, its OpenSSL errors turned into a sentence naming the file."""
+    """``load_cert_chain``, its OpenSSL errors turned into a sentence naming the file.
+    Without a password, an encrypted key is an error, never a prompt on the terminal."""
     keyname = keyfile or certfile
     try:
-        context.load_cert_chain(certfile, keyfile, password=password)
+        context.load_cert_chain(certfile, keyfile, password=password or _no_password)
+    except _NoPasswordError:
+        raise ConfigError(
+            f"the private key in {keyname} is encrypted: give its ssl_keyfile_password"
+        ) from None
     except ssl.SSLError as exc:
         reason = _reason(exc)
         if "KEY_VALUES_MISMATCH" in reason.upper().replace(" ", "_"):
             message = f"the key in {keyname} does not match the certificate in {certfile}"
-        elif _holds_certificate(certfile):
-            message = f"cannot load the private key from {keyname}"
-            if password is not None or _is_encrypted(keyname):
-                message += " (is ssl_keyfile_password right?)"
-            message += f": {reason}"
+        elif _first_certificate(certfile) is None:
+            message = f"no PEM certificate in {certfile}"
+        elif password is not None and _is_encrypted(keyname):
+            message = f"cannot decrypt the private key in {keyname}: wrong ssl_keyfile_password"
         else:
-            message = f"no PEM certificate in {certfile}: {reason}"
+            message = f"no PEM private key in {keyname}"
         raise ConfigError(message) from None
+
+
+class _NoPasswordError(Exception):
+    """An encrypted key, and no ssl_keyfile_password."""
+
+
+def _no_password() -> str:
+    raise _NoPasswordError
 
 
 def _reason(exc: ssl.SSLError) -> str:
     return str(exc.reason or exc.strerror or exc)
 
 
-def _holds_certificate(path: str) -> bool:
-    return _first_certificate(path) is not None
-
-
 def _is_encrypted(path: str) -> bool:
     with open(path, "rb") as file:
-        text = file.read()
-    return b"ENCRYPTED" in text
+        return b"ENCRYPTED" in file.read()
 
 
 def _first_certificate(path: str) -> str | None:
