@@ -13,7 +13,7 @@ import socket
 import ssl
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from ferry.static import StaticFiles
 from ..support import serving
 from ..tls_support import Certificates, client_context
 from ._helpers import Reader, error_response, run_curl
+from .test_rates import GRACE, LARGE, SEND_RATE, assert_cut_and_logged, info_log, slow_read
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 
@@ -365,3 +366,33 @@ def test_a_static_file_over_tls_comes_whole(
     ):
         assert get(sock, "/big.bin") == data
         assert get(sock, "/big.bin") == data  # and the connection goes on
+
+
+def send_get_over_tls(certificates: Certificates) -> Callable[[socket.socket, bytes], None]:
+    """A request writer for ``slow_read``: the handshake and the GET through an
+    SSLObject, so that the socket's bytes are then read raw (and slowly)."""
+
+    def send(sock: socket.socket, target: bytes) -> None:
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = client_context(certificates).wrap_bio(incoming, outgoing, server_hostname="localhost")
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                sock.sendall(outgoing.read())
+                incoming.write(sock.recv(65536))
+        tls.write(b"GET " + target + b" HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        sock.sendall(outgoing.read())
+
+    return send
+
+
+def test_a_slow_reader_of_a_file_over_tls_is_cut_off(
+    loop_name: str, certificates: Certificates, tmp_path: Path
+) -> None:
+    (tmp_path / "large.bin").write_bytes(b"z" * LARGE)
+    options = tls_options(certificates, min_send_rate=SEND_RATE, min_send_rate_grace=GRACE)
+    with info_log() as records, serving(StaticFiles(tmp_path), loop_name, **options) as server:
+        result = slow_read(server.port, b"/large.bin", send_get_over_tls(certificates))
+    assert_cut_and_logged(result, records)
