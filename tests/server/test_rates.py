@@ -15,7 +15,7 @@ import logging
 import select
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -284,16 +284,23 @@ def info_log() -> Iterator[list[logging.LogRecord]]:
         logger.setLevel(level)
 
 
-def slow_read(port: int, target: bytes) -> tuple[int, float, int]:
-    """GET ``target`` and read it 4 bytes every 1/8 s (32 bytes a second), with a small
-    receive buffer, until the server cuts the connection or BOUND seconds have passed;
-    (bytes read, seconds taken from the request, the client's port)."""
+def send_get(sock: socket.socket, target: bytes) -> None:
+    sock.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: t\r\n\r\n")
+
+
+def slow_read(
+    port: int, target: bytes, send: Callable[[socket.socket, bytes], None] = send_get
+) -> tuple[int, float, int]:
+    """GET ``target`` (``send`` writes the request: over TLS, see test_tls) and read
+    the socket 4 bytes every 1/8 s (32 bytes a second), with a small receive buffer,
+    until the server cuts the connection or BOUND seconds have passed; (bytes read,
+    seconds taken from the request, the client's port)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     with sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.settimeout(BOUND)
         sock.connect(("127.0.0.1", port))
-        sock.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: t\r\n\r\n")
+        send(sock, target)
         start = time.monotonic()
         taken = 0
         # A reset leaves what was received readable: the poll sees it at once.
