@@ -43,7 +43,8 @@ class LoadError(Exception):
 class LoadProfile:
     """One wrk scenario: connections, the path asked for, the Lua script (with its args)
     if any, and the number Ferry is compared on: requests/s, or bytes/s for large bodies
-    (where a request count says little)."""
+    (where a request count says little); the URL's scheme (wrk speaks TLS for https://)
+    and header fields wrk adds to each request."""
 
     scenario: str
     description: str
@@ -52,6 +53,8 @@ class LoadProfile:
     script: Path | None = None
     script_args: tuple[str, ...] = ()
     metric: Literal["requests", "bytes"] = "requests"
+    scheme: Literal["http", "https"] = "http"
+    headers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -88,8 +91,39 @@ STATIC_LARGE = LoadProfile(
     metric="bytes",
 )
 WSGI = LoadProfile("wsgi", "WSGI hello world, keep-alive, 64 connections", connections=64)
+HTTPS_HELLO = LoadProfile(
+    "https-hello", "over TLS, keep-alive, 64 connections", connections=64, scheme="https"
+)
+HTTPS_STATIC_LARGE = LoadProfile(
+    "https-static-large",
+    f"{static_site.LARGE_SIZE >> 20} MiB file over TLS, keep-alive, 16 connections",
+    connections=16,
+    path=static_site.LARGE_PATH,
+    metric="bytes",
+    scheme="https",
+)
+# wrk opens a new connection when a response says `Connection: close`, and offers no
+# session to resume (it keeps none between connections): each request is a full
+# handshake.
+HTTPS_HANDSHAKES = LoadProfile(
+    "https-handshakes",
+    "over TLS, a new connection (full handshake) per request, 64 connections",
+    connections=64,
+    scheme="https",
+    headers=("Connection: close",),
+)
 PROFILES = {
-    profile.scenario: profile for profile in (HELLO, PIPELINE, STATIC_SMALL, STATIC_LARGE, WSGI)
+    profile.scenario: profile
+    for profile in (
+        HELLO,
+        PIPELINE,
+        STATIC_SMALL,
+        STATIC_LARGE,
+        WSGI,
+        HTTPS_HELLO,
+        HTTPS_STATIC_LARGE,
+        HTTPS_HANDSHAKES,
+    )
 }
 
 
@@ -99,7 +133,9 @@ def wrk_command(profile: LoadProfile, port: int, duration_s: int) -> list[str]:
     command += [f"-d{duration_s}s", "--latency", "--timeout", WRK_TIMEOUT]
     if profile.script is not None:
         command += ["-s", str(profile.script)]
-    command.append(f"http://{HOST}:{port}{profile.path}")
+    for header in profile.headers:
+        command += ["-H", header]
+    command.append(f"{profile.scheme}://{HOST}:{port}{profile.path}")
     if profile.script_args:
         command += ["--", *profile.script_args]
     return command

@@ -76,6 +76,9 @@ TARGETS = (
     Target("static-large", "nginx", 0.9, server="ferry-asyncio"),
     Target("wsgi", "gunicorn-gthread", 1.5),
     Target(WEBSOCKET, "uvicorn", 1.5),
+    # Issue 14. https-handshakes is reported, with no target.
+    Target("https-hello", "uvicorn", 1.5),
+    Target("https-static-large", "nginx", 0.6),
 )
 
 
