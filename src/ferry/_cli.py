@@ -25,6 +25,7 @@ from .asgi._lifespan import LifespanFailure
 from .client._fetch_cli import add_fetch_command, run_fetch
 from .server import Config, Server
 from .server._config_file import options_from_file, options_from_pyproject
+from .server._tls import server_context
 from .workers import Supervisor
 from .workers._reload import ChangeWatcher
 
@@ -38,6 +39,7 @@ _GROUP_TITLES = {
     "workers": "worker processes",
     "limits": "limits (what a request may carry)",
     "timeouts": "timeouts (seconds)",
+    "tls": "TLS (HTTPS; uvicorn's names)",
 }
 
 
@@ -298,6 +300,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = config_from_args(args)
         _check_uvicorn_choices(config)
         if config.workers > 1 or config.reload:
+            if config.ssl_certfile is not None:
+                server_context(config)  # once, here: its errors come before any fork
             return _supervise(config, arguments)
         server = Server(config)
     except ConfigError as exc:

@@ -300,6 +300,29 @@ class Config:
         aliases=("--timeout-graceful-shutdown",),
     )
 
+    # -- TLS (docs/tls.md): uvicorn's names; the context is built by server._tls ----------
+    ssl_certfile: str | None = option(
+        None, "serve HTTPS with this PEM certificate (chain)", group="tls"
+    )
+    ssl_keyfile: str | None = option(
+        None, "the PEM private key of --ssl-certfile (default: in that file)", group="tls"
+    )
+    ssl_keyfile_password: str | None = option(
+        None, "the password of an encrypted --ssl-keyfile", group="tls"
+    )
+    ssl_ca_certs: str | None = option(
+        None, "PEM file of the CAs client certificates are verified against", group="tls"
+    )
+    ssl_cert_reqs: int = option(
+        0, "client certificates: 0 not asked, 1 optional, 2 required", group="tls"
+    )
+    ssl_ciphers: str | None = option(
+        None, "OpenSSL cipher list for TLS 1.2 (default: forward-secret AEAD only)", group="tls"
+    )
+    ssl_handshake_timeout: float = option(
+        10.0, "seconds a TLS handshake may take before the connection is dropped", group="tls"
+    )
+
     def __post_init__(self) -> None:
         for name, choices in _choices().items():
             if getattr(self, name) not in choices:
@@ -341,6 +364,20 @@ class Config:
             # RFC 9110 §5.5: a field value is visible Latin-1 text, tabs and spaces; a CR
             # or LF here would inject header fields into every response.
             raise ConfigError(f"server_header is not a valid field value: {self.server_header!r}")
+        self._check_tls()
+
+    def _check_tls(self) -> None:
+        """The TLS options that make sense together (the files are read by server._tls)."""
+        if self.ssl_certfile is None:
+            for name in ("ssl_keyfile", "ssl_keyfile_password", "ssl_ca_certs", "ssl_ciphers"):
+                if getattr(self, name) is not None:
+                    raise ConfigError(f"{name} needs ssl_certfile")
+        if self.ssl_cert_reqs not in (0, 1, 2):
+            raise ConfigError("ssl_cert_reqs must be 0 (none), 1 (optional) or 2 (required)")
+        if self.ssl_cert_reqs and self.ssl_ca_certs is None:
+            raise ConfigError("ssl_cert_reqs needs ssl_ca_certs: the CAs to verify clients with")
+        if self.ssl_handshake_timeout <= 0:
+            raise ConfigError("ssl_handshake_timeout must be positive")
 
     def replace(self, **changes: Any) -> Config:
         """A copy with ``changes`` applied (and validated)."""

@@ -95,6 +95,7 @@ class HTTPProtocol(asyncio.Protocol):
         "responses",
         "server",
         "state",
+        "tls_extension",
         "transport",
         "upgraded",
     )
@@ -117,6 +118,9 @@ class HTTPProtocol(asyncio.Protocol):
         # (host, port), or (path, None) for UNIX: a tuple the compiled code keeps as is.
         self.server: tuple[Any, ...] | None = None
         self.forwarding = False  # the peer is trusted: its proxy headers are read
+        # Over TLS (_tls_connection), once the handshake is done: the ASGI tls extension
+        # of every scope of the connection (one dict, made once).
+        self.tls_extension: dict[str, Any] | None = None
         # The client of the request in flight: the peer, or the one its proxy names.
         self.request_client: tuple[str, int] | None = None
         self.deadline = 0.0
@@ -285,6 +289,8 @@ class HTTPProtocol(asyncio.Protocol):
             head_start,
             head_end,
         )
+        if self.tls_extension is not None:
+            scope["extensions"]["tls"] = self.tls_extension
         if self.forwarding and _names_a_proxy_field(request.headers):
             self._apply_forwarding(request, scope)
         cycle = self.cycle = RequestCycle(scope, self, head_end)
@@ -389,7 +395,8 @@ class HTTPProtocol(asyncio.Protocol):
             sent = self.send_error(problem.status, problem.message, problem.headers)
             state.log_websocket(request, self.client, problem.status, sent, head_end)
             return
-        client, scheme = self.client, "ws"
+        tls = self.tls_extension
+        client, scheme = self.client, "ws" if tls is None else "wss"
         if (
             self.forwarding
             and _names_a_proxy_field(request.headers)
@@ -397,10 +404,12 @@ class HTTPProtocol(asyncio.Protocol):
         ):
             if forwarding.names_client:
                 client = forwarding.client
-            if forwarding.scheme == "https":
-                scheme = "wss"
+            if forwarding.scheme is not None:
+                scheme = "wss" if forwarding.scheme == "https" else "ws"
         addresses = client, self.server
-        self.upgraded = state.run_websocket(websocket, self, request, addresses, head_end, scheme)
+        self.upgraded = state.run_websocket(
+            websocket, self, request, addresses, head_end, scheme, tls
+        )
 
     def _pump_body(self) -> None:
         """Hand the request body received so far to the cycle."""

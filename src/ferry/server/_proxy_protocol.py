@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..proxy import ProxyHeaderError, parse_proxy_header
@@ -32,11 +33,14 @@ logger = logging.getLogger("ferry.error")
 class ProxyHeaderReader:
     """The bytes of one connection until its PROXY header is whole."""
 
-    __slots__ = ("_buffer", "_protocol")
+    __slots__ = ("_buffer", "_protocol", "then")
 
     def __init__(self, protocol: HTTPProtocol) -> None:
         self._protocol = protocol
         self._buffer = b""
+        # Where the bytes after the header go: HTTP, or, on a TLS port, the TLS layer
+        # (the header comes in clear before the handshake, see _tls_connection).
+        self.then: Callable[[bytes], None] = self._to_http
 
     def data_received(self, data: bytes) -> None:
         protocol = self._protocol
@@ -59,8 +63,11 @@ class ProxyHeaderReader:
             # The fields in the stream were written by the client the header names, or
             # passed on from it: believed only if that client is itself trusted.
             protocol.forwarding = protocol.state.trusts_peer(protocol.client)
+        self.then(rest)
+
+    def _to_http(self, rest: bytes) -> None:
         if rest:
-            protocol.data_received(rest)
+            self._protocol.data_received(rest)
 
     def eof_received(self) -> None:
         self._protocol.transport.close()  # gone before its header was whole

@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from .. import _accel
+from .._errors import ConfigError
 from ..asgi._lifespan import Lifespan
 from ..asgi._types import ASGIApp
 from ._backlog import (
@@ -29,6 +30,8 @@ from ._logging import configure_logging
 from ._protocol import HTTPProtocol
 from ._sockets import _remove_stale_socket
 from ._state import ServerState
+from ._tls import TLSSettings
+from ._tls_connection import TLSConnection
 
 __all__ = ["Server", "serve"]
 
@@ -72,6 +75,11 @@ class Server:
         # A worker replaced while the others serve on (SIGQUIT): no --shutdown-delay.
         self.retiring = False
         self._factory: Any = None  # the protocol factory of the listener
+        # --ssl-certfile: read now, so that a bad file is a ConfigError before listening;
+        # each new connection takes the settings of the moment (reload_tls replaces them).
+        self.tls: TLSSettings | None = None
+        if config.ssl_certfile is not None:
+            self.tls = TLSSettings(config)
 
     @property
     def state(self) -> ServerState:
@@ -152,9 +160,14 @@ class Server:
     async def _listen(self, loop: asyncio.AbstractEventLoop, state: ServerState) -> Any:
         config = self.config
 
-        def factory() -> HTTPProtocol:
+        def http_factory() -> HTTPProtocol:
             return HTTPProtocol(state)
 
+        def tls_factory() -> TLSConnection:
+            assert self.tls is not None
+            return TLSConnection(state, self.tls)
+
+        factory: Any = http_factory if self.tls is None else tls_factory
         self._factory = factory
         if self._given_sockets:
             return await _Listeners.start(loop, factory, self._given_sockets, config.backlog)
@@ -245,6 +258,21 @@ class Server:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.should_exit.set)
+        if self.tls is not None and not self._given_sockets:
+            # A single process: SIGHUP reads the certificate and key again, in place.
+            # (A worker's SIGHUP is its main process's: the new workers read them.)
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signal.SIGHUP, self.reload_tls)
+
+    def reload_tls(self) -> None:
+        """Read the certificate and key again: new handshakes use them, the open
+        connections go on with theirs. A file that fails keeps the old ones (logged)."""
+        try:
+            self.tls = TLSSettings(self.config)
+        except ConfigError as exc:
+            logger.error("SIGHUP: TLS not reloaded, the old certificate stays: %s", exc)
+            return
+        logger.info("SIGHUP: TLS certificate and key reloaded from %s", self.config.ssl_certfile)
 
     def _log_started(self) -> None:
         logger.debug("compiled accelerator %s", _accel.reason())
@@ -255,7 +283,8 @@ class Server:
             name = sock.getsockname()
             if isinstance(name, tuple):
                 host = f"[{name[0]}]" if ":" in name[0] else name[0]
-                logger.info("Ferry serving on http://%s:%d (Ctrl+C to stop)", host, name[1])
+                scheme = "http" if self.tls is None else "https"
+                logger.info("Ferry serving on %s://%s:%d (Ctrl+C to stop)", scheme, host, name[1])
             else:
                 logger.info("Ferry serving on unix:%s (Ctrl+C to stop)", name)
 

@@ -56,7 +56,9 @@ class ServerState:
         # The caches (each says what it keeps, by what key, and why that is safe):
         # socket name -> the scope's "server" (see addresses), and the scope templates.
         self.server_addresses: dict[Any, Any] = {}
-        self.scope_templates = ScopeTemplates(config.root_path)
+        self.scope_templates = ScopeTemplates(
+            config.root_path, "http" if config.ssl_certfile is None else "https"
+        )
         self.nesting = 0  # response_complete -> next request calls nested right now
         # Responses completed by this server, and the count at which recycle() is called
         # (a worker's max_requests; -1: never), which calls on_recycle.
@@ -113,6 +115,7 @@ class ServerState:
         addresses: tuple[Any, Any],
         head_end: float,
         scheme: str = "ws",
+        tls: dict[str, Any] | None = None,
     ) -> WebSocketSession:
         """Run the application for a WebSocket handshake (``websocket`` is the module,
         see ``websocket_support``) in a task of its own: the session that will speak
@@ -125,6 +128,8 @@ class ServerState:
         scope = build_websocket_scope(
             request, client, server, self.config.root_path, self.lifespan_state, scheme=scheme
         )
+        if tls is not None:
+            scope["extensions"]["tls"] = tls  # the connection's (ASGI TLS extension)
         settings = websocket.WebSocketSettings(max_size=self.config.ws_max_size)
         session: WebSocketSession = websocket.WebSocketSession(
             channel, request, scope, settings, self.loop, log

@@ -46,6 +46,7 @@ from ..server._backlog import (
 from ..server._loader import adapt_app, import_app
 from ..server._logging import configure_logging
 from ..server._sockets import bind_sockets
+from ..server._tls import server_context
 from ._reload import ChangeWatcher
 from ._worker import DUMP_SIGNAL, RETIRE_SIGNAL, Message, run_worker
 
@@ -157,7 +158,8 @@ class Supervisor:
             name = sock.getsockname()
             if isinstance(name, tuple):
                 host = f"[{name[0]}]" if ":" in name[0] else name[0]
-                where = f"http://{host}:{name[1]}"
+                scheme = "http" if self.config.ssl_certfile is None else "https"
+                where = f"{scheme}://{host}:{name[1]}"
             else:
                 where = f"unix:{name}"
             if self.watcher is not None:
@@ -292,7 +294,10 @@ class Supervisor:
         """SIGHUP: a new worker for each running one, one at a time (see _keep_count)."""
         if self.reload_config is not None:
             try:
-                self.config = self.reload_config()
+                config = self.reload_config()
+                if config.ssl_certfile is not None:
+                    server_context(config)  # a bad certificate must not stop the workers
+                self.config = config
             except Exception as exc:  # a wrong config file: keep the running workers
                 logger.error("%s: the configuration is wrong, nothing restarted: %s", cause, exc)
                 return

@@ -40,6 +40,8 @@ def build_environ(scope: Scope, body: Any) -> dict[str, Any]:
         "wsgi.multiprocess": False,
         "wsgi.run_once": False,
     }
+    if environ["wsgi.url_scheme"] == "https":
+        environ["HTTPS"] = "on"  # CGI's variable, which WSGI frameworks read too
     client = scope.get("client")
     if client:
         environ["REMOTE_ADDR"] = str(client[0])
