@@ -12,9 +12,9 @@ The defaults, and why (docs/tls.md says more):
   1.3's suites are all of that kind.
 - No compression (CRIME), no renegotiation (a client could make the server redo the
   costly half of a handshake at will; TLS 1.3 has none).
-- ALPN (RFC 7301) offers ``http/1.1`` only: Ferry speaks nothing else, and a client
-  offering only h2 gets the ``no_application_protocol`` alert rather than a stream of
-  bytes it cannot read.
+- ALPN (RFC 7301) selects ``http/1.1`` only: Ferry speaks nothing else. A client that
+  offers only h2 gets no protocol selected (Python's ``ssl`` does not send the
+  ``no_application_protocol`` alert of RFC 7301 §3.2), never h2.
 
 Every failure to read the files is a ``ConfigError`` that names the file.
 """
@@ -125,36 +125,43 @@ def _check_readable(path: str) -> None:
 def _load_chain(
     context: ssl.SSLContext, certfile: str, keyfile: str | None, password: str | None
 ) -> None:
-    """``load_cert_chain``, its OpenSSL errors turned into a sentence naming the file."""
+    """``load_cert_chain``, its OpenSSL errors turned into a sentence naming the file.
+    Without a password, an encrypted key is an error, never a prompt on the terminal."""
     keyname = keyfile or certfile
     try:
-        context.load_cert_chain(certfile, keyfile, password=password)
+        context.load_cert_chain(certfile, keyfile, password=password or _no_password)
+    except _NoPasswordError:
+        raise ConfigError(
+            f"the private key in {keyname} is encrypted: give its ssl_keyfile_password"
+        ) from None
     except ssl.SSLError as exc:
         reason = _reason(exc)
         if "KEY_VALUES_MISMATCH" in reason.upper().replace(" ", "_"):
             message = f"the key in {keyname} does not match the certificate in {certfile}"
-        elif _holds_certificate(certfile):
-            message = f"cannot load the private key from {keyname}"
-            if password is not None or _is_encrypted(keyname):
-                message += " (is ssl_keyfile_password right?)"
-            message += f": {reason}"
+        elif _first_certificate(certfile) is None:
+            message = f"no PEM certificate in {certfile}"
+        elif password is not None and _is_encrypted(keyname):
+            message = f"cannot decrypt the private key in {keyname}: wrong ssl_keyfile_password"
         else:
-            message = f"no PEM certificate in {certfile}: {reason}"
+            message = f"no PEM private key in {keyname}"
         raise ConfigError(message) from None
+
+
+class _NoPasswordError(Exception):
+    """An encrypted key, and no ssl_keyfile_password."""
+
+
+def _no_password() -> str:
+    raise _NoPasswordError
 
 
 def _reason(exc: ssl.SSLError) -> str:
     return str(exc.reason or exc.strerror or exc)
 
 
-def _holds_certificate(path: str) -> bool:
-    return _first_certificate(path) is not None
-
-
 def _is_encrypted(path: str) -> bool:
     with open(path, "rb") as file:
-        text = file.read()
-    return b"ENCRYPTED" in text
+        return b"ENCRYPTED" in file.read()
 
 
 def _first_certificate(path: str) -> str | None:
