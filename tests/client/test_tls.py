@@ -14,8 +14,10 @@ import pytest
 from ferry.client import AsyncClient, Client, ConnectError
 from ferry.client._tls import read_handshake
 
-from ..support import new_loop
+from ..support import ServerThread, new_loop
+from ..tls_support import Certificates
 from .rawserver import ScriptedServer, read_head, wait_closed
+from .test_fetch_tls import scheme_app
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 
@@ -142,3 +144,17 @@ def test_the_async_trace_tells_the_tls_handshake(
     (tls,) = [data for step, data in steps if step == "tls"]
     assert read_handshake(tls)["alpn"] == "http/1.1"
     assert tls.startswith(b"TLSv1.3 TLS_")
+
+
+def test_ferry_s_own_https_with_the_ca_given_as_a_path(
+    certificates: Certificates, loop_name: str
+) -> None:
+    tls = {"ssl_certfile": str(certificates.cert), "ssl_keyfile": str(certificates.key)}
+    with ServerThread(scheme_app, loop=loop_name, lifespan="off", **tls) as server:
+        url = f"https://localhost:{server.port}/"
+        with Client(verify=str(certificates.ca)) as client:
+            assert [client.get(url).text for _ in range(2)] == ["https", "https"]
+            assert client.pool.open_connections == 1  # kept alive over TLS
+        leaf = Client(verify=certificates.cert)  # the leaf is no CA to trust
+        with leaf, pytest.raises(ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            leaf.get(url)

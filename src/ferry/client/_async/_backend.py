@@ -217,10 +217,11 @@ class AsyncStream:
         self._transport = transport
 
     def handshake(self) -> bytes:
-        """The TLS handshake's version, cipher and ALPN protocol (``describe_handshake``),
-        or b"" for a stream without TLS."""
+        """The TLS handshake's version, cipher and ALPN protocol (``describe_handshake``);
+        for a stream connected with TLS, or after ``start_tls``."""
         ssl_object = self._transport.get_extra_info("ssl_object")
-        return b"" if ssl_object is None else describe_handshake(ssl_object)
+        assert ssl_object is not None
+        return describe_handshake(ssl_object)
 
 
 async def connect(

@@ -93,11 +93,10 @@ class Stream:
             raise ConnectError(f"cannot start TLS with {host}: {exc}") from exc
 
     def handshake(self) -> bytes:
-        """The TLS handshake's version, cipher and ALPN protocol (``describe_handshake``),
-        or b"" for a stream without TLS."""
-        if isinstance(self._sock, ssl.SSLSocket):
-            return describe_handshake(self._sock)
-        return b""
+        """The TLS handshake's version, cipher and ALPN protocol (``describe_handshake``);
+        for a stream after ``start_tls``."""
+        assert isinstance(self._sock, ssl.SSLSocket)
+        return describe_handshake(self._sock)
 
 
 def connect(
