@@ -24,7 +24,11 @@ SCENARIO_TITLES = {
     "static-large": ("1 MiB file, keep-alive, 16 connections", "MiB/s"),
     "wsgi": ("WSGI hello world, keep-alive, 64 connections", "requests/s"),
     "websocket": ("WebSocket echo, 32 connections", "round trips/s"),
+    "https-hello": ("hello world over TLS, keep-alive, 64 connections", "requests/s"),
+    "https-static-large": ("1 MiB file over TLS, keep-alive, 16 connections", "MiB/s"),
+    "https-handshakes": ("TLS, a new connection per request, 64 connections", "handshakes/s"),
 }
+BYTES_SCENARIOS = ("static-large", "https-static-large")  # drawn in MiB/s
 
 
 def runs(settings: dict[str, Any]) -> str:
@@ -39,7 +43,7 @@ def value_of(result: dict[str, Any]) -> float | None:
     """The number a bar shows: req/s for load runs (MiB/s for the 1 MiB file), bytes per
     connection for memory."""
     if result["load"] is not None:
-        if result["scenario"] == "static-large":
+        if result["scenario"] in BYTES_SCENARIOS:
             return float(result["load"]["bytes_per_s"]) / 2**20
         return float(result["load"]["requests_per_s"])
     if result["memory"] is not None:

@@ -43,7 +43,8 @@ class LoadError(Exception):
 class LoadProfile:
     """One wrk scenario: connections, the path asked for, the Lua script (with its args)
     if any, and the number Ferry is compared on: requests/s, or bytes/s for large bodies
-    (where a request count says little); the cores wrk runs on and its thread count."""
+    (where a request count says little); the URL's scheme (wrk speaks TLS for https://),
+    header fields wrk adds to each request, the cores wrk runs on and its thread count."""
 
     scenario: str
     description: str
@@ -54,6 +55,8 @@ class LoadProfile:
     metric: Literal["requests", "bytes"] = "requests"
     cpus: str = LOAD_CORE  # taskset's list for wrk
     threads: int = 1
+    scheme: Literal["http", "https"] = "http"
+    headers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -97,9 +100,42 @@ WORKERS = LoadProfile(
     cpus="0,1",
     threads=2,
 )
+HTTPS_HELLO = LoadProfile(
+    "https-hello", "over TLS, keep-alive, 64 connections", connections=64, scheme="https"
+)
+HTTPS_STATIC_LARGE = LoadProfile(
+    "https-static-large",
+    f"{static_site.LARGE_SIZE >> 20} MiB file over TLS, keep-alive, 16 connections",
+    connections=16,
+    path=static_site.LARGE_PATH,
+    metric="bytes",
+    scheme="https",
+)
+# wrk opens a new connection when a response says `Connection: close`. It offers the
+# session it was last given (a TLS 1.3 ticket, which every server here issues by
+# default), so nearly every handshake is resumed (nginx's $ssl_session_reused said so
+# for 274 of 278): a new key exchange, no certificate or signature, as when a browser
+# comes back to a site. bench/README.md has more.
+HTTPS_HANDSHAKES = LoadProfile(
+    "https-handshakes",
+    "over TLS, a new connection (a resumed handshake) per request, 64 connections",
+    connections=64,
+    scheme="https",
+    headers=("Connection: close",),
+)
 PROFILES = {
     profile.scenario: profile
-    for profile in (HELLO, PIPELINE, STATIC_SMALL, STATIC_LARGE, WSGI, WORKERS)
+    for profile in (
+        HELLO,
+        PIPELINE,
+        STATIC_SMALL,
+        STATIC_LARGE,
+        WSGI,
+        WORKERS,
+        HTTPS_HELLO,
+        HTTPS_STATIC_LARGE,
+        HTTPS_HANDSHAKES,
+    )
 }
 
 
@@ -110,7 +146,9 @@ def wrk_command(profile: LoadProfile, port: int, duration_s: int) -> list[str]:
     command += [f"-d{duration_s}s", "--latency", "--timeout", WRK_TIMEOUT]
     if profile.script is not None:
         command += ["-s", str(profile.script)]
-    command.append(f"http://{HOST}:{port}{profile.path}")
+    for header in profile.headers:
+        command += ["-H", header]
+    command.append(f"{profile.scheme}://{HOST}:{port}{profile.path}")
     if profile.script_args:
         command += ["--", *profile.script_args]
     return command

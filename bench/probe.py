@@ -2,10 +2,11 @@
 
 Only what the harness needs to check a server's answer and to hold idle keep-alive
 connections: the response must carry `Content-Length` (the hello app and every file
-response set it).
+response set it). Over TLS too, given a client context (the https scenarios).
 """
 
 import socket
+import ssl
 from dataclasses import dataclass
 
 HOST = "127.0.0.1"
@@ -28,9 +29,17 @@ def request_bytes(port: int, path: str = "/") -> bytes:
     return f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\n\r\n".encode("ascii")
 
 
-def connect(port: int, timeout_s: float) -> socket.socket:
-    """Open a TCP connection to the server; raises `OSError` when it is refused."""
-    return socket.create_connection((HOST, port), timeout=timeout_s)
+def connect(port: int, timeout_s: float, tls: ssl.SSLContext | None = None) -> socket.socket:
+    """Open a TCP connection to the server, with a TLS handshake given a context; raises
+    `OSError` when it is refused (`ssl.SSLError`, an OSError, when the handshake fails)."""
+    sock = socket.create_connection((HOST, port), timeout=timeout_s)
+    if tls is None:
+        return sock
+    try:
+        return tls.wrap_socket(sock, server_hostname=HOST)
+    except BaseException:
+        sock.close()
+        raise
 
 
 def get(sock: socket.socket, port: int, path: str = "/") -> Response:

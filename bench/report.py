@@ -80,6 +80,9 @@ TARGETS = (
     Target("wsgi", "gunicorn-gthread", 1.5),
     Target(WEBSOCKET, "uvicorn", 1.5),
     Target("workers", "uvicorn", 2.0),
+    # Issue 14. https-handshakes is reported, with no target.
+    Target("https-hello", "uvicorn", 1.5),
+    Target("https-static-large", "nginx", 0.6),
 )
 
 

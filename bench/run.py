@@ -20,6 +20,11 @@ nginx answers the same 13 bytes itself):
             (--threads 10), gunicorn's sync and gthread (10 threads) workers, granian WSGI
   websocket WebSocket echo round trips/s (bench/apps.py:ws_echo), 32 connections each
             sending 16 bytes and awaiting the echo (bench/ws_load.py): Ferry vs uvicorn
+  https-hello, https-static-large, https-handshakes
+            over TLS, one throwaway certificate for all (bench/certificate.py): hello
+            with 64 keep-alive connections (Ferry vs uvicorn), the 1 MiB file with 16
+            (Ferry on each loop vs nginx), and a new connection per request, so every
+            request is a full handshake (Ferry vs uvicorn and nginx)
 
 How: each server is started fresh for each scenario, pinned to core 0 (`taskset -c 0`),
 listening on 127.0.0.1; wrk and this harness are pinned to core 1. The harness waits
@@ -34,7 +39,8 @@ draws bench/results/latest.png with .venv-bench's matplotlib. See bench/README.m
 
 Usage: python3 bench/run.py [--duration S] [--only ferry,nginx]
                             [--scenarios hello,pipeline,memory,static-small,static-large,
-                                         wsgi,websocket,client]
+                                         wsgi,websocket,https-hello,https-static-large,
+                                         https-handshakes,client]
                             [--skip-install]
 """
 
@@ -50,6 +56,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import certificate
 import client_bench
 import environment
 import idle_memory
@@ -63,18 +70,11 @@ import ws_bench
 from report import Outcome
 
 STATIC_SCENARIOS = ("static-small", "static-large")
+HTTPS_SCENARIOS = ("https-hello", "https-static-large", "https-handshakes")
 SCENARIOS = (
-    "hello",
-    "pipeline",
-    "memory",
-    *STATIC_SCENARIOS,
-    "wsgi",
-    "websocket",
-    "workers",
-    "restart",
-    "sighup",
-    "reuseport",
-    "client",
+    *("hello", "pipeline", "memory", *STATIC_SCENARIOS, "wsgi", "websocket", "workers"),
+    *HTTPS_SCENARIOS,
+    *("restart", "sighup", "reuseport", "client"),
 )
 # Those that count failed requests (bench/restarts.py), and "client", which measures
 # clients against nginx, are run apart from the throughput scenarios.
@@ -155,8 +155,15 @@ def prepare(args: argparse.Namespace) -> None:
         idle_memory.raise_open_file_limit(args.idle_connections)
 
 
-def servers_for(scenario: str, names: list[str], site: Path) -> list[servers.ServerSpec]:
-    """The servers selected by `--only` that take part in `scenario`."""
+def servers_for(
+    scenario: str, names: list[str], site: Path, tls: certificate.Certificate | None
+) -> list[servers.ServerSpec]:
+    """The servers selected by `--only` that take part in `scenario` (`tls`: the run's
+    certificate, made when an https scenario runs)."""
+    if scenario in HTTPS_SCENARIOS:
+        assert tls is not None
+        specs = servers.https_servers(scenario, site, tls).values()
+        return [spec for spec in specs if spec.selected_by in names]
     if scenario in STATIC_SCENARIOS:
         return [spec for spec in servers.static_servers(site).values() if spec.selected_by in names]
     if scenario == "wsgi":
@@ -178,6 +185,8 @@ def run_load(
         with servers.running(spec, scratch) as server:
             command = shlex.join(server.command)
             print(f"    $ {command}", flush=True)
+            if server.handshake is not None:
+                print(f"    TLS: {server.handshake}", flush=True)
             if args.warmup:
                 loadgen.run_wrk(profile, server.port, args.warmup)
             load = loadgen.run_wrk(profile, server.port, args.duration)
@@ -262,13 +271,16 @@ def run_all(args: argparse.Namespace) -> list[Outcome]:
     outcomes = []
     with tempfile.TemporaryDirectory(prefix="ferry-bench-") as scratch_root:
         site = Path(scratch_root) / "static-site"
-        if set(args.scenarios) & set(STATIC_SCENARIOS):
+        if set(args.scenarios) & {*STATIC_SCENARIOS, "https-static-large"}:
             # Searchable by nginx's unprivileged worker, which serves the site from it.
             os.chmod(scratch_root, 0o711)
             static_site.write(site)
+        tls = None
+        if set(args.scenarios) & set(HTTPS_SCENARIOS):
+            tls = certificate.make(Path(scratch_root))
         for scenario in (s for s in args.scenarios if s in SERVER_SCENARIOS):
             print(f"\n== {scenario}", flush=True)
-            specs = servers_for(scenario, args.only, site)
+            specs = servers_for(scenario, args.only, site, tls)
             if scenario == "memory":
                 for spec in specs:
                     print(f"  {spec.name}", flush=True)
@@ -358,7 +370,11 @@ def main(argv: list[str] | None = None) -> int:
     except (environment.SetupError, OSError, subprocess.SubprocessError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    outcomes = run_all(args)
+    try:
+        outcomes = run_all(args)
+    except certificate.CertificateError as exc:  # the https scenarios need openssl
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     restarted, shared = restarts.run(args.scenarios, args.only, args.duration)
     clients = run_clients(args) if "client" in args.scenarios else []
     checks = report.evaluate(outcomes, args.scenarios)

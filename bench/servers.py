@@ -10,7 +10,10 @@ The static scenarios have servers of their own (`static_servers`): Ferry's
 `static_site` wrote. (uvicorn and granian have no file server of their own.) The
 `wsgi` scenario's servers (`WSGI_SERVERS`) run `bench.apps:wsgi_hello`: Ferry, gunicorn
 with its sync and gthread workers, granian's WSGI interface. The `websocket` scenario's
-(`WEBSOCKET_SERVERS`) run `bench.apps:ws_echo`: Ferry and uvicorn.
+(`WEBSOCKET_SERVERS`) run `bench.apps:ws_echo`: Ferry and uvicorn. The https scenarios'
+(`https_servers`) are the same servers over TLS, all with the run's one certificate
+(bench/certificate.py): uvicorn and Ferry with uvicorn's `--ssl-certfile` and
+`--ssl-keyfile`, nginx with `listen ... ssl`.
 """
 
 import os
@@ -18,6 +21,7 @@ import shlex
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +33,7 @@ from typing import BinaryIO
 
 import probe
 import static_site
+from certificate import Certificate
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FERRY_PYTHON = REPO_ROOT / ".venv" / "bin" / "python"
@@ -59,8 +64,9 @@ class ServerSpec:
     `measure_memory` selects the server for the idle-connection memory scenario, which
     reads one process's RSS and so only suits single-process servers. `cpus` are the
     cores it is pinned to (the workers scenario's share both). Before the load,
-    `GET probe_path` must answer the 13-byte hello body. `family` is the `--only` name
-    that selects it (its own name unless set: `ferry-asyncio` is a `ferry`).
+    `GET probe_path` must answer the 13-byte hello body (over TLS, trusting `tls`'s
+    certificate, when the server serves https). `family` is the `--only` name that
+    selects it (its own name unless set: `ferry-asyncio` is a `ferry`).
     """
 
     name: str
@@ -69,6 +75,7 @@ class ServerSpec:
     probe_path: str = "/"
     family: str | None = None
     cpus: str = "0"  # taskset's list: SERVER_CORE, or "0,1" for the multi-process servers
+    tls: Certificate | None = None
 
     @property
     def selected_by(self) -> str:
@@ -81,14 +88,22 @@ class RunningServer:
     pid: int
     port: int
     command: list[str]
+    handshake: str | None = None  # what the readiness check negotiated, over TLS
 
 
-def ferry_command(port: int, scratch: Path, app: str = APP) -> list[str]:
+def ferry_command(
+    port: int, scratch: Path, app: str = APP, tls: Certificate | None = None
+) -> list[str]:
     return [
         *(str(FERRY_PYTHON), "-m", "ferry", "serve", app),
         *("--host", HOST, "--port", str(port)),
-        *("--no-access-log", "--loop", "uvloop"),
+        *("--no-access-log", "--loop", "uvloop", *tls_options(tls)),
     ]
+
+
+def tls_options(tls: Certificate | None) -> list[str]:
+    """uvicorn's TLS options, which Ferry's follow: the certificate and its key."""
+    return [] if tls is None else ["--ssl-certfile", str(tls.cert), "--ssl-keyfile", str(tls.key)]
 
 
 def ferry_wsgi_command(port: int, scratch: Path) -> list[str]:
@@ -98,11 +113,13 @@ def ferry_wsgi_command(port: int, scratch: Path) -> list[str]:
     ]
 
 
-def uvicorn_command(port: int, scratch: Path, app: str = APP) -> list[str]:
+def uvicorn_command(
+    port: int, scratch: Path, app: str = APP, tls: Certificate | None = None
+) -> list[str]:
     return [
         *(str(BENCH_BIN / "uvicorn"), app, "--host", HOST, "--port", str(port)),
         *("--http", "httptools", "--loop", "uvloop"),
-        *("--no-access-log", "--log-level", "warning"),
+        *("--no-access-log", "--log-level", "warning", *tls_options(tls)),
     ]
 
 
@@ -141,15 +158,16 @@ def granian_command(port: int, scratch: Path) -> list[str]:
     ]
 
 
-def nginx_command(port: int, scratch: Path) -> list[str]:
+def nginx_command(port: int, scratch: Path, tls: Certificate | None = None) -> list[str]:
     config = scratch / "nginx.conf"
-    config.write_text(nginx_config(port))
+    config.write_text(nginx_config(port, tls))
     # `-e stderr`: the error log before the config is read (else /var/log/nginx).
     return [nginx_executable(), "-e", "stderr", "-p", str(scratch), "-c", str(config)]
 
 
-def nginx_config(port: int) -> str:
-    """Return an nginx configuration serving the hello body on `port`.
+def nginx_config(port: int, tls: Certificate | None = None) -> str:
+    """Return an nginx configuration serving the hello body on `port` (over TLS with
+    `tls`'s certificate, when given).
 
     `keepalive_requests` is raised from nginx's default of 1,000 because the other
     servers never close a busy keep-alive connection; reconnecting would skew the run.
@@ -157,7 +175,7 @@ def nginx_config(port: int) -> str:
     """
     return _nginx_frame(
         f"""    server {{
-        listen {HOST}:{port};
+{nginx_listen(port, tls)}
         location / {{
             default_type text/plain;
             return 200 "Hello, world!";
@@ -167,24 +185,30 @@ def nginx_config(port: int) -> str:
     )
 
 
-def ferry_static_command(site: Path, loop: str, port: int, scratch: Path) -> list[str]:
+def ferry_static_command(
+    site: Path, loop: str, port: int, scratch: Path, tls: Certificate | None = None
+) -> list[str]:
     return [
         *(str(FERRY_PYTHON), "-m", "ferry", "serve", str(site)),
         *("--host", HOST, "--port", str(port)),
-        *("--no-access-log", "--loop", loop),
+        *("--no-access-log", "--loop", loop, *tls_options(tls)),
     ]
 
 
-def nginx_static_command(site: Path, port: int, scratch: Path) -> list[str]:
+def nginx_static_command(
+    site: Path, port: int, scratch: Path, tls: Certificate | None = None
+) -> list[str]:
     config = scratch / "nginx.conf"
-    config.write_text(nginx_static_config(site, port))
+    config.write_text(nginx_static_config(site, port, tls))
     return [nginx_executable(), "-e", "stderr", "-p", str(scratch), "-c", str(config)]
 
 
-def nginx_static_config(site: Path, port: int) -> str:
+def nginx_static_config(site: Path, port: int, tls: Certificate | None = None) -> str:
     """Return an nginx configuration serving `site` on `port`: nginx's own sendfile path
     (`sendfile on`, with `tcp_nopush` so the head and the file's first bytes share a
-    packet), the same media types Ferry sends, and the settings of `nginx_config`."""
+    packet), the same media types Ferry sends, and the settings of `nginx_config`. Over
+    TLS (`tls`) sendfile has no effect: nginx reads the file and encrypts it (kernel TLS
+    is off unless configured), as Ferry does."""
     return _nginx_frame(
         f"""    sendfile on;
     tcp_nopush on;
@@ -192,10 +216,24 @@ def nginx_static_config(site: Path, port: int) -> str:
     charset utf-8;
     charset_types text/plain;
     server {{
-        listen {HOST}:{port};
+{nginx_listen(port, tls)}
         root {site};
     }}
 """
+    )
+
+
+def nginx_listen(port: int, tls: Certificate | None) -> str:
+    """The `listen` directive of a benchmark nginx, with `ssl` and the certificate for
+    `tls`: TLS 1.2 and 1.3 as Ferry and Python's ssl default to (nginx 1.22 still allows
+    1.0 and 1.1), its other TLS settings left at nginx's defaults."""
+    if tls is None:
+        return f"        listen {HOST}:{port};"
+    return (
+        f"        listen {HOST}:{port} ssl;\n"
+        f"        ssl_certificate {tls.cert};\n"
+        f"        ssl_certificate_key {tls.key};\n"
+        "        ssl_protocols TLSv1.2 TLSv1.3;"
     )
 
 
@@ -335,6 +373,34 @@ def static_servers(site: Path) -> dict[str, ServerSpec]:
     return {spec.name: spec for spec in specs}
 
 
+def https_servers(scenario: str, site: Path, tls: Certificate) -> dict[str, ServerSpec]:
+    """The servers of an https scenario, all presenting `tls`: `https-hello` Ferry and
+    uvicorn (the target), `https-handshakes` those and nginx, `https-static-large`
+    Ferry on each loop and nginx serving `site`."""
+    if scenario == "https-static-large":
+        path = static_site.SMALL_PATH
+        specs = [
+            ServerSpec(
+                name,
+                partial(ferry_static_command, site, loop, tls=tls),
+                probe_path=path,
+                family="ferry",
+                tls=tls,
+            )
+            for name, loop in (("ferry", "uvloop"), ("ferry-asyncio", "asyncio"))
+        ]
+        static_nginx = partial(nginx_static_command, site, tls=tls)
+        specs.append(ServerSpec("nginx", static_nginx, probe_path=path, tls=tls))
+        return {spec.name: spec for spec in specs}
+    specs = [
+        ServerSpec("ferry", partial(ferry_command, tls=tls), tls=tls),
+        ServerSpec("uvicorn", partial(uvicorn_command, tls=tls), tls=tls),
+    ]
+    if scenario == "https-handshakes":
+        specs.append(ServerSpec("nginx", partial(nginx_command, tls=tls), tls=tls))
+    return {spec.name: spec for spec in specs}
+
+
 @contextmanager
 def running(spec: ServerSpec, scratch: Path) -> Iterator[RunningServer]:
     """Start `spec` pinned to its cores, yield it once it serves the hello body, stop it.
@@ -352,11 +418,11 @@ def running(spec: ServerSpec, scratch: Path) -> Iterator[RunningServer]:
     try:
         try:
             wait_until_accepting(process, port)
-            check_hello(port, spec.probe_path)
+            handshake = check_hello(port, spec.probe_path, spec.tls)
         except (ServerError, OSError, probe.ProbeError) as exc:
             details = f"    $ {shlex.join(command)}\n{log_tail(log_path)}"
             raise ServerError(f"{exc}\n{details}") from exc
-        yield RunningServer(spec.name, process.pid, port, command)
+        yield RunningServer(spec.name, process.pid, port, command, handshake)
         if process.poll() is not None:
             raise ServerError(f"exited with status {process.returncode} during the run")
     finally:
@@ -399,12 +465,27 @@ def wait_until_accepting(process: subprocess.Popen[bytes], port: int) -> None:
     raise ServerError(f"no connection accepted on port {port} within {START_TIMEOUT_S:.0f} s")
 
 
-def check_hello(port: int, path: str = "/") -> None:
-    """Raise `ServerError` unless `GET path` answers 200 with exactly `Hello, world!`."""
-    with probe.connect(port, timeout_s=START_TIMEOUT_S) as sock:
+def check_hello(port: int, path: str = "/", tls: Certificate | None = None) -> str | None:
+    """Raise `ServerError` unless `GET path` answers 200 with exactly `Hello, world!`
+    (over TLS, verifying `tls`'s certificate, when given). Return what that handshake
+    negotiated ("TLSv1.3 TLS_AES_256_GCM_SHA384 http/1.1"), or None without TLS."""
+    context = None if tls is None else tls.client_context()
+    if context is not None:
+        context.set_alpn_protocols(["http/1.1"])  # as browsers offer it (with h2)
+    with probe.connect(port, START_TIMEOUT_S, context) as sock:
         response = probe.get(sock, port, path)
+        handshake = _handshake(sock)
     if response.status != 200 or response.body != b"Hello, world!":
         raise ServerError(f"GET {path} answered {response.status} {response.body[:40]!r}")
+    return handshake
+
+
+def _handshake(sock: socket.socket) -> str | None:
+    if not isinstance(sock, ssl.SSLSocket):
+        return None
+    cipher = sock.cipher()
+    parts = (sock.version(), cipher[0] if cipher else None, sock.selected_alpn_protocol())
+    return " ".join(part or "-" for part in parts)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

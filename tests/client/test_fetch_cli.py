@@ -17,6 +17,7 @@ import pytest
 from ferry import __version__
 from ferry.client._fetch_cli import add_fetch_command, render_trace, run_fetch
 from ferry.client._fetch_options import file_size
+from ferry.client._tls import read_handshake
 
 from ..support import echo_app, serving
 from .rawserver import ScriptedServer, read_head, wait_closed
@@ -211,6 +212,29 @@ def test_render_trace_of_a_reused_connection() -> None:
         "  total                          2.000 ms\n"
         "  connection closed\n\n"
     )
+
+
+def test_render_trace_of_a_handshake_without_alpn() -> None:
+    tls = {"version": "TLSv1.2", "cipher": "ECDHE-ECDSA-AES128-GCM-SHA256", "alpn": None}
+    report = {
+        "method": "GET",
+        "url": "https://h/",
+        "status": 200,
+        "reused_connection": False,
+        "steps": [{"step": "tls", "start_ms": 0.0, "duration_ms": 2.0, "tls": tls}],
+        "total_ms": 2.0,
+        "server_timing": [],
+        "connection": "closed",
+    }
+    assert render_trace(report) == (
+        "GET https://h/ -> 200\n"
+        "  TLS handshake                  2.000 ms  |########################################|\n"
+        "    TLSv1.2, cipher ECDHE-ECDSA-AES128-GCM-SHA256, no ALPN\n"
+        "  total                          2.000 ms\n"
+        "  connection closed\n\n"
+    )
+    assert read_handshake(b"TLSv1.2 ECDHE-ECDSA-AES128-GCM-SHA256 -") == tls
+    assert read_handshake(b"") == {"version": None, "cipher": None, "alpn": None}
 
 
 def test_location_follows_redirects(capsysbinary: pytest.CaptureFixture[bytes]) -> None:

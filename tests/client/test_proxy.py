@@ -105,9 +105,14 @@ def test_https_through_a_connect_tunnel(certificate: tuple[Path, Path]) -> None:
     trusted = ssl.create_default_context(cafile=str(certificate[0]))
     with tls_server(*certificate) as origin, RecordingProxy() as proxy:
         proxy_url = f"http://user:p%40ss@127.0.0.1:{proxy.port}"
+        steps: list[tuple[str, bytes]] = []
         with Client(proxy=proxy_url, verify=trusted) as client:
             url = f"https://localhost:{origin.port}/"
+            with client.stream("GET", url, trace=lambda *step: steps.append(step)) as response:
+                assert response.read() == b"secret"
             assert [client.get(url).content for _ in range(2)] == [b"secret", b"secret"]
+        (tls,) = [data for step, data in steps if step == "tls"]  # the tunnel's handshake
+        assert tls.startswith(b"TLSv1.3 TLS_")
         assert proxy.heads == [
             b"CONNECT localhost:%d HTTP/1.1\r\n" % origin.port
             + b"Host: localhost:%d\r\n" % origin.port
@@ -122,11 +127,16 @@ def test_async_https_through_a_connect_tunnel(
     certificate: tuple[Path, Path], loop_name: str
 ) -> None:
     trusted = ssl.create_default_context(cafile=str(certificate[0]))
+    steps: list[tuple[str, bytes]] = []
 
     async def main(proxy_port: int, origin_port: int) -> None:
         async with AsyncClient(proxy=f"http://127.0.0.1:{proxy_port}", verify=trusted) as client:
             url = f"https://localhost:{origin_port}/"
-            assert [(await client.get(url)).content for _ in range(2)] == [b"secret"] * 2
+            async with client.stream("GET", url, trace=lambda *s: steps.append(s)) as response:
+                assert await response.read() == b"secret"
+            assert (await client.get(url)).content == b"secret"
+        (tls,) = [data for step, data in steps if step == "tls"]  # the tunnel's handshake
+        assert tls.startswith(b"TLSv1.3 TLS_")
         async with AsyncClient(proxy=f"http://127.0.0.1:{proxy_port}") as client:
             with pytest.raises(ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
                 await client.get(f"https://localhost:{origin_port}/")

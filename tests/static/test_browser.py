@@ -9,6 +9,8 @@ status, ``Server-Timing`` and the client's port (one port per TCP connection).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import struct
 import subprocess
 import zlib
@@ -21,6 +23,7 @@ import pytest
 from ferry.asgi import ASGIApp, Message, Receive, Scope, Send
 from ferry.static import StaticFiles
 from tests.support import serving
+from tests.tls_support import Certificates
 
 SITE = Path(__file__).resolve().parents[2] / "examples" / "site"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -49,12 +52,14 @@ pytestmark = pytest.mark.skipif(
 # -- the browser ------------------------------------------------------------------------
 
 
-def render(url: str, profile: Path) -> Element:
-    """Load ``url`` in a fresh headless Chromium, run its timers, return the final DOM."""
+def render(url: str, profile: Path, *flags: str) -> Element:
+    """Load ``url`` in a fresh headless Chromium (with ``flags`` too), run its timers,
+    return the final DOM."""
     completed = subprocess.run(
         [
             str(CHROMIUM),
             *CHROMIUM_FLAGS,
+            *flags,
             f"--user-data-dir={profile}",
             "--virtual-time-budget=10000",
             "--dump-dom",
@@ -146,6 +151,7 @@ class Exchange:
     path: str
     status: int
     server_timing: str | None
+    scheme: str = "http"
 
 
 class Recording:
@@ -170,6 +176,7 @@ class Recording:
                         scope["path"],
                         message["status"],
                         None if timing is None else timing.decode("latin-1"),
+                        scope["scheme"],
                     )
                 )
             await send(message)
@@ -227,6 +234,49 @@ def test_welcome_page_draws_both_clocks(loop_name: str, tmp_path: Path) -> None:
     assert "hidden" in dom.by_id("server-note").attrs  # no "no Server-Timing" warning
     # The style sheet and the logo came too.
     assert {("/style.css", 200), ("/ferry.svg", 200)} <= {(e.path, e.status) for e in app.exchanges}
+
+
+def spki_pin(cert: Path) -> str:
+    """The base64 SHA-256 of the certificate's public key (its SubjectPublicKeyInfo), as
+    Chromium's --ignore-certificate-errors-spki-list takes it (and HPKP, RFC 7469 §2.4)."""
+    public_key = subprocess.run(
+        ["openssl", "x509", "-in", str(cert), "-noout", "-pubkey"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    der = subprocess.run(
+        ["openssl", "pkey", "-pubin", "-outform", "DER"],
+        input=public_key,
+        capture_output=True,
+        check=True,
+    ).stdout
+    return base64.b64encode(hashlib.sha256(der).digest()).decode("ascii")
+
+
+def test_welcome_page_over_https(
+    loop_name: str, tmp_path: Path, certificates: Certificates
+) -> None:
+    """Chromium trusts exactly the test server's key (pinned, since its store lacks the
+    test CA and a fresh profile cannot be given one); without the pin it refuses the
+    certificate and prints no page at all."""
+    app = Recording(StaticFiles(SITE))
+    tls = {"ssl_certfile": str(certificates.cert), "ssl_keyfile": str(certificates.key)}
+    pin = f"--ignore-certificate-errors-spki-list={spki_pin(certificates.cert)}"
+    with serving(app, loop_name, **tls) as running:
+        origin = f"https://127.0.0.1:{running.port}"
+        dom = render(f"{origin}/", tmp_path / "profile", pin)
+    assert {(e.path, e.status, e.scheme) for e in app.exchanges} >= {
+        ("/", 200, "https"),
+        ("/style.css", 200, "https"),
+        ("/ferry.svg", 200, "https"),
+    }
+    timeline = dom.by_id("timeline")
+    assert timeline.attrs.get("data-drawn") == "true", timeline.text()
+    labels = [row.find_all("span", "label")[0].text() for row in timeline.find_all("div", "row")]
+    assert labels.index("1 · connect") + 1 == labels.index("1 · TLS handshake")
+    assert dom.by_id("transport").text() == "https: TLS, then http/1.1"
+    tries = [code.text() for code in dom.find_all("code") if "data-try" in code.attrs]
+    assert tries[0] == f"curl -I {origin}/style.css"
 
 
 def test_directory_listing_renders(loop_name: str, tmp_path: Path) -> None:

@@ -6,9 +6,10 @@ status, unless ``-f``), 22 a status of 400 or more with ``-f``, 1 an unsupported
 protocol, 2 bad options, 3 a bad URL or request, 6 an unknown host, 7 no connection, 8 a
 response that breaks HTTP/1.1, 23 the output could not be written, 26 an upload file
 that cannot be read, 28 a timeout (``-m``, ``--connect-timeout``, ``--timeout``), 33 a
-resume the server does not support, 47 too many redirects, 52 an empty reply, 56 the
-connection broke, 61 a body that could not be decoded, 63 a body larger than
-``--max-filesize``.
+resume the server does not support, 35 a TLS handshake that failed, 47 too many
+redirects, 52 an empty reply, 56 the connection broke, 60 a certificate that could not be
+verified, 61 a body that could not be decoded, 63 a body larger than ``--max-filesize``,
+77 a ``--cacert`` or ``--capath`` that cannot be read.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import argparse
 import contextlib
 import json
 import socket
+import ssl
 import sys
 import time
 from dataclasses import dataclass, field
@@ -45,6 +47,7 @@ from ._sync._backend import Trace
 from ._sync._client import Client, Response
 from ._sync._connection import StaleConnection
 from ._sync._transports import BaseTransport, Request, ResponseBody
+from ._tls import VerifyInput, read_handshake, trust_context
 
 __all__ = ["Timeline", "add_fetch_command", "run_fetch"]
 
@@ -52,6 +55,7 @@ EXIT_OK, EXIT_UNSUPPORTED, EXIT_USAGE, EXIT_BAD_REQUEST = 0, 1, 2, 3
 EXIT_RESOLVE, EXIT_CONNECT, EXIT_BAD_RESPONSE, EXIT_HTTP_ERROR = 6, 7, 8, 22
 EXIT_WRITE, EXIT_READ, EXIT_TIMEOUT, EXIT_RANGE, EXIT_REDIRECTS = 23, 26, 28, 33, 47
 EXIT_EMPTY_REPLY, EXIT_NETWORK, EXIT_DECODING, EXIT_FILESIZE = 52, 56, 61, 63
+EXIT_TLS_HANDSHAKE, EXIT_CERTIFICATE, EXIT_CA_FILE = 35, 60, 77
 
 STEP_NAMES = {
     "dns": "DNS lookup",
@@ -155,8 +159,12 @@ def _network_status(exc: Exception) -> int:
     if isinstance(exc, ClientTimeout):
         return EXIT_TIMEOUT
     if isinstance(exc, ConnectError):
-        resolving = isinstance(exc.__cause__, socket.gaierror)
-        return EXIT_RESOLVE if resolving else EXIT_CONNECT
+        cause = exc.__cause__
+        if isinstance(cause, ssl.SSLCertVerificationError):  # untrusted, expired, wrong name
+            return EXIT_CERTIFICATE
+        if isinstance(cause, ssl.SSLError):  # no common version or cipher, an alert
+            return EXIT_TLS_HANDSHAKE
+        return EXIT_RESOLVE if isinstance(cause, socket.gaierror) else EXIT_CONNECT
     if isinstance(exc, StaleConnection):
         return EXIT_EMPTY_REPLY  # closed before any byte of a response
     if isinstance(exc, RemoteProtocolError):
@@ -207,7 +215,7 @@ def _run(args: argparse.Namespace, transfer: Transfer) -> int:
     timeouts = Timeouts(connect=connect, read=step, write=step, pool=step, total=total)
     with Client(
         timeouts=timeouts,
-        verify=not args.insecure,
+        verify=_verify(args),
         uds=args.unix_socket,
         follow_redirects=args.location,
         max_redirects=args.max_redirs,
@@ -222,6 +230,23 @@ def _run(args: argparse.Namespace, transfer: Transfer) -> int:
             close = getattr(request.body, "close", None)
             if close is not None:
                 close()  # -T FILE
+
+
+def _verify(args: argparse.Namespace) -> VerifyInput:
+    """What the client trusts: nothing checked with ``-k``; else ``--cacert`` and
+    ``--capath`` instead of the system's store (as curl). Raises RequestProblem (curl's
+    77) when they cannot be read or hold no certificate."""
+    if args.insecure:
+        return False
+    if args.cacert is None and args.capath is None:
+        return True
+    try:
+        return trust_context(args.cacert, args.capath)
+    except (OSError, ssl.SSLError) as exc:  # SSLError: a file that holds no certificate
+        named = args.cacert if args.cacert is not None else args.capath
+        raise RequestProblem(
+            f"error setting certificate file: {named} ({exc})", EXIT_CA_FILE
+        ) from None
 
 
 def _exchanges(
@@ -423,10 +448,13 @@ def _show_head(data: bytes, prefix: str) -> None:
 
 
 def _report(method: str, url: str, response: Response, timeline: Timeline) -> dict[str, Any]:
-    steps = [
+    steps: list[dict[str, Any]] = [
         {"step": name, "start_ms": start * 1000, "duration_ms": duration * 1000}
         for name, start, duration in timeline.durations()
     ]
+    for step, (name, _, data) in zip(steps, timeline.steps, strict=True):
+        if name == "tls":
+            step["tls"] = read_handshake(data)
     return {
         "method": method,
         "url": url,
@@ -469,6 +497,8 @@ def render_trace(report: dict[str, Any]) -> str:
         bar = " " * offset + "#" * length
         name = STEP_NAMES.get(step["step"], step["step"])
         lines.append(f"  {name:<26} {step['duration_ms']:9.3f} ms  |{bar:<{width}}|")
+        if "tls" in step:
+            lines.append(f"    {_handshake_text(step['tls'])}")
         if step["step"] == "first_byte":
             for metric in report["server_timing"]:
                 duration = metric["duration_ms"]
@@ -477,3 +507,9 @@ def render_trace(report: dict[str, Any]) -> str:
     lines.append(f"  {'total':<26} {report['total_ms']:9.3f} ms")
     lines.append(f"  connection {report['connection']}")
     return "\n".join(lines) + "\n\n"
+
+
+def _handshake_text(tls: dict[str, str | None]) -> str:
+    """ "TLSv1.3, cipher TLS_AES_256_GCM_SHA384, ALPN http/1.1" ("no ALPN" without)."""
+    alpn = f"ALPN {tls['alpn']}" if tls["alpn"] else "no ALPN"
+    return f"{tls['version']}, cipher {tls['cipher']}, {alpn}"

@@ -23,8 +23,9 @@ def add_fetch_command(subparsers: Any) -> None:
         "unless -f), 22 HTTP status >= 400 with -f, 1 unsupported protocol, 2 bad options, "
         "3 bad URL, 6 unknown host, 7 no connection, 8 bad response, 23 cannot write the "
         "output, 26 cannot read the upload, 28 timeout, 33 resume not supported, "
-        "47 too many redirects, 52 empty reply, 56 connection broke, 61 undecodable body, "
-        "63 body larger than --max-filesize.",
+        "35 TLS handshake failed, 47 too many redirects, 52 empty reply, 56 connection "
+        "broke, 60 certificate not verified, 61 undecodable body, 63 body larger than "
+        "--max-filesize, 77 cannot read --cacert/--capath.",
         allow_abbrev=False,
     )
     fetch.add_argument("url", metavar="URL", help="http:// or https:// (http:// if omitted)")
@@ -157,6 +158,12 @@ def _connection_options(group: Any) -> None:
         "--timeout", type=float, default=30.0, help="seconds for each step (Ferry's own)"
     )
     group.add_argument("-k", "--insecure", action="store_true", help="do not verify certificates")
+    group.add_argument(
+        "--cacert", metavar="FILE", help="trust the CA certificates in FILE (PEM) instead"
+    )
+    group.add_argument(
+        "--capath", metavar="DIR", help="trust the CA certificates in DIR (c_rehash) instead"
+    )
     group.add_argument("--unix-socket", metavar="PATH", help="connect to this UNIX socket")
     group.add_argument(
         "-x",

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from ..._errors import ConnectError, ConnectTimeout, NetworkError, ReadTimeout, WriteTimeout
+from .._tls import describe_handshake
 
 __all__ = ["AsyncStream", "PoolCondition", "connect"]
 
@@ -21,7 +22,8 @@ _HIGH_WATER = 256 * 1024  # buffered response bytes past which the socket stops 
 _RECEIVE_SIZE = 65536  # bytes one read of the socket may take (as the blocking client's)
 Trace = Callable[[str, bytes], None]
 """Called with each step of an exchange as it ends, and the bytes it concerns (the
-request and response heads); docs/client.md lists the steps."""
+request and response heads, and for ``tls`` the handshake's ``describe_handshake``);
+docs/client.md lists the steps."""
 
 
 class _Protocol(asyncio.BufferedProtocol):
@@ -214,9 +216,12 @@ class AsyncStream:
         assert transport is not None  # None only for a closed loop's transport
         self._transport = transport
 
-    def tls_version(self) -> str | None:
+    def handshake(self) -> bytes:
+        """The TLS handshake's version, cipher and ALPN protocol (``describe_handshake``);
+        for a stream connected with TLS, or after ``start_tls``."""
         ssl_object = self._transport.get_extra_info("ssl_object")
-        return None if ssl_object is None else str(ssl_object.version())
+        assert ssl_object is not None
+        return describe_handshake(ssl_object)
 
 
 async def connect(
@@ -283,9 +288,10 @@ async def _start_stream(
     transport, protocol = await loop.create_connection(
         _Protocol, sock=sock, ssl=ssl_context, server_hostname=host if ssl_context else None
     )
+    stream = AsyncStream(transport, protocol)
     if ssl_context is not None and trace is not None:
-        trace("tls", b"")
-    return AsyncStream(transport, protocol)
+        trace("tls", stream.handshake())
+    return stream
 
 
 class PoolCondition:

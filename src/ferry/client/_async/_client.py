@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ssl
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -45,6 +44,7 @@ from .._request import (
     timeouts_from,
     with_query,
 )
+from .._tls import VerifyInput, ssl_context
 from ._backend import Trace
 from ._connection import WHOLE_BODY
 from ._pool import AsyncConnectionPool
@@ -90,7 +90,8 @@ class AsyncClient:
     TooManyRedirects), ``event_hooks`` (see ``EventHooks``).
 
     ``verify``: verify TLS certificates against the system's trust store (True), not at
-    all (False), or with this SSLContext. ``uds``: send every request over this UNIX
+    all (False), against the CA certificates in this file or directory (a path, as
+    httpx's), or with this SSLContext. ``uds``: send every request over this UNIX
     socket. ``max_decompression_ratio`` bounds a compressed body's growth;
     ``max_response_size``: the largest response body (in bytes, decoded) a request takes
     in, else ResponseTooLarge (None: no limit; each request may say otherwise).
@@ -118,7 +119,7 @@ class AsyncClient:
         auth: AuthInput = None,
         base_url: str | None = None,
         event_hooks: EventHooks | None = None,
-        verify: bool | ssl.SSLContext = True,
+        verify: VerifyInput = True,
         uds: str | None = None,
         max_decompression_ratio: int = 1000,
         max_response_size: int | None = None,
@@ -136,7 +137,7 @@ class AsyncClient:
         from_env = trust_env and uds is None and transport is None
         proxies = ProxyRoutes.build(proxy, no_proxy, trust_env=from_env)
         self.pool = AsyncConnectionPool(
-            limits or PoolLimits(), _ssl_context(verify), uds, proxies=proxies
+            limits or PoolLimits(), ssl_context(verify), uds, proxies=proxies
         )
         self.transport = transport or AsyncHTTPTransport(self.pool)
         # The client's own fields replace the defaults of the same name.
@@ -635,13 +636,3 @@ async def _pieces(stream: object) -> AsyncIterator[bytes]:
         assert isinstance(stream, Iterable), stream  # prepare_body lets nothing else by
         for piece in stream:
             yield piece
-
-
-def _ssl_context(verify: bool | ssl.SSLContext) -> ssl.SSLContext:
-    if isinstance(verify, ssl.SSLContext):
-        return verify
-    context = ssl.create_default_context()  # the system's trust store
-    if not verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context

@@ -97,7 +97,7 @@ class AsyncHTTPConnection:
                 await stream.wait_closed()
                 raise
             if trace is not None:
-                trace("tls", b"")
+                trace("tls", stream.handshake())
         return cls(stream, origin, proxy)
 
     async def send_request(

@@ -15,12 +15,14 @@ from collections.abc import Callable
 from typing import Any
 
 from ..._errors import ConnectError, ConnectTimeout, NetworkError, ReadTimeout, WriteTimeout
+from .._tls import describe_handshake
 
 __all__ = ["PoolCondition", "Stream", "connect"]
 
 Trace = Callable[[str, bytes], None]
 """Called with each step of an exchange as it ends, and the bytes it concerns (the
-request and response heads); docs/client.md lists the steps."""
+request and response heads, and for ``tls`` the handshake's ``describe_handshake``);
+docs/client.md lists the steps."""
 
 
 class Stream:
@@ -90,10 +92,11 @@ class Stream:
         except OSError as exc:  # SSLError too
             raise ConnectError(f"cannot start TLS with {host}: {exc}") from exc
 
-    def tls_version(self) -> str | None:
-        if isinstance(self._sock, ssl.SSLSocket):
-            return self._sock.version()
-        return None
+    def handshake(self) -> bytes:
+        """The TLS handshake's version, cipher and ALPN protocol (``describe_handshake``);
+        for a stream after ``start_tls``."""
+        assert isinstance(self._sock, ssl.SSLSocket)
+        return describe_handshake(self._sock)
 
 
 def connect(
@@ -116,7 +119,7 @@ def connect(
                 sock.settimeout(_left(deadline))
                 sock = ssl_context.wrap_socket(sock, server_hostname=host)
                 if trace is not None:
-                    trace("tls", b"")
+                    trace("tls", describe_handshake(sock))
         except BaseException:
             sock.close()
             raise

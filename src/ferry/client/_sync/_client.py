@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import ssl
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -46,6 +45,7 @@ from .._request import (
     timeouts_from,
     with_query,
 )
+from .._tls import VerifyInput, ssl_context
 from ._backend import Trace
 from ._connection import WHOLE_BODY
 from ._pool import ConnectionPool
@@ -91,7 +91,8 @@ class Client:
     TooManyRedirects), ``event_hooks`` (see ``EventHooks``).
 
     ``verify``: verify TLS certificates against the system's trust store (True), not at
-    all (False), or with this SSLContext. ``uds``: send every request over this UNIX
+    all (False), against the CA certificates in this file or directory (a path, as
+    httpx's), or with this SSLContext. ``uds``: send every request over this UNIX
     socket. ``max_decompression_ratio`` bounds a compressed body's growth;
     ``max_response_size``: the largest response body (in bytes, decoded) a request takes
     in, else ResponseTooLarge (None: no limit; each request may say otherwise).
@@ -119,7 +120,7 @@ class Client:
         auth: AuthInput = None,
         base_url: str | None = None,
         event_hooks: EventHooks | None = None,
-        verify: bool | ssl.SSLContext = True,
+        verify: VerifyInput = True,
         uds: str | None = None,
         max_decompression_ratio: int = 1000,
         max_response_size: int | None = None,
@@ -137,7 +138,7 @@ class Client:
         from_env = trust_env and uds is None and transport is None
         proxies = ProxyRoutes.build(proxy, no_proxy, trust_env=from_env)
         self.pool = ConnectionPool(
-            limits or PoolLimits(), _ssl_context(verify), uds, proxies=proxies
+            limits or PoolLimits(), ssl_context(verify), uds, proxies=proxies
         )
         self.transport = transport or HTTPTransport(self.pool)
         # The client's own fields replace the defaults of the same name.
@@ -636,13 +637,3 @@ def _pieces(stream: object) -> Iterator[bytes]:
         assert isinstance(stream, Iterable), stream  # prepare_body lets nothing else by
         for piece in stream:
             yield piece
-
-
-def _ssl_context(verify: bool | ssl.SSLContext) -> ssl.SSLContext:
-    if isinstance(verify, ssl.SSLContext):
-        return verify
-    context = ssl.create_default_context()  # the system's trust store
-    if not verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context

@@ -98,7 +98,7 @@ class HTTPConnection:
                 stream.wait_closed()
                 raise
             if trace is not None:
-                trace("tls", b"")
+                trace("tls", stream.handshake())
         return cls(stream, origin, proxy)
 
     def send_request(
