@@ -38,6 +38,7 @@ _GROUP_TITLES = {
     "workers": "worker processes",
     "limits": "limits (what a request may carry)",
     "timeouts": "timeouts (seconds)",
+    "metrics": "metrics (Prometheus)",
 }
 
 
