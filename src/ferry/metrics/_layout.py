@@ -64,8 +64,9 @@ OTHER_STATUS: Final = 500  # the column of a status outside 100-599
 STATUS_COLUMNS: Final = OTHER_STATUS + 1
 STATUS_LABELS: Final = (*(str(code) for code in range(100, 600)), "other")
 # The responses the server itself sends for a protocol error: the engine's status hints
-# (RemoteProtocolError.status), and 408 for a request that did not arrive in time.
-PROTOCOL_ERRORS: Final = (400, 408, 413, 414, 431, 501, 505)
+# (RemoteProtocolError.status: 417 for an Expect it cannot meet too), and 408 for a
+# request that did not arrive in time.
+PROTOCOL_ERRORS: Final = (400, 408, 413, 414, 417, 431, 501, 505)
 # Upper bounds (seconds) of ferry_request_duration_seconds, from 0.5 ms: a hello world
 # is answered in tens of microseconds, a database-backed page in tens of milliseconds.
 BUCKETS: Final = (
