@@ -24,6 +24,7 @@ SCENARIO_TITLES = {
     "static-large": ("1 MiB file, keep-alive, 16 connections", "MiB/s"),
     "wsgi": ("WSGI hello world, keep-alive, 64 connections", "requests/s"),
     "websocket": ("WebSocket echo, 32 connections", "round trips/s"),
+    "metrics": ("hello, --metrics-port on and off", "requests/s"),
 }
 
 

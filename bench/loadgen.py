@@ -88,8 +88,12 @@ STATIC_LARGE = LoadProfile(
     metric="bytes",
 )
 WSGI = LoadProfile("wsgi", "WSGI hello world, keep-alive, 64 connections", connections=64)
+METRICS = LoadProfile(
+    "metrics", "hello, keep-alive, 64 connections: Ferry with --metrics-port, and without", 64
+)
 PROFILES = {
-    profile.scenario: profile for profile in (HELLO, PIPELINE, STATIC_SMALL, STATIC_LARGE, WSGI)
+    profile.scenario: profile
+    for profile in (HELLO, PIPELINE, STATIC_SMALL, STATIC_LARGE, WSGI, METRICS)
 }
 
 

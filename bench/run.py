@@ -20,6 +20,8 @@ nginx answers the same 13 bytes itself):
             (--threads 10), gunicorn's sync and gthread (10 threads) workers, granian WSGI
   websocket WebSocket echo round trips/s (bench/apps.py:ws_echo), 32 connections each
             sending 16 bytes and awaiting the echo (bench/ws_load.py): Ferry vs uvicorn
+  metrics   the hello scenario's load on Ferry with --metrics-port (ferry-metrics) and
+            without (ferry): what counting every request costs
 
 How: each server is started fresh for each scenario, pinned to core 0 (`taskset -c 0`),
 listening on 127.0.0.1; wrk and this harness are pinned to core 1. The harness waits
@@ -34,7 +36,7 @@ draws bench/results/latest.png with .venv-bench's matplotlib. See bench/README.m
 
 Usage: python3 bench/run.py [--duration S] [--only ferry,nginx]
                             [--scenarios hello,pipeline,memory,static-small,static-large,
-                                         wsgi,websocket,client]
+                                         wsgi,websocket,metrics,client]
                             [--skip-install]
 """
 
@@ -62,7 +64,10 @@ import ws_bench
 from report import Outcome
 
 STATIC_SCENARIOS = ("static-small", "static-large")
-SCENARIOS = ("hello", "pipeline", "memory", *STATIC_SCENARIOS, "wsgi", "websocket", "client")
+SCENARIOS = (
+    *("hello", "pipeline", "memory", *STATIC_SCENARIOS, "wsgi", "websocket", "metrics"),
+    "client",
+)
 SERVER_SCENARIOS = SCENARIOS[:-1]  # "client" measures clients against nginx instead
 CHART_SCRIPT = Path(__file__).with_name("chart.py")
 CHART_TIMEOUT_S = 120
@@ -147,6 +152,8 @@ def servers_for(scenario: str, names: list[str], site: Path) -> list[servers.Ser
         return [spec for spec in servers.WSGI_SERVERS.values() if spec.selected_by in names]
     if scenario == "websocket":
         return [spec for spec in servers.WEBSOCKET_SERVERS.values() if spec.selected_by in names]
+    if scenario == "metrics":
+        return [spec for spec in servers.METRICS_SERVERS.values() if spec.selected_by in names]
     specs = [servers.SERVERS[name] for name in names if name in servers.SERVERS]
     return [spec for spec in specs if spec.measure_memory] if scenario == "memory" else specs
 

@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 # RFC 9110 §9 and RFC 5789 (PATCH): the methods with a label of their own.
-METHODS: Final = (
+METHODS = (
     b"GET",
     b"HEAD",
     b"POST",
@@ -58,18 +58,18 @@ METHODS: Final = (
     b"TRACE",
     b"PATCH",
 )
-METHOD_LABELS: Final = (*(method.decode() for method in METHODS), "other")
+METHOD_LABELS = (*(method.decode() for method in METHODS), "other")
 STATUS_FIRST: Final = 100
 OTHER_STATUS: Final = 500  # the column of a status outside 100-599
 STATUS_COLUMNS: Final = OTHER_STATUS + 1
-STATUS_LABELS: Final = (*(str(code) for code in range(100, 600)), "other")
+STATUS_LABELS = (*(str(code) for code in range(100, 600)), "other")
 # The responses the server itself sends for a protocol error: the engine's status hints
 # (RemoteProtocolError.status: 417 for an Expect it cannot meet too), and 408 for a
 # request that did not arrive in time.
-PROTOCOL_ERRORS: Final = (400, 408, 413, 414, 417, 431, 501, 505)
+PROTOCOL_ERRORS = (400, 408, 413, 414, 417, 431, 501, 505)
 # Upper bounds (seconds) of ferry_request_duration_seconds, from 0.5 ms: a hello world
 # is answered in tens of microseconds, a database-backed page in tens of milliseconds.
-BUCKETS: Final = (
+BUCKETS = (
     0.0005,
     0.001,
     0.0025,
@@ -85,6 +85,8 @@ BUCKETS: Final = (
     5.0,
     10.0,
 )
+
+# (The tuples and the dict are not Final: mypyc inlines only numbers and strings.)
 
 # Word indexes.
 PID: Final = 0  # the process writing the slot (not a counter)
@@ -102,12 +104,12 @@ HISTOGRAM: Final = ERRORS + len(PROTOCOL_ERRORS)  # one per bucket, then +Inf (n
 CELLS: Final = HISTOGRAM + len(BUCKETS) + 1  # the method x status table, row by row
 OTHER_ROW: Final = CELLS + len(METHODS) * STATUS_COLUMNS
 WORDS: Final = CELLS + len(METHOD_LABELS) * STATUS_COLUMNS
-FLOATS: Final = (LOOP_LAG, DURATION_SUM)
+FLOATS = (LOOP_LAG, DURATION_SUM)
 # A slot is a whole number of pages: two workers never write to one cache line.
 SLOT_BYTES: Final = -(-WORDS * 8 // 4096) * 4096
 
 # method -> the index of its row's first cell (a bytes key: the request's own method).
-METHOD_ROWS: Final = {method: CELLS + row * STATUS_COLUMNS for row, method in enumerate(METHODS)}
+METHOD_ROWS = {method: CELLS + row * STATUS_COLUMNS for row, method in enumerate(METHODS)}
 
 
 def status_column(status: int) -> int:

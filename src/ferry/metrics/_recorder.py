@@ -47,6 +47,9 @@ class Recorder:
         self.words = slot.cast("Q")
         self.reals = slot.cast("d")
         self.words[PID] = os.getpid()
+        # Attributes, not module globals: the compiled code reads them without a lookup.
+        self.rows: dict[bytes, int] = METHOD_ROWS
+        self.bounds: tuple[float, ...] = BUCKETS
 
     def connection_opened(self) -> None:
         """A connection was accepted."""
@@ -66,10 +69,11 @@ class Recorder:
         the first response on its connection (the others reused it)."""
         duration = perf_counter() - start
         words = self.words
-        row = OTHER_ROW if request is None else METHOD_ROWS.get(request.method, OTHER_ROW)
+        row = OTHER_ROW if request is None else self.rows.get(request.method, OTHER_ROW)
         words[row + status_column(status)] += 1
+        bounds = self.bounds
         bucket = 0
-        while bucket < _BUCKET_COUNT and duration > BUCKETS[bucket]:
+        while bucket < _BUCKET_COUNT and duration > bounds[bucket]:
             bucket += 1
         words[HISTOGRAM + bucket] += 1
         reals = self.reals

@@ -12,6 +12,7 @@ each scrape is a small non-blocking exchange, bounded in time.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import selectors
 import socket
@@ -30,6 +31,8 @@ from ..server import Config
 from ..server._metrics import SCRAPE_TIMEOUT, log_listening
 
 __all__ = ["MainMetrics"]
+
+logger = logging.getLogger("ferry.error")
 
 _MIN_SLOTS: Final = 16  # slots beyond --workers: replacements overlap, SIGTTIN adds
 
@@ -57,7 +60,12 @@ class MainMetrics:
 
     def assign(self) -> int | None:
         """A slot for a worker about to be forked (None: all taken; it goes uncounted)."""
-        return self.slots.assign()
+        slot = self.slots.assign()
+        if slot is None:
+            logger.warning(
+                "all %d metrics slots are taken: a worker goes uncounted", self.slots.count
+            )
+        return slot
 
     def worker_started(self, slot: int | None, pid: int) -> None:
         if slot is not None:
