@@ -29,11 +29,32 @@ def scrape(port: int, path: str = "/metrics") -> tuple[bytes, bytes]:
     """GET ``path`` from the metrics listener on ``port``: (head, body)."""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(f"GET {path} HTTP/1.1\r\nHost: metrics\r\n\r\n".encode())
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
+        data = read_to_close(sock)
     head, _, body = data.partition(b"\r\n\r\n")
     return head, body
+
+
+def edges(port: int) -> None:
+    """What a metrics listener answers besides a scrape: a head arriving in pieces, a
+    404, a 405, and a connection closed before a request (nothing)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"HEAD /metrics HTTP/1.1\r\n")
+        sock.sendall(b"Host: m\r\n\r\n")
+        assert read_to_close(sock).startswith(b"HTTP/1.1 200 OK\r\n")
+    assert scrape(port, "/other")[0].startswith(b"HTTP/1.1 404 Not Found\r\n")
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"DELETE /metrics HTTP/1.1\r\nHost: m\r\n\r\n")
+        assert read_to_close(sock).startswith(b"HTTP/1.1 405 Method Not Allowed\r\n")
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.shutdown(socket.SHUT_WR)
+        assert read_to_close(sock) == b""
+
+
+def read_to_close(sock: socket.socket) -> bytes:
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
 
 
 def samples_at(port: int) -> Samples:

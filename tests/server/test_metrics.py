@@ -11,7 +11,7 @@ import pytest
 
 from ferry.asgi import Receive, Scope, Send
 
-from ..metrics._scrape import samples_at, scrape, value
+from ..metrics._scrape import edges, samples_at, scrape, value
 from ..support import ServerThread, serving
 from ._helpers import Gate, open_connection, read_body
 from .test_errors import LIMITS, PROTOCOL_ERRORS
@@ -133,6 +133,7 @@ def test_the_listener_is_its_own(metered: ServerThread) -> None:
     assert body == b"metrics are at /metrics\n"
     head, _ = scrape(metrics_port(metered))
     assert b"\r\ncontent-type: text/plain; version=0.0.4; charset=utf-8\r\n" in head
+    edges(metrics_port(metered))
 
 
 def test_off_by_default(loop_name: str) -> None:

@@ -9,7 +9,7 @@ import signal
 
 from ferry.workers._supervisor import WorkerProcess, _restart_reason
 
-from ..metrics._scrape import Samples, samples_at, value
+from ..metrics._scrape import Samples, edges, samples_at, value
 from .test_workers import APPS, Workers, workers
 
 LISTENING = r"Ferry metrics on http://127\.0\.0\.1:(\d+)/metrics"
@@ -47,6 +47,7 @@ def test_the_sum_over_workers_kept_when_one_is_killed() -> None:
             assert value(samples, "process_resident_memory_bytes", worker=worker) > 0
         assert ("ferry_event_loop_lag_seconds", (("worker", "1"),)) in samples
         assert value(samples, "ferry_worker_restarts_total", reason="killed") == 0
+        edges(port)
 
         victim = max(pids)
         os.kill(victim, signal.SIGKILL)

@@ -336,6 +336,9 @@ class Config:
             raise ConfigError(f"port out of range: {self.port}")
         if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
             raise ConfigError(f"metrics_port out of range: {self.metrics_port}")
+        if self.metrics_port and self.metrics_port == self.port and self.uds is None:
+            # Never the application's port (see docs/metrics.md).
+            raise ConfigError("metrics_port must differ from port")
         for name in ("head_timeout", "keep_alive_timeout", "body_timeout", "graceful_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
