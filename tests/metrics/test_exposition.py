@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import os
 import time
-from types import SimpleNamespace
-from typing import Any
 
 import pytest
 
+from ferry.http1 import Request, ServerConnection
 from ferry.metrics import (
     CONTENT_TYPE,
     ProcessStats,
@@ -25,8 +24,13 @@ from ferry.metrics._layout import SLOT_BYTES, WORDS
 from ._scrape import parse, value
 
 
-def request(method: bytes) -> Any:
-    return SimpleNamespace(method=method)
+def request(method: bytes) -> Request:
+    """A request as the engine parses it."""
+    conn = ServerConnection()
+    conn.receive_data(method + b" / HTTP/1.1\r\nHost: t\r\n\r\n")
+    event = conn.next_event()
+    assert type(event) is Request
+    return event
 
 
 def recorder(slots: SharedSlots) -> Recorder:
