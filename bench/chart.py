@@ -27,6 +27,7 @@ SCENARIO_TITLES = {
     "https-hello": ("hello world over TLS, keep-alive, 64 connections", "requests/s"),
     "https-static-large": ("1 MiB file over TLS, keep-alive, 16 connections", "MiB/s"),
     "https-handshakes": ("TLS, a new connection per request, 64 connections", "handshakes/s"),
+    "metrics": ("hello, --metrics-port on and off", "requests/s"),
 }
 BYTES_SCENARIOS = ("static-large", "https-static-large")  # drawn in MiB/s
 

@@ -12,7 +12,9 @@ Cases (the ones ``make bench`` measures by wall clock):
 
 - ``hello``: ``bench.apps:hello``, 16 keep-alive connections, one request at a time each;
 - ``pipeline``: the same app, 4 connections, 16 requests written at once on each;
-- ``static-small``: ``ferry serve DIR`` answering the 13-byte file, as ``hello``.
+- ``static-small``: ``ferry serve DIR`` answering the 13-byte file, as ``hello``;
+- ``hello-metrics``: ``hello`` with ``--metrics-port 0``: what counting costs (the
+  ``metrics`` scenario of ``make bench``).
 
 Usage: ``.venv/bin/python bench/instructions.py [--requests N] [--cases a,b]``.
 """
@@ -38,7 +40,7 @@ import static_site
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = REPO / ".venv" / "bin" / "python"
 HOST = "127.0.0.1"
-CASES = ("hello", "pipeline", "static-small")
+CASES = ("hello", "pipeline", "static-small", "hello-metrics")
 
 
 def free_port() -> int:
@@ -169,6 +171,8 @@ def measure(case: str, requests: int, scratch: Path) -> float:
         time.sleep(2.5)  # StaticFiles caches a file once its ctime is 2 s old
     else:
         argv = ["bench.apps:hello"]
+    if case == "hello-metrics":
+        argv += ["--metrics-port", "0"]
     if case == "pipeline":
         connections, depth = 4, 16
     port = free_port()

@@ -123,6 +123,9 @@ HTTPS_HANDSHAKES = LoadProfile(
     scheme="https",
     headers=("Connection: close",),
 )
+METRICS = LoadProfile(
+    "metrics", "hello, keep-alive, 64 connections: Ferry with --metrics-port, and without", 64
+)
 PROFILES = {
     profile.scenario: profile
     for profile in (
@@ -132,6 +135,7 @@ PROFILES = {
         STATIC_LARGE,
         WSGI,
         WORKERS,
+        METRICS,
         HTTPS_HELLO,
         HTTPS_STATIC_LARGE,
         HTTPS_HANDSHAKES,

@@ -83,6 +83,8 @@ TARGETS = (
     # Issue 14. https-handshakes is reported, with no target.
     Target("https-hello", "uvicorn", 1.5),
     Target("https-static-large", "nginx", 0.6),
+    # Metrics on stay within 5 % of metrics off.
+    Target("metrics", "ferry", 0.95, server="ferry-metrics"),
 )
 
 

@@ -25,6 +25,8 @@ nginx answers the same 13 bytes itself):
             with 64 keep-alive connections (Ferry vs uvicorn), the 1 MiB file with 16
             (Ferry on each loop vs nginx), and a new connection per request, so every
             request is a full handshake (Ferry vs uvicorn and nginx)
+  metrics   the hello scenario's load on Ferry with --metrics-port (ferry-metrics) and
+            without (ferry): what counting every request costs
 
 How: each server is started fresh for each scenario, pinned to core 0 (`taskset -c 0`),
 listening on 127.0.0.1; wrk and this harness are pinned to core 1. The harness waits
@@ -40,7 +42,8 @@ draws bench/results/latest.png with .venv-bench's matplotlib. See bench/README.m
 Usage: python3 bench/run.py [--duration S] [--only ferry,nginx]
                             [--scenarios hello,pipeline,memory,static-small,static-large,
                                          wsgi,websocket,https-hello,https-static-large,
-                                         https-handshakes,client]
+                                         https-handshakes,metrics,workers,restart,
+                                         sighup,reuseport,client]
                             [--skip-install]
 """
 
@@ -73,6 +76,7 @@ STATIC_SCENARIOS = ("static-small", "static-large")
 HTTPS_SCENARIOS = ("https-hello", "https-static-large", "https-handshakes")
 SCENARIOS = (
     *("hello", "pipeline", "memory", *STATIC_SCENARIOS, "wsgi", "websocket", "workers"),
+    "metrics",
     *HTTPS_SCENARIOS,
     *("restart", "sighup", "reuseport", "client"),
 )
@@ -172,6 +176,8 @@ def servers_for(
         return [spec for spec in servers.WEBSOCKET_SERVERS.values() if spec.selected_by in names]
     if scenario == "workers":
         return [spec for spec in servers.WORKER_SERVERS.values() if spec.selected_by in names]
+    if scenario == "metrics":
+        return [spec for spec in servers.METRICS_SERVERS.values() if spec.selected_by in names]
     specs = [servers.SERVERS[name] for name in names if name in servers.SERVERS]
     return [spec for spec in specs if spec.measure_memory] if scenario == "memory" else specs
 

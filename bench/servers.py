@@ -340,12 +340,26 @@ WORKER_SERVERS: dict[str, ServerSpec] = {
 }
 
 # Every name `--only` accepts: the hello servers, then those only some scenarios have.
+# The metrics scenario: the cost of --metrics-port (0: any free port), Ferry against itself.
+METRICS_SERVERS: dict[str, ServerSpec] = {
+    spec.name: spec
+    for spec in (
+        ServerSpec("ferry", ferry_command),
+        ServerSpec(
+            "ferry-metrics",
+            lambda port, scratch: [*ferry_command(port, scratch), "--metrics-port", "0"],
+            family="ferry",
+        ),
+    )
+}
+
 SERVER_NAMES = tuple(
     dict.fromkeys(
         [
             *SERVERS,
             *WSGI_SERVERS,
             *WEBSOCKET_SERVERS,
+            *METRICS_SERVERS,
             *(spec.selected_by for spec in WORKER_SERVERS.values()),
         ]
     )

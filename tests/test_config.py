@@ -49,3 +49,16 @@ def test_server_header_refuses_the_rest(value: str) -> None:
     with pytest.raises(ConfigError) as info:
         Config(server_header=value)
     assert str(info.value) == f"server_header is not a valid field value: {value!r}"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"metrics_port": 70000}, "metrics_port out of range: 70000"),
+        ({"metrics_port": 8000, "port": 8000}, "metrics_port must differ from port"),
+    ],
+)
+def test_the_metrics_port_is_checked(options: dict[str, int], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        Config(**options)  # type: ignore[arg-type]
+    assert str(info.value) == message

@@ -32,9 +32,10 @@ ALLOWED: dict[str, set[str]] = {
     "asgi": {"http1"},
     "wsgi": {"asgi"},
     "websocket": {"asgi", "http1"},
-    "server": {"_accel", "asgi", "http1", "proxy", "static", "websocket", "wsgi"},
+    "metrics": {"http1"},
+    "server": {"_accel", "asgi", "http1", "metrics", "proxy", "static", "websocket", "wsgi"},
     "client": {"asgi", "http1", "_version"},
-    "workers": {"asgi", "server"},
+    "workers": {"asgi", "metrics", "server"},
 }
 TOP = {"", "__main__", "_cli"}
 COMMON = {"_errors"}

@@ -46,6 +46,8 @@ MODULES = (
     "ferry.http1._status",
     "ferry.asgi._cycle",
     "ferry.asgi._scope",
+    "ferry.metrics._layout",
+    "ferry.metrics._recorder",
     "ferry.server._batch",
     "ferry.server._protocol",
     "ferry.server._sendfile",

@@ -40,6 +40,7 @@ _GROUP_TITLES = {
     "limits": "limits (what a request may carry)",
     "timeouts": "timeouts (seconds)",
     "tls": "TLS (HTTPS; uvicorn's names)",
+    "metrics": "metrics (Prometheus)",
 }
 
 

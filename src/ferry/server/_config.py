@@ -323,6 +323,17 @@ class Config:
         10.0, "seconds a TLS handshake may take before the connection is dropped", group="tls"
     )
 
+    # -- metrics (docs/metrics.md) ---------------------------------------------------
+    metrics_port: int | None = option(
+        None,
+        "serve Prometheus metrics at /metrics on this TCP port, a listener of its own "
+        "(with --workers, the main process's: the sum over all workers; none: off)",
+        group="metrics",
+    )
+    metrics_host: str = option(
+        "127.0.0.1", "address the metrics listener binds (--metrics-port)", group="metrics"
+    )
+
     def __post_init__(self) -> None:
         for name, choices in _choices().items():
             if getattr(self, name) not in choices:
@@ -347,6 +358,11 @@ class Config:
             raise ConfigError("--uds and --fd cannot be used together")
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port out of range: {self.port}")
+        if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
+            raise ConfigError(f"metrics_port out of range: {self.metrics_port}")
+        if self.metrics_port and self.metrics_port == self.port and self.uds is None:
+            # Never the application's port (see docs/metrics.md).
+            raise ConfigError("metrics_port must differ from port")
         for name in ("head_timeout", "keep_alive_timeout", "body_timeout", "graceful_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")

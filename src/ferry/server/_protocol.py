@@ -149,6 +149,8 @@ class HTTPProtocol(asyncio.Protocol):
         self.transport = transport = typing.cast(asyncio.Transport, transport)
         state = self.state
         state.connections.add(self)
+        if state.metrics is not None:
+            state.metrics.connection_opened()
         self.client, self.server = state.addresses(transport)
         self.forwarding = state.trusts_peer(self.client)
         if state.proxy_protocol:
@@ -430,6 +432,9 @@ class HTTPProtocol(asyncio.Protocol):
                 rate = self._body_rate
                 if rate is not None:
                     rate.received(len(event.data))
+                metrics = self.state.metrics
+                if metrics is not None:
+                    metrics.body_received(len(event.data))
                 cycle.feed_body(event.data)
             elif type(event) is EndOfMessage:
                 cycle.feed_end()
@@ -568,6 +573,12 @@ class HTTPProtocol(asyncio.Protocol):
             state.recycle()  # a worker's max_requests: it is to be replaced
         if state.access_log:
             state.log_access(conn.request, self.request_client, cycle)
+        metrics = state.metrics
+        if metrics is not None:
+            first = self.responses == 1
+            metrics.exchange(
+                conn.request, cycle.status, cycle.body_bytes_sent, cycle.start_time, first
+            )
         if not conn.keep_alive:
             self._close()
             return
@@ -675,6 +686,12 @@ class HTTPProtocol(asyncio.Protocol):
             cycle.status = 500
             cycle.body_bytes_sent = self.send_error(500, message)
             self.state.log_access(self.conn.request, self.request_client, cycle)
+            metrics = self.state.metrics
+            if metrics is not None:
+                first = self.responses == 0
+                metrics.exchange(
+                    self.conn.request, 500, cycle.body_bytes_sent, cycle.start_time, first
+                )
         else:
             self.send_error(500, message)
 
@@ -687,6 +704,8 @@ class HTTPProtocol(asyncio.Protocol):
         length of the response body sent (0 when aborted).
         """
         logger.debug("%s %s: %s", status, reason_phrase(status).decode(), message)
+        if self.state.metrics is not None:
+            self.state.metrics.protocol_error(status)
         conn = self.conn
         conn.close_after_response()
         self._clear_deadline()

@@ -16,6 +16,7 @@ from .. import _accel
 from .._errors import ConfigError
 from ..asgi._lifespan import Lifespan
 from ..asgi._types import ASGIApp
+from ..metrics import Recorder
 from ._backlog import (
     HANDSHAKE_POLL,
     HANDSHAKE_WAIT,
@@ -27,6 +28,7 @@ from ._backlog import (
 from ._config import Config
 from ._loader import adapt_app, import_app
 from ._logging import configure_logging
+from ._metrics import LocalMetrics, publish_gauges
 from ._protocol import HTTPProtocol
 from ._sockets import _remove_stale_socket
 from ._state import ServerState
@@ -80,6 +82,10 @@ class Server:
         self.tls: TLSSettings | None = None
         if config.ssl_certfile is not None:
             self.tls = TLSSettings(config)
+        # --metrics-port: a worker's recorder (given by the main process, which serves
+        # the metrics), or, once serving, a single process's own (local_metrics).
+        self.metrics: Recorder | None = None
+        self.local_metrics: LocalMetrics | None = None
 
     @property
     def state(self) -> ServerState:
@@ -105,6 +111,10 @@ class Server:
         self._given_sockets = sockets
         loop = asyncio.get_running_loop()
         state = self._state = ServerState(self.config, self.app, loop)
+        if self.config.metrics_port is not None and not sockets and self.metrics is None:
+            self.local_metrics = LocalMetrics(self.config)
+            self.metrics = self.local_metrics.recorder
+        state.metrics = self.metrics
         lifespan = Lifespan(self.app, self.config.lifespan)
         await lifespan.startup()
         state.lifespan_state = lifespan.state
@@ -121,6 +131,8 @@ class Server:
         """Listen, serve until ``should_exit``, then shut the connections down."""
         server = await self._listen(loop, state)
         self.sockets = list(server.sockets)
+        if self.local_metrics is not None:
+            await self.local_metrics.start(loop, state)
         if install_signal_handlers:  # Ferry runs the process (Server.run)
             self._install_signal_handlers(loop)
             if self.config.gc_tuning:
@@ -138,6 +150,8 @@ class Server:
                 # Deadlines hold during the grace period too: a stalled client gets its
                 # 408 rather than holding the shutdown until graceful_timeout.
                 ticker.cancel()
+                if self.local_metrics is not None:
+                    await self.local_metrics.stop()  # the last to go: it saw the drain
 
     async def _drain_first(self, state: ServerState) -> None:
         """``--shutdown-delay``: go on serving for that long, each response with
@@ -187,11 +201,16 @@ class Server:
     async def _tick(self, state: ServerState) -> None:
         loop = state.loop
         while True:
+            expected = loop.time() + _TICK
             await asyncio.sleep(_TICK)
             now = loop.time()
             for protocol in list(state.connections):
                 protocol.check_deadline(now)
             state.lingering.check_deadlines(now)
+            metrics = state.metrics
+            if metrics is not None:  # the gauges, for the main process of --workers
+                metrics.loop_lag(max(0.0, now - expected))
+                publish_gauges(state, metrics)
 
     async def _shutdown(self, server: Any, state: ServerState) -> None:
         """Serve the accept queue and stop listening; let requests in flight finish

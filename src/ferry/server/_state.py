@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from ..asgi._cycle import RequestCycle
     from ..http1 import Request
+    from ..metrics import Recorder
     from ..websocket import WebSocketChannel, WebSocketSession
     from ._protocol import HTTPProtocol
 
@@ -67,6 +68,8 @@ class ServerState:
         self.on_recycle: Callable[[], None] | None = None
         self.drained = asyncio.Event()  # set once shutting down and nothing is left
         self.access_log = config.access_log
+        # --metrics-port: this process's counts (set by the Server; ferry.metrics).
+        self.metrics: Recorder | None = None
         # Whose proxy headers are believed (None: --no-proxy-headers); HTTPProtocol asks
         # once per connection (trusts_peer), then per request (proxied).
         # --proxy-protocol is honoured from the same peers (allowed_peers).

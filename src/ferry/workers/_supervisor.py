@@ -47,6 +47,7 @@ from ..server._loader import adapt_app, import_app
 from ..server._logging import configure_logging
 from ..server._sockets import bind_sockets
 from ..server._tls import server_context
+from ._metrics import MainMetrics
 from ._reload import ChangeWatcher
 from ._worker import DUMP_SIGNAL, RETIRE_SIGNAL, Message, run_worker
 
@@ -74,6 +75,9 @@ class WorkerProcess:
     stuck_since: float = 0.0  # when its stacks were asked for (0: not stuck)
     replaces: WorkerProcess | None = None  # the old worker it is to take the place of
     killed: bool = False  # by the watchdog
+    slot: int | None = None  # its slot of metrics (--metrics-port)
+    replace_reason: str = ""  # why it is queued for replacement (ferry_worker_restarts_total)
+    stop_reason: str = ""  # why it was stopped while the server serves on
 
 
 class Supervisor:
@@ -107,6 +111,7 @@ class Supervisor:
         self._wake: tuple[int, int] = (-1, -1)  # the signals' wake-up pipe
         self.seal_at = 0.0  # stopping with --shutdown-delay: when to seal the sockets
         self.activated = False
+        self.metrics: MainMetrics | None = None  # --metrics-port
 
     # -- the life of the main process ---------------------------------------------------
 
@@ -116,6 +121,8 @@ class Supervisor:
         self.activated = "LISTEN_FDS" in os.environ  # systemd's sockets outlive us
         self.sockets = bind_sockets(self.config)
         self._announce()
+        if self.config.metrics_port is not None:
+            self.metrics = MainMetrics(self.config, self.selector)
         if self.config.preload:
             self.app = adapt_app(self._import(), self.config.interface, self.config.threads)
         wake_read, wake_write = self._wake = os.pipe()
@@ -133,6 +140,8 @@ class Supervisor:
         finally:
             if self.watcher is not None:
                 self.watcher.close()
+            if self.metrics is not None:
+                self.metrics.close()
             signal.set_wakeup_fd(old_wakeup)
             for fd in (wake_read, wake_write):
                 os.close(fd)
@@ -189,19 +198,23 @@ class Supervisor:
 
     def _turn(self) -> None:
         """One turn: read what came, act on signals and ended workers, watch the clock."""
-        for key, _ in self.selector.select(_TICK):
+        for key, mask in self.selector.select(_TICK):
             if key.data is None:
                 with contextlib.suppress(BlockingIOError):
                     os.read(key.fd, 512)  # signal numbers: self.signals has them
             elif key.data == "watch":
                 pass  # read by _watch_files
-            else:
+            elif isinstance(key.data, WorkerProcess):
                 self._read_pipe(key.data)
+            else:
+                key.data.ready(mask)  # the metrics listener, or one of its scrapes
         while self.signals:
             self._on_signal(self.signals.popleft())
         self._reap()
         now = time.monotonic()
         self._watch(now)
+        if self.metrics is not None:
+            self.metrics.check_deadlines(now)
         if self.watcher is not None and not self.stopping:
             self._watch_files(now)
         if self.stopping and self.seal_at and now >= self.seal_at:
@@ -302,6 +315,8 @@ class Supervisor:
                 logger.error("%s: the configuration is wrong, nothing restarted: %s", cause, exc)
                 return
         old = [w for w in self.workers.values() if w.ready and not w.stopping]
+        for worker in old:
+            worker.replace_reason = "reload"
         plural = "s, one at a time" if len(old) != 1 else ""
         logger.info("%s: replacing %d worker%s", cause, len(old), plural)
         self.reload_queue = deque(old)
@@ -310,29 +325,40 @@ class Supervisor:
 
     def _spawn(self, replaces: WorkerProcess | None = None) -> WorkerProcess:
         read, write = os.pipe()
+        metrics = self.metrics
+        slot = metrics.assign() if metrics is not None else None
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child's coverage is not collected
             self.selector.close()
             watching = (self.watcher.fileno(),) if self.watcher is not None else ()
-            for fd in (read, *self._wake, *watching, *(w.pipe for w in self.workers.values())):
+            listening = metrics.fds() if metrics is not None else ()
+            for fd in (read, *self._wake, *watching, *listening):
                 os.close(fd)
-            run_worker(self.config, self.sockets, write, self.app)
+            for other in self.workers.values():
+                os.close(other.pipe)
+            counts = metrics.slots.slot(slot) if metrics is not None and slot is not None else None
+            run_worker(self.config, self.sockets, write, self.app, counts)
         os.close(write)
         os.set_blocking(read, False)
         now = time.monotonic()
         worker = WorkerProcess(pid, read, started=now, last_beat=now, replaces=replaces)
+        worker.slot = slot
+        if metrics is not None:
+            metrics.worker_started(slot, pid)
         self.workers[pid] = worker
         self.selector.register(read, selectors.EVENT_READ, worker)
         logger.debug("worker %d started", pid)
         return worker
 
-    def _terminate(self, worker: WorkerProcess, *, retire: bool = False) -> None:
+    def _terminate(self, worker: WorkerProcess, *, retire: str = "") -> None:
         """Stop a worker gracefully: SIGTERM when the server stops, SIGQUIT when it is
-        replaced while the others serve on (no --shutdown-delay, nothing to seal)."""
+        replaced while the others serve on (no --shutdown-delay, nothing to seal):
+        ``retire`` then says why (``ferry_worker_restarts_total``'s reason)."""
         if not worker.stopping:
             worker.stopping = True
+            worker.stop_reason = retire
             with contextlib.suppress(ProcessLookupError):
                 os.kill(worker.pid, RETIRE_SIGNAL if retire else signal.SIGTERM)
 
@@ -350,6 +376,7 @@ class Supervisor:
         if Message.READY.value in data and not worker.ready:
             self._on_ready(worker)
         if Message.RECYCLE.value in data and not worker.stopping and not self.stopping:
+            worker.replace_reason = "max_requests"
             self.reload_queue.append(worker)
 
     def _on_ready(self, worker: WorkerProcess) -> None:
@@ -357,7 +384,8 @@ class Supervisor:
         logger.info("worker %d ready", worker.pid)
         old = worker.replaces
         if old is not None and old.pid in self.workers:
-            self._terminate(old, retire=True)  # the new one serves: the old one drains
+            # The new one serves: the old one drains.
+            self._terminate(old, retire=old.replace_reason or "reload")
         if self.booting and all(w.ready for w in self.workers.values()):
             self.booting = False
 
@@ -379,6 +407,8 @@ class Supervisor:
         os.close(worker.pipe)
         if worker in self.reload_queue:
             self.reload_queue.remove(worker)
+        if self.metrics is not None:
+            self.metrics.worker_ended(worker.slot, _restart_reason(worker, status))
         how = _describe(status)
         if worker.stopping:
             logger.info("worker %d stopped (%s)", worker.pid, how)
@@ -434,7 +464,7 @@ class Supervisor:
         for worker in sorted(running, key=lambda w: w.started, reverse=True)[
             : max(0, len(running) - self.target)
         ]:
-            self._terminate(worker, retire=True)
+            self._terminate(worker, retire="ttou")
 
     def _watch(self, now: float) -> None:
         """The watchdog: a ready worker without a beat for worker_timeout is stuck."""
@@ -463,6 +493,18 @@ class Supervisor:
                 worker.stuck_since = now
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(worker.pid, DUMP_SIGNAL)
+
+
+def _restart_reason(worker: WorkerProcess, status: int) -> str | None:
+    """Why ``worker`` ended, as ferry_worker_restarts_total counts it; None when the
+    server is stopping, or the worker never became ready."""
+    if worker.stopping:
+        return worker.stop_reason or None
+    if not worker.ready:
+        return None
+    if worker.killed:
+        return "timeout"  # the watchdog's SIGKILL
+    return "killed" if os.WIFSIGNALED(status) else "crash"
 
 
 def _describe(status: int) -> str:

@@ -36,6 +36,7 @@ from typing import Any, NoReturn
 from .._errors import ConfigError
 from ..asgi._lifespan import LifespanFailure
 from ..asgi._types import ASGIApp
+from ..metrics import Recorder
 from ..server import Config, Server
 from ..server._server import _run
 
@@ -58,15 +59,22 @@ class Message(bytes, enum.Enum):
 
 
 def run_worker(
-    config: Config, sockets: list[socket.socket], pipe: int, app: ASGIApp | None
+    config: Config,
+    sockets: list[socket.socket],
+    pipe: int,
+    app: ASGIApp | None,
+    metrics: memoryview | None = None,
 ) -> NoReturn:
     """The whole life of a forked worker; never returns. ``app`` is the preloaded
-    application, or ``None`` to import it here."""
+    application, or ``None`` to import it here; ``metrics`` the slot it counts into
+    (``--metrics-port``: shared with the main process, which serves them)."""
     _reset_signals()
     _log_with_pid()
     status = 0
     try:
         server = Server(config, app)
+        if metrics is not None:
+            server.metrics = Recorder(metrics)
         _run(_serve(server, config, sockets, pipe), config.loop)
     except ConfigError as exc:
         _say(f"ferry: error: {exc}")
