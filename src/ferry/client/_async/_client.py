@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import ssl
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
@@ -201,19 +209,21 @@ class AsyncClient:
             method, url, params, content, data, files, json, headers, cookies, auth, body
         )
         # What stream() does, without a context manager: this is every request's path.
-        response = await self._open(
-            request,
-            _timeouts(timeout, timeouts, self.timeouts),
-            follow_redirects,
-            self._size_limit(max_response_size),
-        )
+        steps = _timeouts(timeout, timeouts, self.timeouts)
+        max_size = self._size_limit(max_response_size)
+        follow = self.follow_redirects if follow_redirects is None else follow_redirects
+        if follow or max_size is not None or steps.total is not None:
+            response = await self._open(request, steps, follow, max_size)
+        else:  # what _open does then, without its coroutine
+            response = await self._send(*request, steps, None, None)
         try:
             await response.read()
         finally:
-            await response.aclose()
+            if not response.is_closed:
+                await response.aclose()
         return response
 
-    async def get(
+    def get(
         self,
         url: str,
         *,
@@ -224,8 +234,8 @@ class AsyncClient:
         follow_redirects: bool | None = None,
         timeout: TimeoutInput | UseClientDefault = USE_CLIENT_DEFAULT,
         max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
-    ) -> AsyncResponse:
-        return await self.request(
+    ) -> Coroutine[Any, Any, AsyncResponse]:
+        return self.request(
             "GET",
             url,
             params=params,
@@ -237,7 +247,7 @@ class AsyncClient:
             max_response_size=max_response_size,
         )
 
-    async def head(
+    def head(
         self,
         url: str,
         *,
@@ -248,8 +258,8 @@ class AsyncClient:
         follow_redirects: bool | None = None,
         timeout: TimeoutInput | UseClientDefault = USE_CLIENT_DEFAULT,
         max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
-    ) -> AsyncResponse:
-        return await self.request(
+    ) -> Coroutine[Any, Any, AsyncResponse]:
+        return self.request(
             "HEAD",
             url,
             params=params,
@@ -261,7 +271,7 @@ class AsyncClient:
             max_response_size=max_response_size,
         )
 
-    async def options(
+    def options(
         self,
         url: str,
         *,
@@ -272,8 +282,8 @@ class AsyncClient:
         follow_redirects: bool | None = None,
         timeout: TimeoutInput | UseClientDefault = USE_CLIENT_DEFAULT,
         max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
-    ) -> AsyncResponse:
-        return await self.request(
+    ) -> Coroutine[Any, Any, AsyncResponse]:
+        return self.request(
             "OPTIONS",
             url,
             params=params,
@@ -285,7 +295,7 @@ class AsyncClient:
             max_response_size=max_response_size,
         )
 
-    async def delete(
+    def delete(
         self,
         url: str,
         *,
@@ -296,8 +306,8 @@ class AsyncClient:
         follow_redirects: bool | None = None,
         timeout: TimeoutInput | UseClientDefault = USE_CLIENT_DEFAULT,
         max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
-    ) -> AsyncResponse:
-        return await self.request(
+    ) -> Coroutine[Any, Any, AsyncResponse]:
+        return self.request(
             "DELETE",
             url,
             params=params,
@@ -309,7 +319,7 @@ class AsyncClient:
             max_response_size=max_response_size,
         )
 
-    async def post(
+    def post(
         self,
         url: str,
         *,
@@ -325,8 +335,8 @@ class AsyncClient:
         timeout: TimeoutInput | UseClientDefault = USE_CLIENT_DEFAULT,
         max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
         body: Body = None,
-    ) -> AsyncResponse:
-        return await self.request(
+    ) -> Coroutine[Any, Any, AsyncResponse]:
+        return self.request(
             "POST",
             url,
             content=content,
@@ -343,7 +353,7 @@ class AsyncClient:
             body=body,
         )
 
-    async def put(
+    def put(
         self,
         url: str,
         *,
@@ -359,8 +369,8 @@ class AsyncClient:
         timeout: TimeoutInput | UseClientDefault = USE_CLIENT_DEFAULT,
         max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
         body: Body = None,
-    ) -> AsyncResponse:
-        return await self.request(
+    ) -> Coroutine[Any, Any, AsyncResponse]:
+        return self.request(
             "PUT",
             url,
             content=content,
@@ -377,7 +387,7 @@ class AsyncClient:
             body=body,
         )
 
-    async def patch(
+    def patch(
         self,
         url: str,
         *,
@@ -393,8 +403,8 @@ class AsyncClient:
         timeout: TimeoutInput | UseClientDefault = USE_CLIENT_DEFAULT,
         max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
         body: Body = None,
-    ) -> AsyncResponse:
-        return await self.request(
+    ) -> Coroutine[Any, Any, AsyncResponse]:
+        return self.request(
             "PATCH",
             url,
             content=content,

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import ssl
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
@@ -202,16 +208,18 @@ class Client:
             method, url, params, content, data, files, json, headers, cookies, auth, body
         )
         # What stream() does, without a context manager: this is every request's path.
-        response = self._open(
-            request,
-            _timeouts(timeout, timeouts, self.timeouts),
-            follow_redirects,
-            self._size_limit(max_response_size),
-        )
+        steps = _timeouts(timeout, timeouts, self.timeouts)
+        max_size = self._size_limit(max_response_size)
+        follow = self.follow_redirects if follow_redirects is None else follow_redirects
+        if follow or max_size is not None or steps.total is not None:
+            response = self._open(request, steps, follow, max_size)
+        else:  # what _open does then, without its coroutine
+            response = self._send(*request, steps, None, None)
         try:
             response.read()
         finally:
-            response.close()
+            if not response.is_closed:
+                response.close()
         return response
 
     def get(
