@@ -12,6 +12,16 @@ engine is described here:
     handed out again (its ``Request`` is frozen, and shared). Only valid heads of at most
     ``MAX_HEAD`` bytes are kept; at ``MAX_ENTRIES`` the cache is emptied.
 
+``ParsedResponseCache`` (client role)
+    Response heads parsed under one ``Limits``, keyed by the head's bytes (its lines
+    without the final empty line), the same reasoning as ``RequestHeadCache``: a server
+    answers a client's requests with the same few heads (nginx's differ by their Date,
+    once a second). Only a valid final head (``Response``, not a 1xx) of at most
+    ``MAX_HEAD`` bytes is kept, and handed out again, shared: a ``Response`` is not
+    changed once parsed (the client copies its fields into each of its responses).
+    What the head decides of the body's framing depends on the request too, and is
+    worked out for each response. At ``MAX_ENTRIES`` the cache is emptied.
+
 ``ResponseHeadCache`` (server role)
     Response heads validated and rendered under one ``ResponseSettings``, less their Date
     line (put in afresh for each response, ``_date.py``). ``by_value`` is keyed by
@@ -42,7 +52,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
-from ._events import Request
+from ._events import Request, Response
 from ._limits import Limits
 from ._request_head import RequestFraming
 
@@ -50,9 +60,11 @@ if TYPE_CHECKING:  # _render imports this module
     from ._render import ResponseSettings
 
 __all__ = [
+    "ParsedResponseCache",
     "RenderedHead",
     "RequestHeadCache",
     "ResponseHeadCache",
+    "parsed_response_cache",
     "request_head_cache",
     "response_head_cache",
 ]
@@ -91,6 +103,27 @@ class RequestHeadCache:
             entries[head] = parsed
 
 
+class ParsedResponseCache:
+    """Parsed final response heads by their bytes (see the module docstring)."""
+
+    __slots__ = ("entries",)
+
+    def __init__(self) -> None:
+        self.entries: dict[bytes, Response] = {}
+
+    def get(self, head: bytes) -> Response | None:
+        """The parse of ``head`` kept before, or None."""
+        return self.entries.get(head)
+
+    def put(self, head: bytes, parsed: Response) -> None:
+        """Keep the parse of a valid ``head`` (unless it is too long to be worth it)."""
+        if len(head) <= MAX_HEAD:
+            entries = self.entries
+            if len(entries) >= MAX_ENTRIES:
+                entries.clear()
+            entries[head] = parsed
+
+
 class ResponseHeadCache:
     """Rendered response heads, by value and by identity (see the module docstring)."""
 
@@ -118,6 +151,7 @@ class ResponseHeadCache:
 
 _request_caches: dict[int, tuple[Limits, RequestHeadCache]] = {}
 _response_caches: dict[int, tuple[ResponseSettings, ResponseHeadCache]] = {}
+_parsed_response_caches: dict[int, tuple[Limits, ParsedResponseCache]] = {}
 
 
 def request_head_cache(limits: Limits) -> RequestHeadCache:
@@ -141,4 +175,16 @@ def response_head_cache(settings: ResponseSettings) -> ResponseHeadCache:
         del _response_caches[next(iter(_response_caches))]  # the oldest owner's only
     cache = ResponseHeadCache()
     _response_caches[id(settings)] = (settings, cache)
+    return cache
+
+
+def parsed_response_cache(limits: Limits) -> ParsedResponseCache:
+    """The parsed-response cache of ``limits`` (made on first use)."""
+    found = _parsed_response_caches.get(id(limits))
+    if found is not None and found[0] is limits:
+        return found[1]
+    if len(_parsed_response_caches) >= MAX_OWNERS:
+        del _parsed_response_caches[next(iter(_parsed_response_caches))]  # the oldest's only
+    cache = ParsedResponseCache()
+    _parsed_response_caches[id(limits)] = (limits, cache)
     return cache

@@ -26,6 +26,7 @@ from ._body import (
     chunk,
     last_chunk,
 )
+from ._caches import parsed_response_cache
 from ._connection import Connection
 from ._events import (
     NEED_DATA,
@@ -46,6 +47,10 @@ from ._state import BODY_ENDED, HEAD_SENT, NEXT_CYCLE, State, Step, advance
 
 __all__ = ["ClientConnection"]
 
+_DEFAULT_LIMITS = Limits(max_body_size=None)
+"""A connection's ``limits`` when none are given: one object, so that every such
+connection shares its parsed-response cache (``_caches.py``)."""
+
 
 class ClientConnection(Connection):
     """One HTTP/1.1 connection, seen from the client. See the module docstring.
@@ -64,6 +69,7 @@ class ClientConnection(Connection):
         "_left",
         "_limits",
         "_method",
+        "_parsed_heads",
         "_reader",
         "_request_keep_alive",
         "_scan",
@@ -73,7 +79,8 @@ class ClientConnection(Connection):
 
     def __init__(self, limits: Limits | None = None) -> None:
         super().__init__()
-        self._limits = limits or Limits(max_body_size=None)
+        self._limits = limits or _DEFAULT_LIMITS
+        self._parsed_heads = parsed_response_cache(self._limits)
         self._scan = HeadScan(RESPONSE_HEAD)
         self._reader: Reader | None = None
         self._method = b""
@@ -186,7 +193,12 @@ class ClientConnection(Connection):
         self._scan.reset()
         if end + 4 - pos > self._limits.max_head_size:
             raise RemoteProtocolError("response header section too large", status=431)
-        head = parse_response_head(buf[pos : end + 2], self._limits)
+        head_bytes = buf[pos : end + 2]
+        head: Response | InformationalResponse | None = self._parsed_heads.get(head_bytes)
+        if head is None:
+            head = parse_response_head(head_bytes, self._limits)
+            if type(head) is Response:
+                self._parsed_heads.put(head_bytes, head)
         self._buf = buf[end + 4 :]
         if type(head) is InformationalResponse:
             if head.status == 101:
