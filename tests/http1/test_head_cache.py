@@ -145,13 +145,14 @@ def test_a_full_registry_drops_only_its_oldest_owner() -> None:
 OK = b"HTTP/1.1 200 OK\r\nServer: s\r\nContent-Length: 2\r\n\r\nhi"
 
 
-def first_response(data: bytes, limits: Limits | None = None) -> Response:
+def first_response(data: bytes, limits: Limits | None = None, method: bytes = b"GET") -> Response:
     conn = ClientConnection(limits)
-    conn.send_request(b"GET", b"/", [(b"Host", b"h")], end=True)
+    conn.send_request(method, b"/", [(b"Host", b"h")], end=True)
     conn.receive_data(data)
     event = conn.next_event()
     assert type(event) is Response
-    assert conn.next_event() == Data(b"hi")  # the framing is the response's own
+    # The framing is this request's: a response to HEAD has no body, whatever it says.
+    assert conn.next_event() == (EndOfMessage() if method == b"HEAD" else Data(b"hi"))
     return event
 
 
@@ -160,6 +161,9 @@ def test_an_identical_response_head_is_not_parsed_again() -> None:
     assert first_response(OK) is first  # shared by every connection without limits
     assert first == Response(200, b"OK", "1.1", [(b"server", b"s"), (b"content-length", b"2")])
     assert first_response(OK.replace(b"OK", b"Fine")) is not first
+    assert first_response(OK, method=b"HEAD") is not first  # parsed again, for its framing
+    entries = parsed_response_cache(ClientConnection()._limits).entries  # type: ignore[attr-defined]
+    assert entries[(OK[: OK.index(b"\r\n\r\n") + 2], b"GET", True)] == (first, 2, True)
     with pytest.raises(dataclasses.FrozenInstanceError):
         first.status = 500  # type: ignore[misc]
 
@@ -173,10 +177,10 @@ def test_informational_and_bad_response_heads_are_not_kept() -> None:
     assert conn.next_event() is NEED_DATA
     assert parsed_response_cache(limits).entries == {}
     for bad_head in (b"HTTP/1.1 2000 OK", b"HTTP/1.1 200 OK\r\nContent-Length: x"):
-        for _ in range(2):  # refused every time (a framing error: by the parsed head)
+        for _ in range(2):  # refused every time
             with pytest.raises(RemoteProtocolError):
                 first_response(bad_head + b"\r\n\r\nhi", limits)
-    assert [head.status for head in parsed_response_cache(limits).entries.values()] == [200]
+    assert parsed_response_cache(limits).entries == {}
 
 
 def test_response_heads_are_kept_per_limits_and_bounded() -> None:

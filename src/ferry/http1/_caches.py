@@ -13,14 +13,16 @@ engine is described here:
     ``MAX_HEAD`` bytes are kept; at ``MAX_ENTRIES`` the cache is emptied.
 
 ``ParsedResponseCache`` (client role)
-    Response heads parsed under one ``Limits``, keyed by the head's bytes (its lines
-    without the final empty line), the same reasoning as ``RequestHeadCache``: a server
-    answers a client's requests with the same few heads (nginx's differ by their Date,
-    once a second). Only a valid final head (``Response``, not a 1xx) of at most
-    ``MAX_HEAD`` bytes is kept, and handed out again, shared: a ``Response`` is not
-    changed once parsed (the client copies its fields into each of its responses).
-    What the head decides of the body's framing depends on the request too, and is
-    worked out for each response. At ``MAX_ENTRIES`` the cache is emptied.
+    Response heads parsed under one ``Limits``, with what they decide of the body's
+    length and the connection's reuse (``_framing.response_framing``), keyed by the
+    head's bytes (its lines without the final empty line) and the two things of the
+    request that decision also depends on: its method and whether it let the connection
+    persist. The same reasoning as ``RequestHeadCache``: a server answers a client's
+    requests with the same few heads (nginx's differ by their Date, once a second), and
+    parse and framing are a pure function of the key and the limits. Only a valid final
+    head (``Response``, not a 1xx) of at most ``MAX_HEAD`` bytes is kept, and handed out
+    again, shared (a ``Response`` is frozen; the client copies its fields into each of
+    its responses). At ``MAX_ENTRIES`` the cache is emptied.
 
 ``ResponseHeadCache`` (server role)
     Response heads validated and rendered under one ``ResponseSettings``, less their Date
@@ -52,7 +54,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
-from ._events import Request, Response
+from ._events import InformationalResponse, Request, Response
 from ._limits import Limits
 from ._request_head import RequestFraming
 
@@ -60,6 +62,7 @@ if TYPE_CHECKING:  # _render imports this module
     from ._render import ResponseSettings
 
 __all__ = [
+    "ParsedResponse",
     "ParsedResponseCache",
     "RenderedHead",
     "RequestHeadCache",
@@ -103,25 +106,33 @@ class RequestHeadCache:
             entries[head] = parsed
 
 
+ParsedResponse = tuple[Response | InformationalResponse, int, bool]
+"""A response head parsed, with its body's length (or CHUNKED, CLOSE_DELIMITED) and
+whether the connection persists after it (for a 1xx head: 0, False)."""
+ResponseKey = tuple[bytes, bytes, bool]
+"""(the head's bytes, the request's method, whether the request let the connection
+persist)."""
+
+
 class ParsedResponseCache:
-    """Parsed final response heads by their bytes (see the module docstring)."""
+    """Parsed final response heads, with their framing (see the module docstring)."""
 
     __slots__ = ("entries",)
 
     def __init__(self) -> None:
-        self.entries: dict[bytes, Response] = {}
+        self.entries: dict[ResponseKey, ParsedResponse] = {}
 
-    def get(self, head: bytes) -> Response | None:
-        """The parse of ``head`` kept before, or None."""
-        return self.entries.get(head)
+    def get(self, key: ResponseKey) -> ParsedResponse | None:
+        """The parse kept before for ``key``, or None."""
+        return self.entries.get(key)
 
-    def put(self, head: bytes, parsed: Response) -> None:
-        """Keep the parse of a valid ``head`` (unless it is too long to be worth it)."""
-        if len(head) <= MAX_HEAD:
+    def put(self, key: ResponseKey, parsed: ParsedResponse) -> None:
+        """Keep the parse of a valid head (unless it is too long to be worth it)."""
+        if len(key[0]) <= MAX_HEAD:
             entries = self.entries
             if len(entries) >= MAX_ENTRIES:
                 entries.clear()
-            entries[head] = parsed
+            entries[key] = parsed
 
 
 class ResponseHeadCache:

@@ -52,15 +52,14 @@ class _Protocol(asyncio.BufferedProtocol):
         return self._receive_buffer
 
     def buffer_updated(self, nbytes: int) -> None:
-        self.data_received(self._receive_buffer[:nbytes].tobytes())
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer.append(data)
-        self.buffered += len(data)
+        self.buffer.append(self._receive_buffer[:nbytes].tobytes())
+        self.buffered += nbytes
         if self.buffered > _HIGH_WATER and self.transport is not None:
             self.transport.pause_reading()
             self.paused = True
-        self._wake()
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def eof_received(self) -> bool:
         self.eof = True

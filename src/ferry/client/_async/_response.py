@@ -52,6 +52,17 @@ class AsyncResponse:
     ``encoding``, ``json()``, ``is_success``, ``raise_for_status()``, ``elapsed``,
     ``history``, ``url``, ``request``."""
 
+    content: bytes | None = None
+    """The whole (decoded) body once ``read()`` returned it."""
+    kept_alive = False
+    """Whether the connection could carry another request after this response."""
+    # Until set for this response (class defaults: fewer stores on every response).
+    _size = 0  # decoded body bytes so far
+    _elapsed: float | None = None
+    _encoding: str | None = None
+    _text: AsyncBodyText | None = None
+    _unfinished: AsyncResponseBody | None = None  # read to its end, not released
+
     def __init__(
         self,
         url: URL,
@@ -71,10 +82,6 @@ class AsyncResponse:
         self.headers = ResponseHeaders(head.headers)
         """Header fields as received: names lower-cased, values as bytes; with the
         case-insensitive lookups of ``ResponseHeaders`` too."""
-        self.content: bytes | None = None
-        """The whole (decoded) body once ``read()`` returned it."""
-        self.kept_alive = False
-        """Whether the connection could carry another request after this response."""
         self.request = request
         """The request as it was sent (the last hop's, after redirects)."""
         self.history: list[AsyncResponse] = []
@@ -84,12 +91,7 @@ class AsyncResponse:
         self._deadline = timeouts if type(timeouts) is Deadline else None
         self._decoder = decoder
         self._max_size = max_size
-        self._size = 0  # decoded body bytes so far
         self._started = started or time.perf_counter()
-        self._elapsed: float | None = None
-        self._encoding: str | None = None
-        self._text: AsyncBodyText | None = None
-        self._unfinished: AsyncResponseBody | None = None  # read to its end, not released
 
     @property
     def status_code(self) -> int:

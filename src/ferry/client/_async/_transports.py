@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from ...http1 import NEED_DATA, Headers, Sentinel
 from ...http1 import Response as ResponseHead
 from .._limits import StepTimeouts
-from .._models import IDEMPOTENT_METHODS, URL
+from .._models import IDEMPOTENT_METHODS, URL, Proxy
 from ._backend import Trace
 from ._connection import AsyncHTTPConnection, StaleConnection
 from ._pool import AsyncConnectionPool
@@ -132,7 +132,10 @@ class AsyncHTTPTransport(AsyncBaseTransport):
                 connection = await self.pool.acquire(origin, timeouts, trace, fresh=fresh)
             if trace is not None and connection.reused:
                 trace("reused", b"")
-            target, headers = _target(connection, request)
+            if connection.proxy is None:
+                target, headers = request.url.target, request.headers
+            else:
+                target, headers = _proxied(connection.proxy, request)
             try:
                 await connection.send_request(
                     request.method,
@@ -162,11 +165,11 @@ class AsyncHTTPTransport(AsyncBaseTransport):
         await self.pool.aclose()
 
 
-def _target(connection: AsyncHTTPConnection, request: AsyncRequest) -> tuple[bytes, Headers]:
-    """The request target and header fields to send on ``connection``."""
+def _proxied(proxy: Proxy, request: AsyncRequest) -> tuple[bytes, Headers]:
+    """The request target and header fields to send to ``proxy``: through its tunnel
+    (https), as to the origin."""
     url, target, headers = request.url, request.url.target, request.headers
-    proxy = connection.proxy
-    if proxy is not None and url.scheme == "http":
+    if url.scheme == "http":
         # RFC 9112 §3.2.2: to a proxy, the absolute form (Host stays, as it must).
         target = b"http://" + url.authority + target
         headers = [*headers, *proxy.headers]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from ...http1 import NEED_DATA, Headers, Sentinel
 from ...http1 import Response as ResponseHead
 from .._limits import StepTimeouts
-from .._models import IDEMPOTENT_METHODS, URL
+from .._models import IDEMPOTENT_METHODS, URL, Proxy
 from ._backend import Trace
 from ._connection import HTTPConnection, StaleConnection
 from ._pool import ConnectionPool
@@ -133,7 +133,10 @@ class HTTPTransport(BaseTransport):
                 connection = self.pool.acquire(origin, timeouts, trace, fresh=fresh)
             if trace is not None and connection.reused:
                 trace("reused", b"")
-            target, headers = _target(connection, request)
+            if connection.proxy is None:
+                target, headers = request.url.target, request.headers
+            else:
+                target, headers = _proxied(connection.proxy, request)
             try:
                 connection.send_request(
                     request.method,
@@ -163,11 +166,11 @@ class HTTPTransport(BaseTransport):
         self.pool.close()
 
 
-def _target(connection: HTTPConnection, request: Request) -> tuple[bytes, Headers]:
-    """The request target and header fields to send on ``connection``."""
+def _proxied(proxy: Proxy, request: Request) -> tuple[bytes, Headers]:
+    """The request target and header fields to send to ``proxy``: through its tunnel
+    (https), as to the origin."""
     url, target, headers = request.url, request.url.target, request.headers
-    proxy = connection.proxy
-    if proxy is not None and url.scheme == "http":
+    if url.scheme == "http":
         # RFC 9112 §3.2.2: to a proxy, the absolute form (Host stays, as it must).
         target = b"http://" + url.authority + target
         headers = [*headers, *proxy.headers]
