@@ -295,13 +295,10 @@ class AsyncResponse:
     @property
     def is_closed(self) -> bool:
         """Whether the body was read to its end (its connection released) or closed."""
-        return self._body is None and self._unfinished is None
+        return self._body is None
 
     async def aclose(self) -> None:
         """Stop reading: a connection with unread body bytes is closed, not reused."""
-        unfinished, self._unfinished = self._unfinished, None
-        if unfinished is not None:  # (read was cancelled while it released it)
-            await unfinished.finish()
         body, self._body = self._body, None
         if body is not None:
             if self._elapsed is None:
