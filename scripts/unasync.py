@@ -34,6 +34,9 @@ SUBSTITUTIONS = [
     (r"\baclose\b", "close"),
     (r"\bhandle_async_request\b", "handle_request"),
     (r"\bAsync([A-Z]\w*)", r"\1"),
+    # A method that hands over another's coroutine (``def get(...): return
+    # self.request(...)``, a coroutine less than ``async def``) returns its result.
+    (r"\bCoroutine\[Any, Any, (\w+)\]", r"\1"),
 ]
 
 

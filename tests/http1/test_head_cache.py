@@ -1,5 +1,6 @@
 """The per-request shortcuts: heads parsed once per distinct bytes (the cache of a Limits),
-and the end of a bodiless request taken in one call."""
+request heads by the server, response heads by the client; and the end of a bodiless
+request taken in one call."""
 
 from __future__ import annotations
 
@@ -9,16 +10,19 @@ import pytest
 
 from ferry import RemoteProtocolError
 from ferry.http1 import (
+    NEED_DATA,
     PAUSED,
+    ClientConnection,
     Data,
     EndOfMessage,
     Limits,
     Request,
+    Response,
     ResponseSettings,
     ServerConnection,
     _caches,
 )
-from ferry.http1._caches import request_head_cache, response_head_cache
+from ferry.http1._caches import parsed_response_cache, request_head_cache, response_head_cache
 
 GET = b"GET /a?b=1 HTTP/1.1\r\nHost: h\r\nAccept: */*\r\n\r\n"
 
@@ -136,3 +140,56 @@ def test_a_full_registry_drops_only_its_oldest_owner() -> None:
     again = [_caches.request_head_cache(other) for other in others]
     assert all(a is b for a, b in zip(kept, again, strict=True))  # the very same caches
     assert _caches.request_head_cache(oldest) is not first  # its cache was the one dropped
+
+
+OK = b"HTTP/1.1 200 OK\r\nServer: s\r\nContent-Length: 2\r\n\r\nhi"
+
+
+def first_response(data: bytes, limits: Limits | None = None, method: bytes = b"GET") -> Response:
+    conn = ClientConnection(limits)
+    conn.send_request(method, b"/", [(b"Host", b"h")], end=True)
+    conn.receive_data(data)
+    event = conn.next_event()
+    assert type(event) is Response
+    # The framing is this request's: a response to HEAD has no body, whatever it says.
+    assert conn.next_event() == (EndOfMessage() if method == b"HEAD" else Data(b"hi"))
+    return event
+
+
+def test_an_identical_response_head_is_not_parsed_again() -> None:
+    first = first_response(OK)
+    assert first_response(OK) is first  # shared by every connection without limits
+    assert first == Response(200, b"OK", "1.1", [(b"server", b"s"), (b"content-length", b"2")])
+    assert first_response(OK.replace(b"OK", b"Fine")) is not first
+    assert first_response(OK, method=b"HEAD") is not first  # parsed again, for its framing
+    entries = parsed_response_cache(ClientConnection()._limits).entries  # type: ignore[attr-defined]
+    assert entries[(OK[: OK.index(b"\r\n\r\n") + 2], b"GET", True)] == (first, 2, True)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        first.status = 500  # type: ignore[misc]
+
+
+def test_informational_and_bad_response_heads_are_not_kept() -> None:
+    limits = Limits(max_body_size=None)
+    conn = ClientConnection(limits)
+    conn.send_request(b"GET", b"/", [(b"Host", b"h")], end=True)
+    conn.receive_data(b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n")
+    assert conn.next_event().status == 103  # type: ignore[union-attr]
+    assert conn.next_event() is NEED_DATA
+    assert parsed_response_cache(limits).entries == {}
+    for bad_head in (b"HTTP/1.1 2000 OK", b"HTTP/1.1 200 OK\r\nContent-Length: x"):
+        for _ in range(2):  # refused every time
+            with pytest.raises(RemoteProtocolError):
+                first_response(bad_head + b"\r\n\r\nhi", limits)
+    assert parsed_response_cache(limits).entries == {}
+
+
+def test_response_heads_are_kept_per_limits_and_bounded() -> None:
+    limits = Limits(max_body_size=None, max_header_count=1)
+    with pytest.raises(RemoteProtocolError):  # two fields: too many under these limits
+        first_response(OK, limits)
+    for n in range(300):
+        first_response(b"HTTP/1.1 200 R%d\r\nContent-Length: 2\r\n\r\nhi" % n, limits)
+        assert len(parsed_response_cache(limits).entries) <= 256
+    parsed_response_cache(limits).entries.clear()
+    first_response(b"HTTP/1.1 200 " + b"a" * 5000 + b"\r\nContent-Length: 2\r\n\r\nhi", limits)
+    assert parsed_response_cache(limits).entries == {}

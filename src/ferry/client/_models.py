@@ -309,8 +309,11 @@ def _file_size(file: object) -> int | None:
 
 def header_value(headers: Headers, name: bytes) -> bytes | None:
     """The field ``name`` (lower case), its repeated values joined with ", " (RFC 9110 §5.3)."""
-    values = [value for key, value in headers if key == name]
-    return b", ".join(values) if values else None
+    found = None
+    for key, value in headers:  # (a loop, not a list: most lookups find none)
+        if key == name:
+            found = value if found is None else found + b", " + value
+    return found
 
 
 def content_charset(headers: Headers) -> str | None:

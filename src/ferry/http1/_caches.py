@@ -12,6 +12,18 @@ engine is described here:
     handed out again (its ``Request`` is frozen, and shared). Only valid heads of at most
     ``MAX_HEAD`` bytes are kept; at ``MAX_ENTRIES`` the cache is emptied.
 
+``ParsedResponseCache`` (client role)
+    Response heads parsed under one ``Limits``, with what they decide of the body's
+    length and the connection's reuse (``_framing.response_framing``), keyed by the
+    head's bytes (its lines without the final empty line) and the two things of the
+    request that decision also depends on: its method and whether it let the connection
+    persist. The same reasoning as ``RequestHeadCache``: a server answers a client's
+    requests with the same few heads (nginx's differ by their Date, once a second), and
+    parse and framing are a pure function of the key and the limits. Only a valid final
+    head (``Response``, not a 1xx) of at most ``MAX_HEAD`` bytes is kept, and handed out
+    again, shared (a ``Response`` is frozen; the client copies its fields into each of
+    its responses). At ``MAX_ENTRIES`` the cache is emptied.
+
 ``ResponseHeadCache`` (server role)
     Response heads validated and rendered under one ``ResponseSettings``, less their Date
     line (put in afresh for each response, ``_date.py``). ``by_value`` is keyed by
@@ -42,7 +54,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
-from ._events import Request
+from ._events import InformationalResponse, Request, Response
 from ._limits import Limits
 from ._request_head import RequestFraming
 
@@ -50,9 +62,12 @@ if TYPE_CHECKING:  # _render imports this module
     from ._render import ResponseSettings
 
 __all__ = [
+    "ParsedResponse",
+    "ParsedResponseCache",
     "RenderedHead",
     "RequestHeadCache",
     "ResponseHeadCache",
+    "parsed_response_cache",
     "request_head_cache",
     "response_head_cache",
 ]
@@ -91,6 +106,35 @@ class RequestHeadCache:
             entries[head] = parsed
 
 
+ParsedResponse = tuple[Response | InformationalResponse, int, bool]
+"""A response head parsed, with its body's length (or CHUNKED, CLOSE_DELIMITED) and
+whether the connection persists after it (for a 1xx head: 0, False)."""
+ResponseKey = tuple[bytes, bytes, bool]
+"""(the head's bytes, the request's method, whether the request let the connection
+persist)."""
+
+
+class ParsedResponseCache:
+    """Parsed final response heads, with their framing (see the module docstring)."""
+
+    __slots__ = ("entries",)
+
+    def __init__(self) -> None:
+        self.entries: dict[ResponseKey, ParsedResponse] = {}
+
+    def get(self, key: ResponseKey) -> ParsedResponse | None:
+        """The parse kept before for ``key``, or None."""
+        return self.entries.get(key)
+
+    def put(self, key: ResponseKey, parsed: ParsedResponse) -> None:
+        """Keep the parse of a valid head (unless it is too long to be worth it)."""
+        if len(key[0]) <= MAX_HEAD:
+            entries = self.entries
+            if len(entries) >= MAX_ENTRIES:
+                entries.clear()
+            entries[key] = parsed
+
+
 class ResponseHeadCache:
     """Rendered response heads, by value and by identity (see the module docstring)."""
 
@@ -118,6 +162,7 @@ class ResponseHeadCache:
 
 _request_caches: dict[int, tuple[Limits, RequestHeadCache]] = {}
 _response_caches: dict[int, tuple[ResponseSettings, ResponseHeadCache]] = {}
+_parsed_response_caches: dict[int, tuple[Limits, ParsedResponseCache]] = {}
 
 
 def request_head_cache(limits: Limits) -> RequestHeadCache:
@@ -141,4 +186,16 @@ def response_head_cache(settings: ResponseSettings) -> ResponseHeadCache:
         del _response_caches[next(iter(_response_caches))]  # the oldest owner's only
     cache = ResponseHeadCache()
     _response_caches[id(settings)] = (settings, cache)
+    return cache
+
+
+def parsed_response_cache(limits: Limits) -> ParsedResponseCache:
+    """The parsed-response cache of ``limits`` (made on first use)."""
+    found = _parsed_response_caches.get(id(limits))
+    if found is not None and found[0] is limits:
+        return found[1]
+    if len(_parsed_response_caches) >= MAX_OWNERS:
+        del _parsed_response_caches[next(iter(_parsed_response_caches))]  # the oldest's only
+    cache = ParsedResponseCache()
+    _parsed_response_caches[id(limits)] = (limits, cache)
     return cache

@@ -26,6 +26,7 @@ from ._body import (
     chunk,
     last_chunk,
 )
+from ._caches import ParsedResponse, parsed_response_cache
 from ._connection import Connection
 from ._events import (
     NEED_DATA,
@@ -46,6 +47,10 @@ from ._state import BODY_ENDED, HEAD_SENT, NEXT_CYCLE, State, Step, advance
 
 __all__ = ["ClientConnection"]
 
+_DEFAULT_LIMITS = Limits(max_body_size=None)
+"""A connection's ``limits`` when none are given: one object, so that every such
+connection shares its parsed-response cache (``_caches.py``)."""
+
 
 class ClientConnection(Connection):
     """One HTTP/1.1 connection, seen from the client. See the module docstring.
@@ -64,6 +69,7 @@ class ClientConnection(Connection):
         "_left",
         "_limits",
         "_method",
+        "_parsed_heads",
         "_reader",
         "_request_keep_alive",
         "_scan",
@@ -73,7 +79,8 @@ class ClientConnection(Connection):
 
     def __init__(self, limits: Limits | None = None) -> None:
         super().__init__()
-        self._limits = limits or Limits(max_body_size=None)
+        self._limits = limits or _DEFAULT_LIMITS
+        self._parsed_heads = parsed_response_cache(self._limits)
         self._scan = HeadScan(RESPONSE_HEAD)
         self._reader: Reader | None = None
         self._method = b""
@@ -186,7 +193,7 @@ class ClientConnection(Connection):
         self._scan.reset()
         if end + 4 - pos > self._limits.max_head_size:
             raise RemoteProtocolError("response header section too large", status=431)
-        head = parse_response_head(buf[pos : end + 2], self._limits)
+        head, length, keep_alive = self._parse(buf[pos : end + 2])
         self._buf = buf[end + 4 :]
         if type(head) is InformationalResponse:
             if head.status == 101:
@@ -196,8 +203,29 @@ class ClientConnection(Connection):
             return head
         assert type(head) is Response
         self.response_head_bytes = buf[pos : end + 4]
-        self._start_response(head)
+        self._start_response(head, length, keep_alive)
         return head
+
+    def _parse(self, head: bytes) -> ParsedResponse:
+        """A final response head (lines without the final empty one), with what it
+        decides for this request of its body's length and the connection's reuse (see
+        ``response_framing``); or a 1xx head (then 0, False). A final head seen before
+        under these limits, to a request of the same method and persistence, is not
+        parsed again (``_caches.ParsedResponseCache``). Raises RemoteProtocolError."""
+        key = (head, self._method, self._request_keep_alive)
+        found = self._parsed_heads.get(key)
+        if found is not None:
+            return found
+        parsed = parse_response_head(head, self._limits)
+        if type(parsed) is InformationalResponse:
+            return parsed, 0, False
+        assert type(parsed) is Response
+        length, keep_alive = response_framing(
+            parsed, self._method, self._request_keep_alive, self._limits
+        )
+        found = (parsed, length, keep_alive)
+        self._parsed_heads.put(key, found)
+        return found
 
     def _incomplete_head(self, buf: bytes, pos: int) -> ConnectionClosed | Sentinel:
         self._scan.scan(buf, pos, self._limits)
@@ -215,10 +243,7 @@ class ClientConnection(Connection):
         self.their_state = advance(self.their_state, Step.CLOSE)
         return ConnectionClosed()
 
-    def _start_response(self, response: Response) -> None:
-        length, keep_alive = response_framing(
-            response, self._method, self._request_keep_alive, self._limits
-        )
+    def _start_response(self, response: Response, length: int, keep_alive: bool) -> None:
         self.response = response
         if not keep_alive:  # RFC 9112 §9.3: this response ends the connection
             self._no_reuse()

@@ -75,7 +75,7 @@ class Request:
     upgrade: bytes | None = None
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Response:
     """A final response head (client role)."""
 

@@ -54,15 +54,14 @@ class _Protocol(asyncio.BufferedProtocol):
         return self._receive_buffer
 
     def buffer_updated(self, nbytes: int) -> None:
-        self.data_received(self._receive_buffer[:nbytes].tobytes())
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer.append(data)
-        self.buffered += len(data)
+        self.buffer.append(self._receive_buffer[:nbytes].tobytes())
+        self.buffered += nbytes
         if self.buffered > _HIGH_WATER and self.transport is not None:
             self.transport.pause_reading()
             self.paused = True
-        self._wake()
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def eof_received(self) -> bool:
         self.eof = True
@@ -102,7 +101,7 @@ class AsyncStream:
         self._transport = transport
         self._protocol = protocol
         self._loop = asyncio.get_running_loop()
-        # The read timeout: one timer per stream, moved lazily (see _wait_readable).
+        # The read timeout: one timer per stream, moved lazily (see _arm).
         self._deadline = 0.0
         self._timer: asyncio.TimerHandle | None = None
 
@@ -111,7 +110,18 @@ class AsyncStream:
         Raises ReadTimeout, NetworkError."""
         protocol = self._protocol
         if not protocol.buffer and not protocol.eof:
-            await self._wait_readable(time_limit)
+            # Wait for bytes or the EOF (inline: a coroutine less on every response).
+            waiter = protocol.waiter = self._loop.create_future()
+            if time_limit is None:
+                self._deadline = _NEVER
+            else:
+                self._arm(time_limit)
+            try:
+                await waiter
+            finally:
+                protocol.waiter = None
+            if waiter.result() is _EXPIRED:
+                raise ReadTimeout(f"no response bytes within {time_limit} s")
         if protocol.buffer:
             data = b"".join(protocol.buffer) if len(protocol.buffer) > 1 else protocol.buffer[0]
             protocol.buffer.clear()
@@ -124,28 +134,17 @@ class AsyncStream:
             raise NetworkError(f"connection lost: {protocol.error}") from protocol.error
         return b""
 
-    async def _wait_readable(self, time_limit: float | None) -> None:
-        """Wait for bytes or the EOF. The timer is not made and cancelled for each wait,
-        which would cost a heap push and pop each time (this wait is on the path of every
-        response): a wait only moves the deadline later, and the timer, when it fires
-        before the deadline, sets itself again for it. Raises ReadTimeout."""
-        protocol = self._protocol
-        waiter = protocol.waiter = self._loop.create_future()
-        if time_limit is None:
-            self._deadline = _NEVER
-        else:
-            self._deadline = deadline = self._loop.time() + time_limit
-            timer = self._timer
-            if timer is None or timer.when() > deadline:
-                if timer is not None:
-                    timer.cancel()
-                self._timer = self._loop.call_at(deadline, self._check_deadline, deadline)
-        try:
-            await waiter
-        finally:
-            protocol.waiter = None
-        if waiter.result() is _EXPIRED:
-            raise ReadTimeout(f"no response bytes within {time_limit} s")
+    def _arm(self, time_limit: float) -> None:
+        """Set the read deadline ``time_limit`` s from now. The timer is not made and
+        cancelled for each wait, which would cost a heap push and pop each time (this
+        wait is on the path of every response): a wait only moves the deadline later,
+        and the timer, when it fires before the deadline, sets itself again for it."""
+        self._deadline = deadline = self._loop.time() + time_limit
+        timer = self._timer
+        if timer is None or timer.when() > deadline:
+            if timer is not None:
+                timer.cancel()
+            self._timer = self._loop.call_at(deadline, self._check_deadline, deadline)
 
     def _check_deadline(self, armed_for: float) -> None:
         self._timer = None
@@ -298,15 +297,17 @@ class PoolCondition:
     """The pool's lock and wake-up call. On one event loop, code between two awaits runs
     alone, and the pool awaits nothing while it holds the condition but ``wait`` (which
     lets go of it, as a condition's wait does): so there is no lock to take, only
-    waiters to wake. Taking an asyncio.Lock twice per request would cost more."""
+    waiters to wake. Taking an asyncio.Lock twice per request would cost more; so would
+    an ``async with`` (two coroutines each time): the pool holds it with a plain
+    ``with``, as the blocking client's pool holds its threading.Condition."""
 
     def __init__(self) -> None:
         self._waiters: list[asyncio.Future[None]] = []
 
-    async def __aenter__(self) -> None:
+    def __enter__(self) -> None:
         pass
 
-    async def __aexit__(self, *exc_info: object) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         pass
 
     async def wait(self, time_limit: float | None) -> bool:

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
@@ -201,20 +209,26 @@ class AsyncClient:
         request = self._build(
             method, url, params, content, data, files, json, headers, cookies, auth, body
         )
-        # What stream() does, without a context manager: this is every request's path.
-        response = await self._open(
-            request,
-            _timeouts(timeout, timeouts, self.timeouts),
-            follow_redirects,
-            self._size_limit(max_response_size),
-        )
+        # What stream() does, without a context manager: this is every request's path
+        # (with the client's defaults taken without a call).
+        if timeout is USE_CLIENT_DEFAULT and timeouts is None:
+            steps = self.timeouts
+        else:
+            steps = _timeouts(timeout, timeouts, self.timeouts)
+        max_size = self._size_limit(max_response_size)
+        follow = self.follow_redirects if follow_redirects is None else follow_redirects
+        if follow or max_size is not None or steps.total is not None:
+            response = await self._open(request, steps, follow, max_size)
+        else:  # what _open does then, without its coroutine
+            response = await self._send(*request, steps, None, None)
         try:
             await response.read()
         finally:
-            await response.aclose()
+            if not response.is_closed:
+                await response.aclose()
         return response
 
-    async def get(
+    def get(
         self,
         url: str,
         *,
@@ -225,8 +239,8 @@ class AsyncClient:
         follow_redirects: bool | None = None,
         timeout: TimeoutInput | UseClientDefault = USE_CLIENT_DEFAULT,
         max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
-    ) -> AsyncResponse:
-        return await self.request(
+    ) -> Coroutine[Any, Any, AsyncResponse]:
+        return self.request(
             "GET",
             url,
             params=params,
@@ -238,7 +252,7 @@ class AsyncClient:
             max_response_size=max_response_size,
         )
 
-    async def head(
+    def head(
         self,
         url: str,
         *,
@@ -249,8 +263,8 @@ class AsyncClient:
         follow_redirects: bool | None = None,
         timeout: TimeoutInput | UseClientDefault = USE_CLIENT_DEFAULT,
         max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
-    ) -> AsyncResponse:
-        return await self.request(
+    ) -> Coroutine[Any, Any, AsyncResponse]:
+        return self.request(
             "HEAD",
             url,
             params=params,
@@ -262,7 +276,7 @@ class AsyncClient:
             max_response_size=max_response_size,
         )
 
-    async def options(
+    def options(
         self,
         url: str,
         *,
@@ -273,8 +287,8 @@ class AsyncClient:
         follow_redirects: bool | None = None,
         timeout: TimeoutInput | UseClientDefault = USE_CLIENT_DEFAULT,
         max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
-    ) -> AsyncResponse:
-        return await self.request(
+    ) -> Coroutine[Any, Any, AsyncResponse]:
+        return self.request(
             "OPTIONS",
             url,
             params=params,
@@ -286,7 +300,7 @@ class AsyncClient:
             max_response_size=max_response_size,
         )
 
-    async def delete(
+    def delete(
         self,
         url: str,
         *,
@@ -297,8 +311,8 @@ class AsyncClient:
         follow_redirects: bool | None = None,
         timeout: TimeoutInput | UseClientDefault = USE_CLIENT_DEFAULT,
         max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
-    ) -> AsyncResponse:
-        return await self.request(
+    ) -> Coroutine[Any, Any, AsyncResponse]:
+        return self.request(
             "DELETE",
             url,
             params=params,
@@ -310,7 +324,7 @@ class AsyncClient:
             max_response_size=max_response_size,
         )
 
-    async def post(
+    def post(
         self,
         url: str,
         *,
@@ -326,8 +340,8 @@ class AsyncClient:
         timeout: TimeoutInput | UseClientDefault = USE_CLIENT_DEFAULT,
         max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
         body: Body = None,
-    ) -> AsyncResponse:
-        return await self.request(
+    ) -> Coroutine[Any, Any, AsyncResponse]:
+        return self.request(
             "POST",
             url,
             content=content,
@@ -344,7 +358,7 @@ class AsyncClient:
             body=body,
         )
 
-    async def put(
+    def put(
         self,
         url: str,
         *,
@@ -360,8 +374,8 @@ class AsyncClient:
         timeout: TimeoutInput | UseClientDefault = USE_CLIENT_DEFAULT,
         max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
         body: Body = None,
-    ) -> AsyncResponse:
-        return await self.request(
+    ) -> Coroutine[Any, Any, AsyncResponse]:
+        return self.request(
             "PUT",
             url,
             content=content,
@@ -378,7 +392,7 @@ class AsyncClient:
             body=body,
         )
 
-    async def patch(
+    def patch(
         self,
         url: str,
         *,
@@ -394,8 +408,8 @@ class AsyncClient:
         timeout: TimeoutInput | UseClientDefault = USE_CLIENT_DEFAULT,
         max_response_size: int | UseClientDefault | None = USE_CLIENT_DEFAULT,
         body: Body = None,
-    ) -> AsyncResponse:
-        return await self.request(
+    ) -> Coroutine[Any, Any, AsyncResponse]:
+        return self.request(
             "PATCH",
             url,
             content=content,
@@ -473,7 +487,7 @@ class AsyncClient:
         body: Body,
     ) -> _Request:
         """The request the arguments describe (each step skipped when not asked for)."""
-        own = encode_headers(headers)
+        own = encode_headers(headers) if headers else []
         if self.base_url is not None:
             url = join_url(self.base_url, url)
         credentials = None
@@ -547,6 +561,19 @@ class AsyncClient:
             return None  # a stream was sent and cannot be sent again: stop here
         return method, url, own, body
 
+    def _with_body(self, method: bytes, url: URL, headers: Headers, body: Body) -> AsyncRequest:
+        """The request with its body, the fields that frame it, and ``Expect`` when the
+        body is large enough (``expect_continue_above``)."""
+        whole, stream, length = prepare_body(body)
+        threshold = self.expect_continue_above
+        expect = threshold is not None and (length is None or length >= max(threshold, 1))
+        if length is not None and (whole is None or expect or length > WHOLE_BODY):
+            headers = [*headers, (b"Content-Length", b"%d" % length)]
+        if expect:
+            headers = [*headers, (b"Expect", b"100-continue")]
+        pieces = None if whole is not None else _pieces(stream)
+        return AsyncRequest(method, url, headers, whole, pieces, expect)
+
     async def _send(
         self,
         method: bytes,
@@ -561,15 +588,10 @@ class AsyncClient:
         jar = self.cookies
         if jar and (cookie := cookie_field(jar, url)) is not None:
             headers = _with_cookie(headers, cookie)
-        whole, stream, length = prepare_body(body)
-        threshold = self.expect_continue_above
-        expect = threshold is not None and (length is None or length >= max(threshold, 1))
-        if length is not None and (whole is None or expect or length > WHOLE_BODY):
-            headers = [*headers, (b"Content-Length", b"%d" % length)]
-        if expect:
-            headers = [*headers, (b"Expect", b"100-continue")]
-        pieces = None if whole is not None else _pieces(stream)
-        request = AsyncRequest(method, url, headers, whole, pieces, expect)
+        if body is None:  # (no body: nothing to frame, nothing to expect)
+            request = AsyncRequest(method, url, headers, b"")
+        else:
+            request = self._with_body(method, url, headers, body)
         for hook in self._request_hooks:
             await hook(request)
         started = time.perf_counter()
@@ -579,14 +601,20 @@ class AsyncClient:
             if passed(timeouts, exc):
                 raise timeouts.error() from exc
             raise
-        encoding = header_value(head.headers, b"content-encoding")
+        # One look through the fields for the two that concern the client (not
+        # header_value, twice: it makes a list each time).
+        encoding: bytes | None = None
+        cookies = False
+        for name, value in head.headers:
+            if name == b"content-encoding":  # repeated: joined (RFC 9110 §5.3)
+                encoding = value if encoding is None else encoding + b", " + value
+            elif name == b"set-cookie":
+                cookies = True
         decoder = decoder_for(encoding, self._max_ratio, max_size)
         response = AsyncResponse(url, head, source, timeouts, decoder, request, started, max_size)
         try:
-            for name, _ in head.headers:  # (not header_value: no list on every response)
-                if name == b"set-cookie":
-                    store_cookies(jar, url, head.headers)
-                    break
+            if cookies:
+                store_cookies(jar, url, head.headers)
             for hook in self._response_hooks:
                 await hook(response)
         except BaseException:

@@ -71,7 +71,7 @@ class AsyncConnectionPool:
         idle ones are likely stale too), closing an idle one to ``origin`` if the limits
         ask for it. Raises PoolTimeout, ConnectError, ConnectTimeout, ClientClosed."""
         deadline = None if timeouts.pool is None else self._clock() + timeouts.pool
-        async with self._condition:
+        with self._condition:
             while True:
                 if self._closed:
                     raise ClientClosed("the connection pool is closed")
@@ -93,9 +93,14 @@ class AsyncConnectionPool:
                 self.proxies.proxy_for(origin),
             )
         except BaseException:
-            async with self._condition:
+            with self._condition:
                 self._unreserve(origin)
             raise
+
+    def take_idle(self, origin: Origin) -> AsyncHTTPConnection | None:
+        """``acquire`` without waiting: a live idle connection to ``origin``, or None."""
+        with self._condition:
+            return None if self._closed else self._take_idle(origin)
 
     def _take_idle(self, origin: Origin) -> AsyncHTTPConnection | None:
         idle = self._idle.get(origin)
@@ -150,16 +155,21 @@ class AsyncConnectionPool:
     async def release(self, connection: AsyncHTTPConnection) -> None:
         """Give a connection back after its exchange: kept idle if it can be reused and
         has time left, closed otherwise."""
-        async with self._condition:
+        if not self.keep(connection):
+            await self.discard(connection)
+
+    def keep(self, connection: AsyncHTTPConnection) -> bool:
+        """``release`` without waiting: keep the connection idle if it can be reused and
+        has time left (True); else do nothing (False: ``release`` closes it)."""
+        with self._condition:
             idle_time = self._idle_time(connection)
-            if connection.reusable and idle_time > 0 and not self._closed:
-                connection.start_next_cycle()
-                connection.expires_at = self._clock() + idle_time
-                self._idle.setdefault(connection.origin, []).append(connection)
-                self._condition.notify_all()
-                return
-            self._discard(connection)
-        await connection.wait_closed()
+            if not connection.reusable or idle_time <= 0 or self._closed:
+                return False
+            connection.start_next_cycle()
+            connection.expires_at = self._clock() + idle_time
+            self._idle.setdefault(connection.origin, []).append(connection)
+            self._condition.notify_all()
+            return True
 
     def _idle_time(self, connection: AsyncHTTPConnection) -> float:
         idle_time = self._limits.max_idle_time
@@ -173,13 +183,13 @@ class AsyncConnectionPool:
 
     async def discard(self, connection: AsyncHTTPConnection) -> None:
         """Close a connection whose exchange failed or was abandoned."""
-        async with self._condition:
+        with self._condition:
             self._discard(connection)
         await connection.wait_closed()
 
     async def aclose(self) -> None:
         """Close the idle connections; busy ones close when released. Idempotent."""
-        async with self._condition:
+        with self._condition:
             self._closed = True
             closing = [connection for idle in self._idle.values() for connection in idle]
             for connection in closing:

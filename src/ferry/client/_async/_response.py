@@ -16,6 +16,7 @@ from ..._errors import (
     ResponseNotRead,
     ResponseTooLarge,
 )
+from ...http1 import NEED_DATA, Sentinel
 from ...http1 import Response as ResponseHead
 from .._decoders import Decoder
 from .._limits import Deadline, StepTimeouts, passed, too_large
@@ -51,6 +52,17 @@ class AsyncResponse:
     ``encoding``, ``json()``, ``is_success``, ``raise_for_status()``, ``elapsed``,
     ``history``, ``url``, ``request``."""
 
+    content: bytes | None = None
+    """The whole (decoded) body once ``read()`` returned it."""
+    kept_alive = False
+    """Whether the connection could carry another request after this response."""
+    # Until set for this response (class defaults: fewer stores on every response).
+    _size = 0  # decoded body bytes so far
+    _elapsed: float | None = None
+    _encoding: str | None = None
+    _text: AsyncBodyText | None = None
+    _unfinished: AsyncResponseBody | None = None  # read to its end, not released
+
     def __init__(
         self,
         url: URL,
@@ -70,10 +82,6 @@ class AsyncResponse:
         self.headers = ResponseHeaders(head.headers)
         """Header fields as received: names lower-cased, values as bytes; with the
         case-insensitive lookups of ``ResponseHeaders`` too."""
-        self.content: bytes | None = None
-        """The whole (decoded) body once ``read()`` returned it."""
-        self.kept_alive = False
-        """Whether the connection could carry another request after this response."""
         self.request = request
         """The request as it was sent (the last hop's, after redirects)."""
         self.history: list[AsyncResponse] = []
@@ -83,11 +91,7 @@ class AsyncResponse:
         self._deadline = timeouts if type(timeouts) is Deadline else None
         self._decoder = decoder
         self._max_size = max_size
-        self._size = 0  # decoded body bytes so far
         self._started = started or time.perf_counter()
-        self._elapsed: float | None = None
-        self._encoding: str | None = None
-        self._text: AsyncBodyText | None = None
 
     @property
     def status_code(self) -> int:
@@ -188,12 +192,53 @@ class AsyncResponse:
             if self._body is None:
                 raise ClientClosed("the response body was already read or closed")
             # Not through iter_bytes: an async generator costs more than the small body
-            # of a typical response takes to read.
+            # of a typical response takes to read. What has arrived already is taken
+            # without a coroutine (most bodies come with their head).
             pieces = []
             while self._body is not None:
-                pieces.append(await self._next_piece())
+                try:
+                    piece = self._ready_piece()
+                except BaseException:
+                    await self.aclose()
+                    raise
+                pieces.append(await self._next_piece() if piece is None else piece)
+            if self._unfinished is not None:
+                body, self._unfinished = self._unfinished, None
+                self.kept_alive = await body.finish()
             self.content = pieces[0] if len(pieces) == 1 else b"".join(pieces)
         return self.content
+
+    def _ready_piece(self) -> bytes | None:
+        """``_next_piece`` for a piece that arrived already: the piece (decoded), or None
+        if it must be waited for. At the end the connection goes back to the pool if it
+        can without waiting; else ``_unfinished`` holds the body for ``read`` to
+        finish."""
+        body = self._body
+        assert body is not None
+        if self._deadline is not None:
+            self._deadline.check()
+        data = body.receive_ready()
+        if data is NEED_DATA:
+            return None
+        assert not isinstance(data, Sentinel), data
+        piece = self._decoded(data)
+        if data is None:  # the end
+            self._body = None
+            self._elapsed = time.perf_counter()
+            kept_alive = body.finish_ready()
+            if kept_alive is None:
+                self._unfinished = body
+            else:
+                self.kept_alive = kept_alive
+        return piece
+
+    def _decoded(self, data: bytes | None) -> bytes:
+        """A piece of the body as received (None: its end) decoded, and counted against
+        ``max_size``."""
+        piece = self._decoder.decode(data) if data is not None else self._decoder.flush()
+        if self._max_size is not None:
+            self._count(piece, self._max_size)
+        return piece
 
     async def _next_piece(self) -> bytes:
         """The next piece of the body, decoded (maybe empty). After the last one the
@@ -205,9 +250,7 @@ class AsyncResponse:
             if self._deadline is not None:
                 self._deadline.check()  # also when the engine has the piece already
             data = await body.receive(timeouts)
-            piece = self._decoder.decode(data) if data is not None else self._decoder.flush()
-            if self._max_size is not None:
-                self._count(piece, self._max_size)
+            piece = self._decoded(data)
         except ClientTimeout as exc:
             await self.aclose()
             if passed(timeouts, exc):
@@ -248,6 +291,11 @@ class AsyncResponse:
             pass  # a compressed body, its decoder bounded by max_size: closed, as too large
         finally:
             await self.aclose()
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether the body was read to its end (its connection released) or closed."""
+        return self._body is None
 
     async def aclose(self) -> None:
         """Stop reading: a connection with unread body bytes is closed, not reused."""

@@ -4,7 +4,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
@@ -202,17 +208,23 @@ class Client:
         request = self._build(
             method, url, params, content, data, files, json, headers, cookies, auth, body
         )
-        # What stream() does, without a context manager: this is every request's path.
-        response = self._open(
-            request,
-            _timeouts(timeout, timeouts, self.timeouts),
-            follow_redirects,
-            self._size_limit(max_response_size),
-        )
+        # What stream() does, without a context manager: this is every request's path
+        # (with the client's defaults taken without a call).
+        if timeout is USE_CLIENT_DEFAULT and timeouts is None:
+            steps = self.timeouts
+        else:
+            steps = _timeouts(timeout, timeouts, self.timeouts)
+        max_size = self._size_limit(max_response_size)
+        follow = self.follow_redirects if follow_redirects is None else follow_redirects
+        if follow or max_size is not None or steps.total is not None:
+            response = self._open(request, steps, follow, max_size)
+        else:  # what _open does then, without its coroutine
+            response = self._send(*request, steps, None, None)
         try:
             response.read()
         finally:
-            response.close()
+            if not response.is_closed:
+                response.close()
         return response
 
     def get(
@@ -474,7 +486,7 @@ class Client:
         body: Body,
     ) -> _Request:
         """The request the arguments describe (each step skipped when not asked for)."""
-        own = encode_headers(headers)
+        own = encode_headers(headers) if headers else []
         if self.base_url is not None:
             url = join_url(self.base_url, url)
         credentials = None
@@ -548,6 +560,19 @@ class Client:
             return None  # a stream was sent and cannot be sent again: stop here
         return method, url, own, body
 
+    def _with_body(self, method: bytes, url: URL, headers: Headers, body: Body) -> Request:
+        """The request with its body, the fields that frame it, and ``Expect`` when the
+        body is large enough (``expect_continue_above``)."""
+        whole, stream, length = prepare_body(body)
+        threshold = self.expect_continue_above
+        expect = threshold is not None and (length is None or length >= max(threshold, 1))
+        if length is not None and (whole is None or expect or length > WHOLE_BODY):
+            headers = [*headers, (b"Content-Length", b"%d" % length)]
+        if expect:
+            headers = [*headers, (b"Expect", b"100-continue")]
+        pieces = None if whole is not None else _pieces(stream)
+        return Request(method, url, headers, whole, pieces, expect)
+
     def _send(
         self,
         method: bytes,
@@ -562,15 +587,10 @@ class Client:
         jar = self.cookies
         if jar and (cookie := cookie_field(jar, url)) is not None:
             headers = _with_cookie(headers, cookie)
-        whole, stream, length = prepare_body(body)
-        threshold = self.expect_continue_above
-        expect = threshold is not None and (length is None or length >= max(threshold, 1))
-        if length is not None and (whole is None or expect or length > WHOLE_BODY):
-            headers = [*headers, (b"Content-Length", b"%d" % length)]
-        if expect:
-            headers = [*headers, (b"Expect", b"100-continue")]
-        pieces = None if whole is not None else _pieces(stream)
-        request = Request(method, url, headers, whole, pieces, expect)
+        if body is None:  # (no body: nothing to frame, nothing to expect)
+            request = Request(method, url, headers, b"")
+        else:
+            request = self._with_body(method, url, headers, body)
         for hook in self._request_hooks:
             hook(request)
         started = time.perf_counter()
@@ -580,14 +600,20 @@ class Client:
             if passed(timeouts, exc):
                 raise timeouts.error() from exc
             raise
-        encoding = header_value(head.headers, b"content-encoding")
+        # One look through the fields for the two that concern the client (not
+        # header_value, twice: it makes a list each time).
+        encoding: bytes | None = None
+        cookies = False
+        for name, value in head.headers:
+            if name == b"content-encoding":  # repeated: joined (RFC 9110 §5.3)
+                encoding = value if encoding is None else encoding + b", " + value
+            elif name == b"set-cookie":
+                cookies = True
         decoder = decoder_for(encoding, self._max_ratio, max_size)
         response = Response(url, head, source, timeouts, decoder, request, started, max_size)
         try:
-            for name, _ in head.headers:  # (not header_value: no list on every response)
-                if name == b"set-cookie":
-                    store_cookies(jar, url, head.headers)
-                    break
+            if cookies:
+                store_cookies(jar, url, head.headers)
             for hook in self._response_hooks:
                 hook(response)
         except BaseException:

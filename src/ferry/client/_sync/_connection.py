@@ -124,7 +124,12 @@ class HTTPConnection:
         engine = self.engine
         if pieces is None and not expect_continue and (body is None or len(body) <= WHOLE_BODY):
             data = engine.send_request(method, target, headers, body=body, end=True)
-            self._write(data, timeouts)
+            try:  # (_write, without its coroutine: this is every small request's path)
+                self.stream.write(data, timeouts.write)
+            except NetworkError as exc:
+                if self.reused:
+                    raise StaleConnection(str(exc)) from exc
+                raise
             if trace is not None:
                 trace("request_sent", data)
             return
@@ -237,6 +242,17 @@ class HTTPConnection:
             return event.data
         assert type(event) is EndOfMessage, event
         return None
+
+    def receive_ready(self) -> bytes | Sentinel | None:
+        """``receive_data`` without waiting: the next piece if the bytes received hold it
+        (None at the body's end), else NEED_DATA."""
+        event = self.engine.next_event()
+        if type(event) is Data:
+            return event.data
+        if type(event) is EndOfMessage:
+            return None
+        assert event is NEED_DATA, event
+        return NEED_DATA
 
     def _next_event(self, timeouts: StepTimeouts, trace: Trace | None = None) -> Event:
         engine = self.engine

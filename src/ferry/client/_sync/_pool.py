@@ -98,6 +98,11 @@ class ConnectionPool:
                 self._unreserve(origin)
             raise
 
+    def take_idle(self, origin: Origin) -> HTTPConnection | None:
+        """``acquire`` without waiting: a live idle connection to ``origin``, or None."""
+        with self._condition:
+            return None if self._closed else self._take_idle(origin)
+
     def _take_idle(self, origin: Origin) -> HTTPConnection | None:
         idle = self._idle.get(origin)
         now = self._clock()
@@ -151,16 +156,21 @@ class ConnectionPool:
     def release(self, connection: HTTPConnection) -> None:
         """Give a connection back after its exchange: kept idle if it can be reused and
         has time left, closed otherwise."""
+        if not self.keep(connection):
+            self.discard(connection)
+
+    def keep(self, connection: HTTPConnection) -> bool:
+        """``release`` without waiting: keep the connection idle if it can be reused and
+        has time left (True); else do nothing (False: ``release`` closes it)."""
         with self._condition:
             idle_time = self._idle_time(connection)
-            if connection.reusable and idle_time > 0 and not self._closed:
-                connection.start_next_cycle()
-                connection.expires_at = self._clock() + idle_time
-                self._idle.setdefault(connection.origin, []).append(connection)
-                self._condition.notify_all()
-                return
-            self._discard(connection)
-        connection.wait_closed()
+            if not connection.reusable or idle_time <= 0 or self._closed:
+                return False
+            connection.start_next_cycle()
+            connection.expires_at = self._clock() + idle_time
+            self._idle.setdefault(connection.origin, []).append(connection)
+            self._condition.notify_all()
+            return True
 
     def _idle_time(self, connection: HTTPConnection) -> float:
         idle_time = self._limits.max_idle_time

@@ -14,10 +14,10 @@ import abc
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ...http1 import Headers
+from ...http1 import NEED_DATA, Headers, Sentinel
 from ...http1 import Response as ResponseHead
 from .._limits import StepTimeouts
-from .._models import IDEMPOTENT_METHODS, URL
+from .._models import IDEMPOTENT_METHODS, URL, Proxy
 from ._backend import Trace
 from ._connection import HTTPConnection, StaleConnection
 from ._pool import ConnectionPool
@@ -61,6 +61,15 @@ class ResponseBody(abc.ABC):
         """The body was read to its end: release what carried it. Returns whether the
         connection was kept alive."""
 
+    def receive_ready(self) -> bytes | Sentinel | None:
+        """``receive`` without waiting: the next piece if it has arrived, else NEED_DATA
+        (this default: always; then ``receive`` waits for it)."""
+        return NEED_DATA
+
+    def finish_ready(self) -> bool | None:
+        """``finish`` without waiting, if it can be (else None: call ``finish``)."""
+        return None
+
     @abc.abstractmethod
     def close(self) -> None:
         """Abandon the body (unread bytes are dropped)."""
@@ -88,10 +97,16 @@ class _PooledBody(ResponseBody):
     def receive(self, timeouts: StepTimeouts) -> bytes | None:
         return self._connection.receive_data(timeouts)
 
+    def receive_ready(self) -> bytes | Sentinel | None:
+        return self._connection.receive_ready()
+
     def finish(self) -> bool:
         kept_alive = self._connection.reusable
         self._pool.release(self._connection)
         return kept_alive
+
+    def finish_ready(self) -> bool | None:
+        return True if self._pool.keep(self._connection) else None
 
     def close(self) -> None:
         self._pool.discard(self._connection)
@@ -112,11 +127,28 @@ class HTTPTransport(BaseTransport):
         retry = request.method in IDEMPOTENT_METHODS and request.body is not None
         fresh = False
         while True:
-            connection = self.pool.acquire(request.url.origin, timeouts, trace, fresh=fresh)
+            origin = request.url.origin
+            connection = None if fresh else self.pool.take_idle(origin)
+            if connection is None:
+                connection = self.pool.acquire(origin, timeouts, trace, fresh=fresh)
             if trace is not None and connection.reused:
                 trace("reused", b"")
+            if connection.proxy is None:
+                target, headers = request.url.target, request.headers
+            else:
+                target, headers = _proxied(connection.proxy, request)
             try:
-                head = self._exchange(connection, request, timeouts, trace)
+                connection.send_request(
+                    request.method,
+                    target,
+                    headers,
+                    request.body,
+                    request.pieces,
+                    timeouts,
+                    trace,
+                    expect_continue=request.expect_continue,
+                )
+                head = connection.receive_head(timeouts, trace)
             except StaleConnection:
                 self.pool.discard(connection)
                 if not retry:
@@ -130,30 +162,16 @@ class HTTPTransport(BaseTransport):
                 raise
             return head, _PooledBody(connection, self.pool)
 
-    def _exchange(
-        self,
-        connection: HTTPConnection,
-        request: Request,
-        timeouts: StepTimeouts,
-        trace: Trace | None,
-    ) -> ResponseHead:
-        url, target, headers = request.url, request.url.target, request.headers
-        proxy = connection.proxy
-        if proxy is not None and url.scheme == "http":
-            # RFC 9112 §3.2.2: to a proxy, the absolute form (Host stays, as it must).
-            target = b"http://" + url.authority + target
-            headers = [*headers, *proxy.headers]
-        connection.send_request(
-            request.method,
-            target,
-            headers,
-            request.body,
-            request.pieces,
-            timeouts,
-            trace,
-            expect_continue=request.expect_continue,
-        )
-        return connection.receive_head(timeouts, trace)
-
     def close(self) -> None:
         self.pool.close()
+
+
+def _proxied(proxy: Proxy, request: Request) -> tuple[bytes, Headers]:
+    """The request target and header fields to send to ``proxy``: through its tunnel
+    (https), as to the origin."""
+    url, target, headers = request.url, request.url.target, request.headers
+    if url.scheme == "http":
+        # RFC 9112 §3.2.2: to a proxy, the absolute form (Host stays, as it must).
+        target = b"http://" + url.authority + target
+        headers = [*headers, *proxy.headers]
+    return target, headers
