@@ -16,6 +16,7 @@ from .._errors import ConfigError
 from ..http1 import Limits, ResponseSettings
 from ..http1._abnf import FIELD_VALUE_CLASS
 from ..proxy import TrustedPeers
+from ._access_log import check_format
 
 __all__ = ["Config", "option"]
 
@@ -300,6 +301,21 @@ class Config:
         aliases=("--timeout-graceful-shutdown",),
     )
 
+    # -- the access log and the slow-request log (docs/logging.md) --
+    access_log_format: str | None = option(
+        None,
+        "the access log's format: a string of gunicorn's atoms (see docs/logging.md), or "
+        "json for one JSON object a line (default: combined log format plus the duration)",
+    )
+    access_log_file: str | None = option(
+        None, "append the access log to this file, reopened on SIGUSR1 (default: stdout)"
+    )
+    slow_request_log: float = option(
+        0.0,
+        "seconds after which a request still running is logged, once, at warning level, "
+        "with where the application is (0: off)",
+    )
+
     def __post_init__(self) -> None:
         for name, choices in _choices().items():
             if getattr(self, name) not in choices:
@@ -341,6 +357,10 @@ class Config:
             # RFC 9110 §5.5: a field value is visible Latin-1 text, tabs and spaces; a CR
             # or LF here would inject header fields into every response.
             raise ConfigError(f"server_header is not a valid field value: {self.server_header!r}")
+
+        check_format(self.access_log_format)  # raises ConfigError naming an unknown atom
+        if self.slow_request_log < 0:
+            raise ConfigError("slow_request_log must be 0 (off) or positive")
 
     def replace(self, **changes: Any) -> Config:
         """A copy with ``changes`` applied (and validated)."""

@@ -15,6 +15,7 @@ from typing import Any
 from .. import _accel
 from ..asgi._lifespan import Lifespan
 from ..asgi._types import ASGIApp
+from ._access_log import reopen_access_files
 from ._backlog import (
     HANDSHAKE_POLL,
     HANDSHAKE_WAIT,
@@ -27,6 +28,7 @@ from ._config import Config
 from ._loader import adapt_app, import_app
 from ._logging import configure_logging
 from ._protocol import HTTPProtocol
+from ._slow_requests import watch_slow_requests
 from ._sockets import _remove_stale_socket
 from ._state import ServerState
 
@@ -80,7 +82,7 @@ class Server:
 
     def run(self) -> None:
         """Serve until interrupted, on the configured event loop."""
-        configure_logging(self.config.log_level)
+        configure_logging(self.config.log_level, self.config.access_log_file)
         _run(self.serve(install_signal_handlers=True), self.config.loop)
 
     async def serve(
@@ -118,6 +120,8 @@ class Server:
             if self.config.gc_tuning:
                 tune_gc()
         ticker = loop.create_task(self._tick(state))
+        slow = self.config.slow_request_log
+        watcher = loop.create_task(watch_slow_requests(state, slow)) if slow else None
         self._log_started()
         self.started.set()
         try:
@@ -130,6 +134,8 @@ class Server:
                 # Deadlines hold during the grace period too: a stalled client gets its
                 # 408 rather than holding the shutdown until graceful_timeout.
                 ticker.cancel()
+                if watcher is not None:
+                    watcher.cancel()
 
     async def _drain_first(self, state: ServerState) -> None:
         """``--shutdown-delay``: go on serving for that long, each response with
@@ -245,6 +251,9 @@ class Server:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.should_exit.set)
+        # SIGUSR1, as gunicorn and nginx: the access log file was rotated, reopen it.
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGUSR1, reopen_access_files)
 
     def _log_started(self) -> None:
         logger.debug("compiled accelerator %s", _accel.reason())
