@@ -340,9 +340,10 @@ class AccessLogFile(logging.Handler):
         except Exception:
             self.handleError(record)
 
-    def reopen(self) -> None:
-        """Open the path again and write there from now on; if it cannot be opened,
-        say why and go on writing to the file as it was."""
+    def reopen(self, announce: bool = True) -> None:
+        """Open the path again and write there from now on (and say so, if
+        ``announce``); if it cannot be opened, say why and go on writing to the file
+        as it was."""
         try:
             fd = _open_append(self.path)
         except OSError as exc:
@@ -351,6 +352,8 @@ class AccessLogFile(logging.Handler):
         with self.lock:  # type: ignore[union-attr]
             old, self.fd = self.fd, fd
         os.close(old)
+        if announce:
+            error_logger.info("access log file reopened: %s", self.path)
 
     def close(self) -> None:
         with self.lock:  # type: ignore[union-attr]
@@ -364,8 +367,8 @@ def _open_append(path: str) -> int:
     return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
 
 
-def reopen_access_files(logger: logging.Logger = access_logger) -> None:
-    """Reopen every ``AccessLogFile`` of ``logger`` (SIGUSR1: the file was rotated)."""
-    for handler in logger.handlers:
+def reopen_access_files(announce: bool = True) -> None:
+    """Reopen every ``AccessLogFile`` of ``ferry.access`` (SIGUSR1: it was rotated)."""
+    for handler in access_logger.handlers:
         if isinstance(handler, AccessLogFile):
-            handler.reopen()
+            handler.reopen(announce)

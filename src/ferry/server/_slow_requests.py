@@ -185,7 +185,9 @@ def _frame(link: object) -> FrameType | None:
 def _describe_link(link: object) -> str:
     frame = _frame(link)
     if frame is None:
-        text = repr(link)
+        # A Future is awaited through its iterator: name the Future.
+        futures = [r for r in gc.get_referents(link) if isinstance(r, asyncio.Future)]
+        text = repr(futures[0] if futures and not isinstance(link, asyncio.Future) else link)
         return f"  awaiting {text[:200]}\n"
     code = frame.f_code
     line = traceback.FrameSummary(code.co_filename, frame.f_lineno, code.co_name)

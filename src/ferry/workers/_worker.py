@@ -134,7 +134,7 @@ async def _serve(server: Server, config: Config, sockets: list[socket.socket], p
     loop.add_signal_handler(RETIRE_SIGNAL, retire)
     serving = loop.create_task(server.serve(install_signal_handlers=True, sockets=sockets))
     await _started(server, serving)
-    reopen_access_files()  # a SIGUSR1 ignored while starting: the file may have moved
+    reopen_access_files(announce=False)  # a SIGUSR1 ignored while starting: it may have moved
     if config.max_requests is not None:
         state = server.state
         state.recycle_at = config.max_requests + random.randint(0, config.max_requests_jitter)
