@@ -47,6 +47,7 @@ MODULES = (
     "ferry.asgi._cycle",
     "ferry.asgi._scope",
     "ferry.server._batch",
+    "ferry.server._combined_log",
     "ferry.server._protocol",
     "ferry.server._sendfile",
     "ferry.server._state",

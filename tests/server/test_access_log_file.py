@@ -3,12 +3,19 @@ on SIGUSR1 (logrotate's ``postrotate``). A real ``ferry serve`` process and sign
 
 from __future__ import annotations
 
+import logging
+import os
 import signal
 import time
 from pathlib import Path
 
 import pytest
 
+from ferry.http1 import Request
+from ferry.server import _access_log
+from ferry.server._access_log import AccessLogFile, access_writer, reopen_access_files
+
+from ..support import log_lines
 from ..test_cli import ACCESS_LINE, get
 from ._helpers import ferry_process, free_port, tcp_connector
 
@@ -84,3 +91,71 @@ def test_an_unknown_atom_is_a_startup_error(workers: str) -> None:
         code, _, err = ferry.finish()
     assert code == 2
     assert err.startswith("ferry: error: access log format: unknown atom %(nope)s (the atoms:")
+
+
+# -- AccessLogFile, in this process -----------------------------------------------------
+
+
+def record(message: str) -> logging.LogRecord:
+    return logging.LogRecord("ferry.access", logging.INFO, __file__, 1, message, None, None)
+
+
+def test_each_line_is_written_whole_even_after_a_short_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "access.log"
+    handler = AccessLogFile(str(path))
+    writes: list[bytes] = []
+    real_write = os.write
+
+    def short_write(fd: int, data: bytes) -> int:  # the kernel may take less: a full disk
+        writes.append(bytes(data))
+        return real_write(fd, data[:3])
+
+    monkeypatch.setattr(_access_log.os, "write", short_write)
+    handler.emit(record("hello ü"))
+    monkeypatch.undo()
+    handler.close()
+    handler.close()  # twice is harmless
+    assert path.read_bytes() == "hello ü\n".encode()
+    assert writes[0] == "hello ü\n".encode()  # one write per line, the rest only if short
+
+
+def test_a_reopen_that_fails_keeps_the_file(tmp_path: Path) -> None:
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    handler = AccessLogFile(str(folder / "access.log"))
+    other = logging.NullHandler()
+    logger = logging.getLogger("ferry.access")
+    logger.addHandler(handler)
+    logger.addHandler(other)
+    try:
+        (folder / "access.log").rename(tmp_path / "rotated.log")
+        folder.rmdir()  # the path cannot be opened now
+        with log_lines("ferry.error") as errors:
+            reopen_access_files()
+        handler.emit(record("still here"))
+    finally:
+        logger.removeHandler(handler)
+        logger.removeHandler(other)
+        handler.close()
+    [error] = errors.lines
+    assert error.startswith(f"cannot reopen the access log file {str(folder / 'access.log')!r}")
+    assert (tmp_path / "rotated.log").read_text() == "still here\n"
+
+
+def test_nothing_is_formatted_when_the_access_logger_is_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    request = Request(b"GET", b"/", "1.1", [])
+    called: list[object] = []
+    monkeypatch.setattr(_access_log, "clf_time", lambda: called.append(1) or "")
+    logger = logging.getLogger("ferry.access")
+    old = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        for format in (None, "json", "%(t)s"):
+            access_writer(format)(request, None, 200, 0, 0.0, ())
+    finally:
+        logger.setLevel(old)
+    assert called == []

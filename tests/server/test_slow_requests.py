@@ -10,6 +10,7 @@ import re
 import socket
 import threading
 from collections.abc import Iterable, Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -17,6 +18,8 @@ import pytest
 from ferry import Config
 from ferry._errors import ConfigError
 from ferry.asgi import Receive, Scope, Send
+from ferry.http1 import State
+from ferry.server._slow_requests import awaiting, find_slow_requests, phase, where
 from ferry.wsgi import WSGIAdapter
 
 from ..support import LogLines, connect, log_lines, read_response, serving
@@ -177,3 +180,77 @@ def test_off_by_default_and_never_negative() -> None:
     assert Config().slow_request_log == 0
     with pytest.raises(ConfigError, match="slow_request_log must be 0 \\(off\\) or positive"):
         Config(slow_request_log=-1)
+
+
+# -- the parts, one at a time -----------------------------------------------------------
+
+
+def test_the_phase_says_when_the_client_is_not_reading() -> None:
+    conn = SimpleNamespace(response_started=True, their_state=State.DONE)
+    protocol: Any = SimpleNamespace(conn=conn, write_paused=True)
+    assert phase(protocol) == "writing the response (the client is not reading it)"
+
+
+def test_a_request_no_task_or_thread_holds() -> None:
+    state: Any = SimpleNamespace(tasks=set())
+    assert where(state, {"type": "http"}) == "no task or thread of the application holds it"
+
+
+def test_idle_connections_and_a_request_without_its_head() -> None:
+    class Cycle:  # hashable, as a RequestCycle is
+        start_time = 0.0
+        scope = {"type": "http"}  # noqa: RUF012
+
+    cycle = Cycle()
+    conn = SimpleNamespace(request=None, response_started=False, their_state=State.DONE)
+    busy = SimpleNamespace(cycle=cycle, conn=conn, request_client=None)
+    idle = SimpleNamespace(cycle=None)
+    state: Any = SimpleNamespace(connections=[idle, busy], tasks=set())
+    with log_lines("ferry.error", logging.WARNING) as log:
+        assert find_slow_requests(state, 1.0, set()) == {cycle}
+        assert find_slow_requests(state, 1.0, {cycle}) == {cycle}  # once
+    [line] = log.lines
+    assert re.fullmatch(
+        r"slow request: - from a UNIX socket client, running for \d+\.\d s, in the app; "
+        r"no task or thread of the application holds it",
+        line,
+    )
+
+
+def test_the_chain_follows_generators_and_stops_at_what_awaits_nothing() -> None:
+    def inner() -> Iterator[int]:
+        yield 1
+
+    def outer() -> Iterator[int]:
+        yield from inner()
+
+    generator = outer()
+    next(generator)
+    chain = list(awaiting(generator))
+    assert [link.gi_code.co_name for link in chain[:2]] == ["outer", "inner"]  # type: ignore[attr-defined]
+    assert len(chain) == 2
+    assert list(awaiting(42)) == [42]
+
+
+def test_a_compiled_coroutines_awaited_one_is_found_among_its_referents() -> None:
+    async def app() -> None:
+        await asyncio.sleep(0)
+
+    class Compiled:  # what a mypyc coroutine offers: send and throw, no cr_await
+        __slots__ = ("env",)
+
+        def __init__(self, env: object) -> None:
+            self.env = env
+
+        def send(self, value: object) -> None: ...
+
+        def throw(self, exc: BaseException) -> None: ...
+
+    coroutine = app()
+    try:
+        direct, nested, empty = Compiled(coroutine), Compiled([coroutine]), Compiled([])
+        assert list(awaiting(direct)) == [direct, coroutine]
+        assert list(awaiting(nested)) == [nested, coroutine]  # two levels down
+        assert list(awaiting(empty)) == [empty]
+    finally:
+        coroutine.close()

@@ -3,7 +3,8 @@ file it may go to.
 
 A format is compiled once, at startup (``access_writer``), into the one function the
 server calls per response: the default (combined log format plus the duration in
-milliseconds, unchanged since the first release), ``json`` (one object a line), or a
+milliseconds, unchanged since the first release; ``_combined_log``, which the
+accelerator compiles), ``json`` (one object a line), or a
 format of gunicorn's atoms (``%(h)s %(t)s "%(r)s" %(s)s ...``), turned into a
 ``%``-template and the getters of the atoms it names, so that a request pays for the
 atoms used and nothing is parsed per request. An unknown atom is a ``ConfigError`` at
@@ -29,6 +30,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .._errors import ConfigError
+from ._combined_log import clf_time, write_combined
 
 if TYPE_CHECKING:
     from ..http1 import Fields, Request
@@ -60,7 +62,7 @@ def access_writer(format: str | None) -> AccessWriter:
     """The writer of ``format``: None for the default, ``json``, or gunicorn's atoms.
     Raises ConfigError for a format that names an unknown atom or is malformed."""
     if format is None:
-        return _write_default
+        return write_combined
     line = _json_line if format == "json" else compile_format(format)
 
     def write(
@@ -77,38 +79,6 @@ def access_writer(format: str | None) -> AccessWriter:
             access_logger.info(line(exchange))  # no args: a '%' in the line stays as it is
 
     return write
-
-
-def _write_default(
-    request: Request,
-    client: Client,
-    status: int,
-    body_bytes: int,
-    start_time: float,
-    response_headers: Fields,
-) -> None:
-    """Combined log format, plus the request's duration in milliseconds."""
-    if not access_logger.isEnabledFor(logging.INFO):
-        return
-    referer = agent = b"-"
-    for name, value in request.headers:  # the last of each, as a dict of them would say
-        if name == b"referer":
-            referer = value
-        elif name == b"user-agent":
-            agent = value
-    access_logger.info(
-        '%s - - [%s] "%s %s HTTP/%s" %d %d "%s" "%s" %.3fms',
-        client[0] if client else "-",
-        clf_time(),
-        request.method.decode("latin-1"),
-        request.target.decode("latin-1"),
-        request.http_version,
-        status,
-        body_bytes,
-        referer.decode("latin-1"),
-        agent.decode("latin-1"),
-        (time.perf_counter() - start_time) * 1000,
-    )
 
 
 def _json_line(exchange: Exchange) -> str:
@@ -139,20 +109,6 @@ def _json_line(exchange: Exchange) -> str:
 def iso_time() -> str:
     """Now, in ISO 8601 with the local offset, to the millisecond."""
     return datetime.datetime.now().astimezone().isoformat(timespec="milliseconds")
-
-
-_clf_cache: list[object] = [-1, ""]
-
-
-def clf_time() -> str:
-    """Now, as the common log format writes it (``10/Oct/2000:13:55:36 -0700``): made
-    once per second."""
-    now = int(time.time())
-    cache = _clf_cache
-    if cache[0] != now:
-        cache[0] = now
-        cache[1] = time.strftime("%d/%b/%Y:%H:%M:%S %z", time.localtime(now))
-    return cache[1]  # type: ignore[return-value]
 
 
 # -- gunicorn's atoms -------------------------------------------------------------------
