@@ -16,7 +16,11 @@ Cases (the ones ``make bench`` measures by wall clock):
 - ``hello-metrics``: ``hello`` with ``--metrics-port 0``: what counting costs (the
   ``metrics`` scenario of ``make bench``).
 
-Usage: ``.venv/bin/python bench/instructions.py [--requests N] [--cases a,b]``.
+The access log is off (``--no-access-log``) unless ``--access-log`` is given: then the
+default format's lines are written (to stdout, which goes to /dev/null), to measure
+what a line costs.
+
+Usage: ``.venv/bin/python bench/instructions.py [--requests N] [--cases a,b] [--access-log]``.
 """
 
 from __future__ import annotations
@@ -104,7 +108,7 @@ def load(port: int, path: str, total: int, connections: int, depth: int) -> int:
 
 
 @contextlib.contextmanager
-def server(argv: list[str], port: int, out: Path) -> Iterator[int]:
+def server(argv: list[str], port: int, out: Path, access_log: bool = False) -> Iterator[int]:
     command = [
         "valgrind",
         "--tool=callgrind",
@@ -118,7 +122,7 @@ def server(argv: list[str], port: int, out: Path) -> Iterator[int]:
         HOST,
         "--port",
         str(port),
-        "--no-access-log",
+        *([] if access_log else ["--no-access-log"]),
     ]
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     env.pop("FERRY_PURE", None)
@@ -161,7 +165,7 @@ def instructions(dump: Path) -> int:
     raise RuntimeError(f"no totals in {dump}")
 
 
-def measure(case: str, requests: int, scratch: Path) -> float:
+def measure(case: str, requests: int, scratch: Path, access_log: bool = False) -> float:
     path = "/"
     connections, depth = 16, 1
     if case == "static-small":
@@ -177,7 +181,7 @@ def measure(case: str, requests: int, scratch: Path) -> float:
         connections, depth = 4, 16
     port = free_port()
     out = scratch / f"callgrind.{case}.out"
-    with server(argv, port, out) as pid:
+    with server(argv, port, out, access_log) as pid:
         load(port, path, 2000, connections, depth)  # warm-up: caches, code paths
         callgrind_control("-z", pid)
         answered = load(port, path, requests, connections, depth)
@@ -192,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--access-log", action="store_true", help="write access log lines")
     args = parser.parse_args(argv)
     if shutil.which("valgrind") is None:
         print("valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
@@ -200,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         for case in args.cases.split(","):
             scratch = Path(tmp) / case
             scratch.mkdir()
-            per_request = measure(case, args.requests, scratch)
+            per_request = measure(case, args.requests, scratch, args.access_log)
             print(f"{case:14} {per_request:10,.0f} instructions per request", flush=True)
     return 0
 

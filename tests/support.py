@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import socket
 import threading
 from collections.abc import Coroutine, Iterator
@@ -187,3 +188,40 @@ async def echo_app(scope: Scope, receive: Receive, send: Send) -> None:
         }
     )
     await send({"type": "http.response.body", "body": payload})
+
+
+class LogLines(logging.Handler):
+    """The messages of one logger as they come, from any thread; ``wait`` blocks until
+    there are enough (a log line is what the test waits for, never a sleep)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+        self._arrived = threading.Condition()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with self._arrived:
+            self.lines.append(record.getMessage())
+            self._arrived.notify_all()
+
+    def wait(self, count: int, timeout: float = 10.0) -> list[str]:
+        """The first ``count`` lines, once there are; AssertionError after ``timeout``."""
+        with self._arrived:
+            if not self._arrived.wait_for(lambda: len(self.lines) >= count, timeout):
+                raise AssertionError(f"{count} log lines awaited, got {self.lines!r}")
+            return self.lines[:count]
+
+
+@contextlib.contextmanager
+def log_lines(name: str, level: int = logging.INFO) -> Iterator[LogLines]:
+    """Collect what logger ``name`` logs at ``level`` and above, while in the block."""
+    logger = logging.getLogger(name)
+    handler = LogLines()
+    old_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)

@@ -49,6 +49,7 @@ MODULES = (
     "ferry.metrics._layout",
     "ferry.metrics._recorder",
     "ferry.server._batch",
+    "ferry.server._combined_log",
     "ferry.server._protocol",
     "ferry.server._sendfile",
     "ferry.server._state",

@@ -281,6 +281,9 @@ def _supervise(config: Config, arguments: list[str]) -> int:
         watcher = ChangeWatcher(config.reload_dir, config.reload_include, config.reload_exclude)
     try:
         return Supervisor(config, reload_config, watcher).run()
+    except ConfigError as exc:  # the access log file cannot be opened
+        print(f"ferry: error: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"ferry: cannot listen: {exc}", file=sys.stderr)
         return 1
@@ -314,6 +317,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LifespanFailure as exc:
         print(f"ferry: application startup failed: {exc}", file=sys.stderr)
         return 3
+    except ConfigError as exc:  # the access log file cannot be opened
+        print(f"ferry: error: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"ferry: cannot listen: {exc}", file=sys.stderr)
         return 1

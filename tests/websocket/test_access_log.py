@@ -1,5 +1,6 @@
-"""One access-log line per WebSocket handshake, in the HTTP requests' format (combined
-log plus duration), written when the handshake is answered."""
+"""The access log of WebSocket handshakes, in the HTTP requests' format (combined log
+plus duration): a line when the handshake is answered, and for an accepted session a
+second when it ends, with the close code in the status's place."""
 
 from __future__ import annotations
 
@@ -10,9 +11,8 @@ from collections.abc import Iterator
 import pytest
 
 pytest.importorskip("websockets")
-pytest.importorskip("websockets")
 
-from ..support import connect, exchange, read_until_close, serving
+from ..support import connect, exchange, log_lines, read_until_close, serving
 from ._app import Seen, make_app
 
 HANDSHAKE = (
@@ -40,8 +40,12 @@ def access_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == "ferry.access"]
 
 
-def test_accepted_websocket_logs_101_once(port: int, caplog: pytest.LogCaptureFixture) -> None:
-    with connect(port) as sock:
+def test_accepted_websocket_logs_101_then_its_end(loop_name: str) -> None:
+    with (
+        log_lines("ferry.access") as log,
+        serving(make_app(Seen()), loop_name, access_log=True) as running,
+        connect(running.port) as sock,
+    ):
         sock.sendall(
             b"GET /echo?x=1 HTTP/1.1\r\n" + HANDSHAKE + b"Sec-WebSocket-Version: 13\r\n\r\n"
         )
@@ -49,13 +53,30 @@ def test_accepted_websocket_logs_101_once(port: int, caplog: pytest.LogCaptureFi
         while not head.endswith(b"\r\n\r\n"):
             head += sock.recv(1)
         assert head.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
-        [line] = access_lines(caplog)  # written when the handshake is answered
+        [line] = log.wait(1)  # written when the handshake is answered
         assert re.fullmatch(line_pattern("GET /echo?x=1 HTTP/1.1", 101, 0), line), line
         sock.sendall(b"\x81\x82\x00\x00\x00\x00hi")  # "hi", masked with a zero key
         assert sock.recv(4) == b"\x81\x02hi"
         sock.sendall(b"\x88\x82\x00\x00\x00\x00\x03\xe8")  # close 1000
         assert read_until_close(sock) == b"\x88\x02\x03\xe8"
-    assert access_lines(caplog) == [line]  # and not again when the session ends
+        # And once more when the session ends: its close code in the status's place.
+        [_, end] = log.wait(2)
+    assert re.fullmatch(line_pattern("GET /echo?x=1 HTTP/1.1", 1000, 0), end), end
+    assert log.lines == [line, end]
+
+
+def test_a_session_lost_without_a_close_frame_ends_with_1006(loop_name: str) -> None:
+    with (
+        log_lines("ferry.access") as log,
+        serving(make_app(Seen()), loop_name, access_log=True) as running,
+    ):
+        with connect(running.port) as sock:
+            sock.sendall(
+                b"GET /echo HTTP/1.1\r\n" + HANDSHAKE + b"Sec-WebSocket-Version: 13\r\n\r\n"
+            )
+            log.wait(1)
+        [_, end] = log.wait(2)
+    assert re.fullmatch(line_pattern("GET /echo HTTP/1.1", 1006, 0), end), end
 
 
 @pytest.mark.parametrize(

@@ -158,6 +158,12 @@ class RequestCycle:
         """Whether the whole response has been sent."""
         return self.state is _COMPLETE
 
+    @property
+    def response_fields(self) -> Fields:
+        """The response's header fields as the application gave them (none before
+        ``http.response.start``); the access log's {name}o atoms read them."""
+        return self._headers
+
     # -- what the server tells the cycle ----------------------------------------------
 
     def feed_body(self, data: bytes) -> None:

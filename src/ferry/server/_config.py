@@ -16,6 +16,7 @@ from .._errors import ConfigError
 from ..http1 import Limits, ResponseSettings
 from ..http1._abnf import FIELD_VALUE_CLASS
 from ..proxy import TrustedPeers
+from ._access_log import check_format
 
 __all__ = ["Config", "option"]
 
@@ -334,6 +335,21 @@ class Config:
         "127.0.0.1", "address the metrics listener binds (--metrics-port)", group="metrics"
     )
 
+    # -- the access log and the slow-request log (docs/logging.md) --
+    access_log_format: str | None = option(
+        None,
+        "the access log's format: a string of gunicorn's atoms (see docs/logging.md), or "
+        "json for one JSON object a line (default: combined log format plus the duration)",
+    )
+    access_log_file: str | None = option(
+        None, "append the access log to this file, reopened on SIGUSR1 (default: stdout)"
+    )
+    slow_request_log: float = option(
+        0.0,
+        "seconds after which a request still running is logged, once, at warning level, "
+        "with where the application is (0: off)",
+    )
+
     def __post_init__(self) -> None:
         for name, choices in _choices().items():
             if getattr(self, name) not in choices:
@@ -394,6 +410,10 @@ class Config:
             raise ConfigError("ssl_cert_reqs needs ssl_ca_certs: the CAs to verify clients with")
         if self.ssl_handshake_timeout <= 0:
             raise ConfigError("ssl_handshake_timeout must be positive")
+
+        check_format(self.access_log_format)  # raises ConfigError naming an unknown atom
+        if self.slow_request_log < 0:
+            raise ConfigError("slow_request_log must be 0 (off) or positive")
 
     def replace(self, **changes: Any) -> Config:
         """A copy with ``changes`` applied (and validated)."""

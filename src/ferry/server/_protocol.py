@@ -206,6 +206,7 @@ class HTTPProtocol(asyncio.Protocol):
         self._detach()
         if self.upgraded is not None:
             self.upgraded.connection_lost()
+            self.state.upgrade_ended(self.upgraded)
 
     def _detach(self) -> None:
         """The connection is gone, or no longer ours (lingering): let go of it."""

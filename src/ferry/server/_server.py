@@ -17,6 +17,7 @@ from .._errors import ConfigError
 from ..asgi._lifespan import Lifespan
 from ..asgi._types import ASGIApp
 from ..metrics import Recorder
+from ._access_log import reopen_access_files
 from ._backlog import (
     HANDSHAKE_POLL,
     HANDSHAKE_WAIT,
@@ -30,6 +31,7 @@ from ._loader import adapt_app, import_app
 from ._logging import configure_logging
 from ._metrics import LocalMetrics, publish_gauges
 from ._protocol import HTTPProtocol
+from ._slow_requests import watch_slow_requests
 from ._sockets import _remove_stale_socket
 from ._state import ServerState
 from ._tls import TLSSettings
@@ -94,7 +96,7 @@ class Server:
 
     def run(self) -> None:
         """Serve until interrupted, on the configured event loop."""
-        configure_logging(self.config.log_level)
+        configure_logging(self.config.log_level, self.config.access_log_file)
         _run(self.serve(install_signal_handlers=True), self.config.loop)
 
     async def serve(
@@ -138,6 +140,8 @@ class Server:
             if self.config.gc_tuning:
                 tune_gc()
         ticker = loop.create_task(self._tick(state))
+        slow = self.config.slow_request_log
+        watcher = loop.create_task(watch_slow_requests(state, slow)) if slow else None
         self._log_started()
         self.started.set()
         try:
@@ -150,6 +154,8 @@ class Server:
                 # Deadlines hold during the grace period too: a stalled client gets its
                 # 408 rather than holding the shutdown until graceful_timeout.
                 ticker.cancel()
+                if watcher is not None:
+                    watcher.cancel()
                 if self.local_metrics is not None:
                     await self.local_metrics.stop()  # the last to go: it saw the drain
 
@@ -282,6 +288,9 @@ class Server:
             # (A worker's SIGHUP is its main process's: the new workers read them.)
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(signal.SIGHUP, self.reload_tls)
+        # SIGUSR1, as gunicorn and nginx: the access log file was rotated, reopen it.
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGUSR1, reopen_access_files)
 
     def reload_tls(self) -> None:
         """Read the certificate and key again: new handshakes use them, the open

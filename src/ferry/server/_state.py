@@ -1,7 +1,7 @@
 """What every connection of one server shares: configuration, the app, the connection
 set, the caches of values that connections share (``addresses``, ``scope_templates``),
 and the two things done per request outside the protocol: running the app and writing
-the access log."""
+the access log (whose lines ``_access_log`` makes)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import asyncio
 import importlib
 import logging
 import sys
-import time
 from asyncio import current_task
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
@@ -20,6 +19,7 @@ from .._errors import LocalProtocolError
 from ..asgi._scope import ScopeTemplates, build_websocket_scope
 from ..asgi._types import ASGIApp, ImmediateResponse, RespondNow, Scope
 from ..proxy import Forwarding, TrustedPeers, forwarded_from
+from ._access_log import access_writer
 from ._config import Config
 from ._linger import LINGER_MIN_LIMIT, LingeringCloses
 from ._rates import MinRate
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from types import ModuleType
 
     from ..asgi._cycle import RequestCycle
-    from ..http1 import Request
+    from ..http1 import Fields, Request
     from ..metrics import Recorder
     from ..websocket import WebSocketChannel, WebSocketSession
     from ._protocol import HTTPProtocol
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 __all__ = ["ServerState"]
 
 error_log = logging.getLogger("ferry.error")
-access_log = logging.getLogger("ferry.access")
 
 
 class ServerState:
@@ -70,6 +69,9 @@ class ServerState:
         self.access_log = config.access_log
         # --metrics-port: this process's counts (set by the Server; ferry.metrics).
         self.metrics: Recorder | None = None
+        self._write_access = access_writer(config.access_log_format)  # compiled once
+        # The accepted WebSockets whose end is to be logged: (request, client, start).
+        self._websockets: dict[object, tuple[Request, tuple[str, int] | None, float]] = {}
         # Whose proxy headers are believed (None: --no-proxy-headers); HTTPProtocol asks
         # once per connection (trusts_peer), then per request (proxied).
         # --proxy-protocol is honoured from the same peers (allowed_peers).
@@ -127,6 +129,8 @@ class ServerState:
 
         def log(status: int, body_bytes: int) -> None:
             self.log_websocket(request, client, status, body_bytes, head_end)
+            if status == 101 and self.access_log:
+                self._websockets[session] = (request, client, head_end)
 
         scope = build_websocket_scope(
             request, client, server, self.config.root_path, self.lifespan_state, scheme=scheme
@@ -325,8 +329,15 @@ class ServerState:
     def log_access(
         self, request: Request | None, client: tuple[str, int] | None, cycle: RequestCycle
     ) -> None:
-        """Combined log format, plus the request's duration in milliseconds."""
-        self.log_exchange(request, client, cycle.status, cycle.body_bytes_sent, cycle.start_time)
+        """The access-log line of ``cycle``'s exchange (see ``log_exchange``)."""
+        self.log_exchange(
+            request,
+            client,
+            cycle.status,
+            cycle.body_bytes_sent,
+            cycle.start_time,
+            cycle.response_fields,
+        )
 
     def log_websocket(
         self,
@@ -339,9 +350,21 @@ class ServerState:
         """The access-log line of a WebSocket handshake, in ``log_access``'s format:
         ``status`` is 101 when the app accepted, else the denial's (or the error's);
         ``body_bytes`` that response's body; the duration runs from ``start_time`` (the
-        request's head parsed) to the answer, not to the session's end, so that the line
-        is written when the WebSocket opens rather than hours later."""
+        request's head parsed) to the answer, so that the line is written when the
+        WebSocket opens rather than hours later. An accepted session gets a second line
+        when it ends (``upgrade_ended``)."""
         self.log_exchange(request, client, status, body_bytes, start_time)
+
+    def upgrade_ended(self, upgraded: object) -> None:
+        """The connection ``upgraded`` (a WebSocket session, or a PROXY header's reader)
+        is gone: an accepted WebSocket's second line, in the access log's format, with
+        the whole session's duration and its close code (1000-4999: never an HTTP
+        status) in place of the status."""
+        opened = self._websockets.pop(upgraded, None)
+        if opened is not None:
+            request, client, start_time = opened
+            code = getattr(upgraded, "close_code", None)
+            self.log_exchange(request, client, code or 1006, 0, start_time)
 
     def log_exchange(
         self,
@@ -350,29 +373,18 @@ class ServerState:
         status: int,
         body_bytes: int,
         start_time: float,
+        response_fields: Fields = (),
     ) -> None:
         """One access-log line: the ``request`` as received (the engine's, not the
         scope: its path carries root_path, and the application may have rewritten it),
-        the ``client``'s address, the status and body size sent, the referer, the user
-        agent and the milliseconds since ``start_time``."""
-        if not self.access_log or not access_log.isEnabledFor(logging.INFO):
+        the ``client``'s address (behind a trusted proxy, the one it names), the status
+        and body size sent, the time since ``start_time``, and the response's fields as
+        the application gave them (for the {name}o atoms), in the configured format."""
+        if not self.access_log:
             return
         if request is None:  # pragma: no cover - a cycle keeps its request until logged
             return
-        headers = dict(request.headers)
-        access_log.info(
-            '%s - - [%s] "%s %s HTTP/%s" %d %d "%s" "%s" %.3fms',
-            client[0] if client else "-",
-            time.strftime("%d/%b/%Y:%H:%M:%S %z"),
-            request.method.decode("latin-1"),
-            request.target.decode("latin-1"),
-            request.http_version,
-            status,
-            body_bytes,
-            headers.get(b"referer", b"-").decode("latin-1"),
-            headers.get(b"user-agent", b"-").decode("latin-1"),
-            (time.perf_counter() - start_time) * 1000,
-        )
+        self._write_access(request, client, status, body_bytes, start_time, response_fields)
 
 
 def websocket_support() -> ModuleType | None:

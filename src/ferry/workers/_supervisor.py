@@ -8,7 +8,8 @@ one ``selectors`` loop reads the workers' pipes and the signals' wake-up pipe.
 Signals, as gunicorn and uvicorn: SIGTERM and SIGINT stop gracefully (each worker drains
 as a single process does; a second SIGINT kills them); SIGHUP replaces the workers one at
 a time, each new one ready before an old one is stopped; SIGTTIN and SIGTTOU add and
-remove a worker. How a worker's end is read:
+remove a worker; SIGUSR1 reopens the access log file, here and in each worker. How a
+worker's end is read:
 
 * it exits before it is ready (its import or its lifespan startup failed): at start, or
   in place of a dead worker, the main process stops and exits with the worker's status,
@@ -36,6 +37,7 @@ from dataclasses import dataclass
 
 from ..asgi._types import ASGIApp
 from ..server import Config
+from ..server._access_log import reopen_access_files
 from ..server._backlog import (
     HANDSHAKE_POLL,
     HANDSHAKE_WAIT,
@@ -117,7 +119,7 @@ class Supervisor:
 
     def run(self) -> int:
         """Bind, start the workers, supervise them until stopped; the exit status."""
-        configure_logging(self.config.log_level)
+        configure_logging(self.config.log_level, self.config.access_log_file)
         self.activated = "LISTEN_FDS" in os.environ  # systemd's sockets outlive us
         self.sockets = bind_sockets(self.config)
         self._announce()
@@ -193,6 +195,7 @@ class Supervisor:
             signal.SIGTTIN,
             signal.SIGTTOU,
             signal.SIGCHLD,
+            signal.SIGUSR1,
         ):
             signal.signal(signum, remember)
 
@@ -247,6 +250,8 @@ class Supervisor:
             self._stop(f"{signal.Signals(signum).name}: stopping gracefully")
         elif signum == signal.SIGHUP and not self.stopping:
             self._reload("SIGHUP")
+        elif signum == signal.SIGUSR1:
+            self._reopen_logs()
         elif signum == signal.SIGTTIN and not self.stopping:
             self.target += 1
             logger.info("SIGTTIN: %d workers", self.target)
@@ -254,6 +259,15 @@ class Supervisor:
             self.target -= 1
             logger.info("SIGTTOU: %d workers", self.target)
             self._stop_extra()
+
+    def _reopen_logs(self) -> None:
+        """SIGUSR1: the access log file was rotated. Workers forked from now on inherit
+        the reopened file; each running worker reopens its own (it reopens once more
+        when it is ready, for a SIGUSR1 that came while it was starting)."""
+        reopen_access_files()
+        for worker in self.workers.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(worker.pid, signal.SIGUSR1)
 
     def _stop(self, reason: str, status: int = 0) -> None:
         """Stop the whole server: each worker drains (SIGTERM). The accept queue is

@@ -15,7 +15,8 @@ second SIGTERM, then the graceful shutdown); SIGQUIT stops it gracefully without
 delay, when it is replaced while the others serve on; SIGUSR2 makes it log the stack of every thread
 (``faulthandler``, which works even when the loop is stuck in C) and then, as soon as
 Python code runs, the requests in flight. SIGHUP, SIGTTIN and SIGTTOU are the main
-process's: ignored here. A worker whose main process is gone stops by itself.
+process's: ignored here; SIGUSR1 reopens the access log file. A worker whose main
+process is gone stops by itself.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from ..asgi._lifespan import LifespanFailure
 from ..asgi._types import ASGIApp
 from ..metrics import Recorder
 from ..server import Config, Server
+from ..server._access_log import reopen_access_files
 from ..server._server import _run
 
 __all__ = ["DUMP_SIGNAL", "EXIT_CONFIG", "EXIT_STARTUP", "RETIRE_SIGNAL", "Message", "run_worker"]
@@ -103,7 +105,8 @@ def _say(line: str) -> None:
 def _reset_signals() -> None:
     """The main process's handlers and wake-up descriptor are not the worker's."""
     signal.set_wakeup_fd(-1)
-    for number in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU):
+    # SIGUSR1 (reopen the access log) is ignored until the server's handler is in place.
+    for number in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGUSR1):
         signal.signal(number, signal.SIG_IGN)
     for number in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, RETIRE_SIGNAL):
         signal.signal(number, signal.SIG_DFL)
@@ -139,6 +142,7 @@ async def _serve(server: Server, config: Config, sockets: list[socket.socket], p
     loop.add_signal_handler(RETIRE_SIGNAL, retire)
     serving = loop.create_task(server.serve(install_signal_handlers=True, sockets=sockets))
     await _started(server, serving)
+    reopen_access_files(announce=False)  # a SIGUSR1 ignored while starting: it may have moved
     if config.max_requests is not None:
         state = server.state
         state.recycle_at = config.max_requests + random.randint(0, config.max_requests_jitter)

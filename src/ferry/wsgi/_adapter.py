@@ -25,6 +25,7 @@ import os
 import queue
 import stat
 from collections.abc import Callable, Iterable
+from types import FrameType
 from typing import Any
 
 from .._errors import ClientDisconnected
@@ -34,7 +35,7 @@ from ._input import WSGIInput
 from ._response import FileWrapper, ResponseStart, StartResponseError
 from ._workers import Workers
 
-__all__ = ["WSGIAdapter"]
+__all__ = ["WSGIAdapter", "running_scope"]
 
 WSGIApp = Callable[[dict[str, Any], Any], Iterable[bytes]]
 
@@ -294,3 +295,15 @@ class _Exchange:
     def _file_message(wrapper: FileWrapper) -> Message:
         """The rest of the file, from its position, through the zero-copy extension."""
         return {"type": "http.response.zerocopysend", "file": wrapper.filelike, "more_body": False}
+
+
+def running_scope(frame: FrameType) -> Scope | None:
+    """The scope of the request whose pool-thread job ``frame`` is (the frame of an
+    ``_Exchange.run``), else None: how ``--slow-request-log`` finds a request's thread."""
+    if frame.f_code is not _RUN_CODE:
+        return None
+    exchange = frame.f_locals.get("self")
+    return exchange.scope if isinstance(exchange, _Exchange) else None
+
+
+_RUN_CODE = _Exchange.run.__code__
