@@ -374,9 +374,11 @@ def test_bytes_before_the_accept_are_bounded(loop_name: str) -> None:
     from ..server._helpers import on_server_loop
 
     release = threading.Event()
+    connected = threading.Event()
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         assert (await receive())["type"] == "websocket.connect"
+        connected.set()
         await asyncio.get_running_loop().run_in_executor(None, release.wait, 10)
         await send({"type": "websocket.accept"})
         while (message := await receive())["type"] == "websocket.receive":
@@ -388,6 +390,9 @@ def test_bytes_before_the_accept_are_bounded(loop_name: str) -> None:
     with serving(app, loop_name) as running, connect_socket(running.port) as sock:
         sock.setblocking(False)
         sock.sendall(UPGRADE + key + b"\r\n")
+        # The connection must be the server's (accepted, handshake read) before the
+        # flood: bytes sent before the accept sit in the kernel, not in the server.
+        assert connected.wait(5), "the app never saw websocket.connect"
         sent = 0
         flood = frame * 512  # 32 MiB: more than loopback's socket buffers hold
         # Push until the kernel buffers are full: the server must stop reading.
