@@ -350,3 +350,32 @@ def test_web_concurrency_sets_the_workers_as_uvicorn_and_gunicorn_read_it(
     assert config_from_args(prepare(argv).parse_args(argv)).workers == 5
     argv = ["serve", "m:a", "--workers", "2"]
     assert config_from_args(prepare(argv).parse_args(argv)).workers == 2
+
+
+def server_field(port: int) -> bytes | None:
+    """The Server field of one response on a new connection."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    field = re.search(rb"(?im)^server: *([^\r\n]*)\r$", data.partition(b"\r\n\r\n")[0] + b"\r")
+    return field[1] if field else None
+
+
+def test_sighup_reads_the_config_file_again(tmp_path: Path) -> None:
+    """SIGHUP's new workers run with the configuration as the file says now."""
+    config = tmp_path / "ferry.toml"
+    config.write_text('server_header = "first"\n')
+    args = (f"{APPS}:pid", "--workers", "2", "--no-access-log", "--config", str(config))
+    with workers(*args) as ferry:
+        old = ferry.ready_pids(2)
+        assert server_field(ferry.port) == b"first"
+        config.write_text('server_header = "second"\n')
+        ferry.signal(signal.SIGHUP)
+        new = ferry.ready_pids(2)
+        for _ in old:
+            ferry.wait_for(r"worker (\d+) stopped \(exit status 0\)")
+        assert ferry.children() == new
+        assert not new & old
+        assert {server_field(ferry.port) for _ in range(4)} == {b"second"}
