@@ -98,8 +98,13 @@ def test_workers_serve_https_and_sighup_rolls_them_onto_the_new_certificate(
         server.signal(signal.SIGHUP)
         new = server.ready_pids(2)
         assert not new & old
+        # Until an old worker has stopped it may still take a connection, on the old
+        # certificate, as it should in a rolling restart: wait for both to be gone.
+        for _ in old:
+            server.wait_for(r"worker (\d+) stopped \(exit status 0\)")
         for _ in range(4):
             with tls_connection(server.port, certificates) as sock:
+                assert served_by(sock) in new
                 assert common_name(sock) == "renewed.localhost"
 
 
