@@ -20,7 +20,8 @@ import pytest
 
 from ferry._cli import config_from_args, prepare
 
-from ..server._helpers import REPO, free_port
+from ..server._helpers import REPO, free_port, parse_fields
+from ..support import exchange
 
 APPS = "tests.workers._apps"
 READY = re.compile(r"worker (\d+) ready")
@@ -354,13 +355,8 @@ def test_web_concurrency_sets_the_workers_as_uvicorn_and_gunicorn_read_it(
 
 def server_field(port: int) -> bytes | None:
     """The Server field of one response on a new connection."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
-    field = re.search(rb"(?im)^server: *([^\r\n]*)\r$", data.partition(b"\r\n\r\n")[0] + b"\r")
-    return field[1] if field else None
+    response = exchange(port, b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    return parse_fields(response.partition(b"\r\n\r\n")[0]).get(b"server")
 
 
 def test_sighup_reads_the_config_file_again(tmp_path: Path) -> None:
