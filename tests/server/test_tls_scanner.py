@@ -21,8 +21,8 @@ pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs o
 
 # Python's ssl module sets one ECDH group or OpenSSL's whole default list, nothing in
 # between (SSLContext.set_ecdh_curve). Ferry keeps the list, so X448 and P-521 stay
-# offered beside Mozilla's X25519, P-256 and P-384: stronger groups, left out by Mozilla
-# for speed, which a client only gets if it asks for them. docs/tls.md says why.
+# offered beside Mozilla's X25519, P-256 and P-384: stronger groups, not listed by
+# Mozilla, which a client only gets if it prefers them. docs/tls.md says why.
 ALLOWED = {"tls_curves: TLS curves {'X448', 'secp521r1'} are supported, but should be rejected."}
 
 
@@ -75,4 +75,6 @@ def test_sslyze_finds_ferry_compliant_with_mozilla_intermediate(
     assert "OK - Compression disabled" in output
     assert "Client Renegotiation DoS Attack:   OK - Not vulnerable" in output
     assert "OK - Not vulnerable to Heartbleed" in output
+    assert "OK - Not vulnerable to OpenSSL CCS injection" in output
+    assert "OK - Not vulnerable, RSA cipher suites not supported." in output  # ROBOT
     assert findings(output) == ALLOWED, output
