@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import time
+from collections.abc import Callable
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -61,3 +63,16 @@ def samples_at(port: int) -> Samples:
     head, body = scrape(port)
     assert head.startswith(b"HTTP/1.1 200 OK\r\n"), head
     return parse(body.decode())[0]
+
+
+def samples_when(port: int, ready: Callable[[Samples], bool], timeout: float = 10.0) -> Samples:
+    """The first scrape for which ``ready`` holds, or the last one after ``timeout``
+    (then the test's own assertions say what is missing). A worker publishes its
+    counts on its ticker, every half second, so a scrape with ``--workers`` can be that
+    much behind the traffic: this waits for the counts to arrive, not for a time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        samples = samples_at(port)
+        if ready(samples) or time.monotonic() > deadline:
+            return samples
+        time.sleep(0.02)  # polling a scrape with a deadline, not a sync

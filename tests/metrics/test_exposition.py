@@ -20,8 +20,9 @@ from ferry.metrics import (
     render,
 )
 from ferry.metrics._layout import SLOT_BYTES, WORDS
+from ferry.metrics._recorder import PUBLISH_EVERY
 
-from ._scrape import parse, value
+from ._scrape import Samples, parse, value
 
 
 def request(method: bytes) -> Request:
@@ -49,6 +50,7 @@ def test_counts_by_method_and_status_bounded() -> None:
     counts.exchange(request(b"BREW"), 418, 5, now, True)  # RFC 2324: not a method of ours
     counts.exchange(request(b"GET"), 999, 0, now, False)  # outside 100-599
     counts.exchange(None, 500, 0, now, False)
+    counts.publish()
     samples, types = parse(render(slots.snapshot()).decode())
     assert value(samples, "ferry_requests_total", method="GET", status="200") == 2
     assert value(samples, "ferry_requests_total", method="PATCH", status="404") == 1
@@ -70,6 +72,7 @@ def test_duration_buckets_from_half_a_millisecond() -> None:
     now = time.perf_counter()
     for ago in (0.0, 0.003, 0.003, 0.2, 20.0):
         counts.exchange(request(b"GET"), 200, 0, now - ago, True)
+    counts.publish()
     samples, _ = parse(render(slots.snapshot()).decode())
     bucket = "ferry_request_duration_seconds_bucket"
     assert value(samples, bucket, le="0.0005") == 1
@@ -93,6 +96,7 @@ def test_the_rest_of_the_counters_and_gauges() -> None:
         counts.protocol_error(status)  # 503 and 500 are not protocol errors
     counts.gauges(3, 2)
     counts.loop_lag(0.25)
+    counts.publish()
     samples, _ = parse(render(slots.snapshot()).decode())
     assert value(samples, "ferry_connections_total") == 2
     assert value(samples, "ferry_request_bytes_total") == 128
@@ -118,6 +122,8 @@ def test_slots_sum_and_a_retired_slot_keeps_its_counters_only() -> None:
         counts.connection_opened()
     first.gauges(1, 1)
     second.gauges(2, 2)
+    first.publish()
+    second.publish()
     samples, _ = parse(render(slots.snapshot(), restarts={"killed": 1}).decode())
     assert value(samples, "ferry_requests_total", method="GET", status="200") == 3
     assert value(samples, "ferry_requests_in_flight") == 3
@@ -145,6 +151,8 @@ def test_slots_sum_and_a_retired_slot_keeps_its_counters_only() -> None:
 
 
 def test_slots_shared_with_a_forked_child_even_when_it_is_killed() -> None:
+    """What a child published survives its SIGKILL; what it counted after, not yet
+    published, is the price of batching (at most PUBLISH_EVERY - 1 responses)."""
     slots = SharedSlots(1)
     index = slots.assign()
     assert index is not None
@@ -152,6 +160,9 @@ def test_slots_shared_with_a_forked_child_even_when_it_is_killed() -> None:
     if pid == 0:  # pragma: no cover - the child's coverage is not collected
         counts = Recorder(slots.slot(index))
         counts.exchange(request(b"POST"), 201, 7, time.perf_counter(), True)
+        counts.connection_opened()
+        counts.publish()
+        counts.exchange(request(b"POST"), 201, 7, time.perf_counter(), True)  # lost
         os.kill(os.getpid(), 9)
     _, status = os.waitpid(pid, 0)
     assert os.WIFSIGNALED(status)
@@ -159,6 +170,79 @@ def test_slots_shared_with_a_forked_child_even_when_it_is_killed() -> None:
     samples, _ = parse(render(slots.snapshot()).decode())
     assert value(samples, "ferry_requests_total", method="POST", status="201") == 1
     assert value(samples, "ferry_response_bytes_total") == 7
+    assert value(samples, "ferry_connections_total") == 1
+    assert value(samples, "ferry_request_duration_seconds_count") == 1
+
+
+def counted(slots: SharedSlots) -> Samples:
+    samples, _ = parse(render(slots.snapshot()).decode())
+    return samples
+
+
+def test_counts_reach_the_slot_at_publish_or_every_publish_every_responses() -> None:
+    slots = SharedSlots(1)
+    counts = recorder(slots)
+    now = time.perf_counter()
+    get = request(b"GET")
+    for _ in range(PUBLISH_EVERY - 1):
+        counts.exchange(get, 200, 2, now, False)
+    counts.connection_opened()
+    counts.body_received(5)
+    assert value(counted(slots), "ferry_requests_total", method="GET", status="200") == 0
+    assert value(counted(slots), "ferry_response_bytes_total") == 0
+    counts.exchange(get, 200, 2, now, True)  # the PUBLISH_EVERY-th: stored
+    samples = counted(slots)
+    assert value(samples, "ferry_requests_total", method="GET", status="200") == PUBLISH_EVERY
+    assert value(samples, "ferry_request_duration_seconds_count") == PUBLISH_EVERY
+    assert value(samples, "ferry_response_bytes_total") == 2 * PUBLISH_EVERY
+    assert value(samples, "ferry_connections_total") == 1
+    assert value(samples, "ferry_request_bytes_total") == 5
+    assert value(samples, "ferry_keepalive_reuses_total") == PUBLISH_EVERY - 1
+    counts.exchange(get, 404, 0, now, True)
+    assert value(counted(slots), "ferry_requests_total", method="GET", status="404") == 0
+    counts.publish()
+    assert value(counted(slots), "ferry_requests_total", method="GET", status="404") == 1
+    counts.publish()  # nothing new: the same totals
+    samples = counted(slots)
+    assert value(samples, "ferry_requests_total", method="GET", status="404") == 1
+    assert value(samples, "ferry_request_duration_seconds_count") == PUBLISH_EVERY + 1
+
+
+def test_runs_across_alternating_cells_and_buckets_are_exact() -> None:
+    slots = SharedSlots(1)
+    counts = recorder(slots)
+    now = time.perf_counter()
+    get, post = request(b"GET"), request(b"POST")
+    expected: dict[tuple[str, str], int] = {}
+    buckets = {"0.0005": 0, "0.005": 0, "+Inf": 0}
+    statuses = (200, 200, 201, 404, 200, 500, 500, 500, 200)
+    for turn in range(300):  # several publishes, at the tick and every PUBLISH_EVERY
+        method, name = (get, "GET") if turn % 3 else (post, "POST")
+        status = statuses[turn % len(statuses)]
+        ago = (0.0, 0.003, 0.003, 20.0)[turn % 4]
+        counts.exchange(method, status, 1, now - ago, turn % 5 == 0)
+        expected[name, str(status)] = expected.get((name, str(status)), 0) + 1
+        if ago == 0.0:
+            buckets["0.0005"] += 1
+        if ago <= 0.003:
+            buckets["0.005"] += 1
+        buckets["+Inf"] += 1
+        if turn % 37 == 0:
+            counts.publish()
+    counts.publish()
+    samples = counted(slots)
+    found = {
+        (dict(labels)["method"], dict(labels)["status"]): count
+        for (name, labels), count in samples.items()
+        if name == "ferry_requests_total"
+    }
+    assert found == expected
+    bucket = "ferry_request_duration_seconds_bucket"
+    for le, count in buckets.items():
+        assert value(samples, bucket, le=le) == count
+    assert value(samples, "ferry_request_duration_seconds_count") == 300
+    assert value(samples, "ferry_response_bytes_total") == 300
+    assert value(samples, "ferry_keepalive_reuses_total") == 300 - 60
 
 
 def test_process_metrics_with_their_labels() -> None:

@@ -4,14 +4,18 @@ listener is its own, never the application's port."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import threading
 from collections.abc import Iterator
 
 import pytest
 
 from ferry.asgi import Receive, Scope, Send
+from ferry.metrics import Recorder, SharedSlots, render
+from ferry.server import Server
 
-from ..metrics._scrape import edges, samples_at, scrape, value
+from ..metrics._scrape import edges, parse, samples_at, scrape, value
 from ..support import ServerThread, serving
 from ._helpers import Gate, open_connection, read_body
 from .test_errors import LIMITS, PROTOCOL_ERRORS
@@ -141,3 +145,53 @@ def test_off_by_default(loop_name: str) -> None:
         assert server.server is not None
         assert server.server.local_metrics is None
         assert server.server.state.metrics is None
+
+
+class WorkerServer(ServerThread):
+    """A server given its recorder, as the main process of ``--workers`` gives each
+    worker one on a slot of the memory it shares (and reads)."""
+
+    def __init__(self, app: App, loop: str, recorder: Recorder) -> None:
+        super().__init__(app, loop)
+        self.recorder = recorder
+
+    async def _main(self) -> None:
+        self.server = Server(self.config, self.app)
+        self.server.metrics = self.recorder
+        serving = asyncio.ensure_future(self.server.serve())
+        started = asyncio.ensure_future(self.server.started.wait())
+        await asyncio.wait([serving, started], return_when=asyncio.FIRST_COMPLETED)
+        self._ready.set()
+        await serving
+
+
+def test_a_worker_publishes_every_count_before_it_stops(loop_name: str) -> None:
+    """A worker counts in its own memory and publishes in batches (on its ticker, and
+    every PUBLISH_EVERY responses); the response it finishes while draining, after its
+    stop was asked, is in the slot once it has stopped, with everything before it."""
+    slots = SharedSlots(1)
+    index = slots.assign()
+    assert index is not None
+    app = App()
+    server = WorkerServer(app, loop_name, Recorder(slots.slot(index)))
+    with server, app.gate:
+        sock, reader = open_connection(server.port)
+        with sock:
+            sock.sendall(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi")
+            assert reader.response().endswith(b"\r\n\r\napp:hi")
+            sock.sendall(b"GET /hold HTTP/1.1\r\nHost: t\r\n\r\n")
+            app.gate.arrived()
+            stopping = threading.Thread(target=server.stop)
+            stopping.start()  # asks for the drain, then waits for the server to end
+            app.gate.open()
+            assert reader.response().endswith(b"\r\n\r\napp:")
+        stopping.join(timeout=60)  # the client has closed: the server ends at once
+        assert not stopping.is_alive()
+    samples, _ = parse(render(slots.snapshot()).decode())
+    assert value(samples, "ferry_requests_total", method="POST", status="200") == 1
+    assert value(samples, "ferry_requests_total", method="GET", status="200") == 1
+    assert value(samples, "ferry_request_duration_seconds_count") == 2
+    assert value(samples, "ferry_connections_total") == 1
+    assert value(samples, "ferry_keepalive_reuses_total") == 1
+    assert value(samples, "ferry_request_bytes_total") == 2
+    assert value(samples, "ferry_response_bytes_total") == 6 + 4

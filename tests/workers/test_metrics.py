@@ -1,6 +1,8 @@
 """``--metrics-port`` with ``--workers``: the main process serves the sum over its
-workers, real processes each, and keeps a worker's counts when it dies, SIGKILL too;
-its restarts are counted by reason. The exposition is read by Prometheus's parser."""
+workers, real processes each, and keeps a worker's counts when it dies, SIGKILL too
+(what it had published: a worker publishes every half second), and all of them when it
+stops gracefully; its restarts are counted by reason. The exposition is read by
+Prometheus's parser."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import signal
 
 from ferry.workers._supervisor import WorkerProcess, _restart_reason
 
-from ..metrics._scrape import Samples, edges, samples_at, value
+from ..metrics._scrape import Samples, edges, samples_at, samples_when, value
 from .test_workers import APPS, Workers, workers
 
 LISTENING = r"Ferry metrics on http://127\.0\.0\.1:(\d+)/metrics"
@@ -36,7 +38,7 @@ def test_the_sum_over_workers_kept_when_one_is_killed() -> None:
             by_pid[pid] = by_pid.get(pid, 0) + 1
         assert set(by_pid) == pids
         sent = sum(by_pid.values())
-        samples = samples_at(port)
+        samples = samples_when(port, lambda samples: served(samples) == sent)
         assert served(samples) == sent
         assert value(samples, "ferry_connections_total") == sent  # one request each
         assert value(samples, "ferry_keepalive_reuses_total") == 0
@@ -57,7 +59,7 @@ def test_the_sum_over_workers_kept_when_one_is_killed() -> None:
         while more < 6:
             assert answered_by(ferry) in (pids - {victim}) | {replacement}
             more += 1
-        samples = samples_at(port)
+        samples = samples_when(port, lambda samples: served(samples) == sent + more)
         assert served(samples) == sent + more  # the dead worker's counts are kept
         assert value(samples, "ferry_connections_total") == sent + more
         assert value(samples, "ferry_worker_restarts_total", reason="killed") == 1
@@ -72,12 +74,16 @@ def test_restarts_by_reason() -> None:
     with workers(f"{APPS}:pid", *args) as ferry:
         port = int(ferry.wait_for(LISTENING).group(1))
         ferry.ready_pids(2)
+        for _ in range(5):
+            answered_by(ferry)
         ferry.signal(signal.SIGHUP)
         ferry.ready_pids(2)
         for _ in range(2):
             ferry.wait_for(r"worker (\d+) stopped \(exit status 0\)")
-        samples = samples_at(port)
+        samples = samples_at(port)  # no wait: a worker publishes all it counted as it stops
         assert value(samples, "ferry_worker_restarts_total", reason="reload") == 2
+        assert served(samples) == 5
+        assert value(samples, "ferry_connections_total") == 5
         ferry.signal(signal.SIGTTIN)
         ferry.ready_pids(1)
         ferry.signal(signal.SIGTTOU)
@@ -98,7 +104,7 @@ def test_max_requests_counted_as_a_restart() -> None:
             answered_by(ferry)
         ferry.wait_for(r"served its max_requests: to be replaced")
         ferry.wait_for(r"worker (\d+) stopped \(exit status 0\)")
-        samples = samples_at(port)
+        samples = samples_when(port, lambda samples: served(samples) == 3)
         assert value(samples, "ferry_worker_restarts_total", reason="max_requests") >= 1
         assert value(samples, "ferry_worker_restarts_total", reason="reload") == 0
         assert served(samples) == 3

@@ -74,6 +74,7 @@ class LocalMetrics:
         """The exposition of this process, its gauges as they are now."""
         if self._state is not None:
             publish_gauges(self._state, self.recorder)
+        self.recorder.publish()
         stats = process_stats(os.getpid())
         return render(self.slots.snapshot(), [({}, stats)] if stats is not None else [])
 

@@ -156,6 +156,8 @@ class Server:
                 ticker.cancel()
                 if watcher is not None:
                     watcher.cancel()
+                if state.metrics is not None:
+                    state.metrics.publish()  # the last counts, before a worker exits
                 if self.local_metrics is not None:
                     await self.local_metrics.stop()  # the last to go: it saw the drain
 
@@ -214,9 +216,10 @@ class Server:
                 protocol.check_deadline(now)
             state.lingering.check_deadlines(now)
             metrics = state.metrics
-            if metrics is not None:  # the gauges, for the main process of --workers
+            if metrics is not None:  # for the main process of --workers
                 metrics.loop_lag(max(0.0, now - expected))
                 publish_gauges(state, metrics)
+                metrics.publish()
 
     async def _shutdown(self, server: Any, state: ServerState) -> None:
         """Serve the accept queue and stop listening; let requests in flight finish
