@@ -73,8 +73,12 @@ class ServerThread:
             self._ready.set()
             loop.close()
 
+    def make_server(self) -> Server:
+        """The server to run (a test may give it what a worker is given)."""
+        return Server(self.config, self.app)
+
     async def _main(self) -> None:
-        self.server = Server(self.config, self.app)
+        self.server = self.make_server()
         serving = asyncio.ensure_future(self.server.serve())
         started = asyncio.ensure_future(self.server.started.wait())
         await asyncio.wait([serving, started], return_when=asyncio.FIRST_COMPLETED)

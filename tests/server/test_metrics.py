@@ -4,7 +4,6 @@ listener is its own, never the application's port."""
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import threading
 from collections.abc import Iterator
@@ -155,14 +154,10 @@ class WorkerServer(ServerThread):
         super().__init__(app, loop)
         self.recorder = recorder
 
-    async def _main(self) -> None:
-        self.server = Server(self.config, self.app)
-        self.server.metrics = self.recorder
-        serving = asyncio.ensure_future(self.server.serve())
-        started = asyncio.ensure_future(self.server.started.wait())
-        await asyncio.wait([serving, started], return_when=asyncio.FIRST_COMPLETED)
-        self._ready.set()
-        await serving
+    def make_server(self) -> Server:
+        server = super().make_server()
+        server.metrics = self.recorder
+        return server
 
 
 def test_a_worker_publishes_every_count_before_it_stops(loop_name: str) -> None:

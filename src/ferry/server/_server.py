@@ -216,10 +216,10 @@ class Server:
                 protocol.check_deadline(now)
             state.lingering.check_deadlines(now)
             metrics = state.metrics
-            if metrics is not None:  # for the main process of --workers
+            if metrics is not None:  # what the main process of --workers reads
                 metrics.loop_lag(max(0.0, now - expected))
                 publish_gauges(state, metrics)
-                metrics.publish()
+                metrics.publish()  # the counts batched since the last (Recorder)
 
     async def _shutdown(self, server: Any, state: ServerState) -> None:
         """Serve the accept queue and stop listening; let requests in flight finish
